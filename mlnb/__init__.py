@@ -1,0 +1,46 @@
+"""mlnb: notebook-native experiment tracking on a local DuckDB store.
+
+Only names are defined here; the modules behind them load on first use, so
+`import mlnb` stays fast (no DuckDB, pandas or IPython until needed).
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_TRACKING = (
+    "connect", "start_run", "end_run", "active_run", "log_params", "log_param", "log_metrics",
+    "log_metric", "set_tags", "set_tag", "log_artifact", "Run",
+)
+_QUERIES = ("runs", "get_run", "metric_history", "experiments", "sql")
+
+__all__ = [*_TRACKING, *_QUERIES, "MlnbError", "__version__"]
+
+if TYPE_CHECKING:
+    from mlnb.api import experiments, get_run, metric_history, runs, sql
+    from mlnb.errors import MlnbError
+    from mlnb.tracking import (
+        Run, active_run, connect, end_run, log_artifact, log_metric, log_metrics, log_param,
+        log_params, set_tag, set_tags, start_run,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    if name in _TRACKING:
+        from mlnb import tracking
+
+        return getattr(tracking, name)
+    if name in _QUERIES:
+        from mlnb import api
+
+        return getattr(api, name)
+    if name == "MlnbError":
+        from mlnb.errors import MlnbError
+
+        return MlnbError
+    raise AttributeError(f"module 'mlnb' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

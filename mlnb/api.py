@@ -1,0 +1,36 @@
+"""Query functions of the public API, bound to the current store."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from mlnb.store import queries
+from mlnb.tracking import current_store
+
+
+def runs(experiment: str | Sequence[str] | None = None, filter: str | None = None,
+         order_by: str | Sequence[str] | None = None, limit: int | None = None, offset: int = 0) -> Any:
+    """Runs as a DataFrame: run_id, experiment, name, status, start, end, parent_run_id,
+    params.*, metrics.* (latest value), tags.*. See the README for the filter language."""
+    return queries.runs(current_store(), experiment, filter, order_by, limit, offset)
+
+
+def get_run(run: Any) -> queries.RunRecord:
+    """Everything recorded for one run (a Run, a run id, or a unique id prefix)."""
+    return queries.get_run(current_store(), run)
+
+
+def metric_history(run: Any, key: str) -> Any:
+    """All steps of one metric of one run as a DataFrame (step, value, timestamp)."""
+    return queries.metric_history(current_store(), run, key)
+
+
+def experiments() -> Any:
+    """Experiments with their run counts, as a DataFrame."""
+    return queries.experiments(current_store())
+
+
+def sql(query: str, params: Sequence[Any] | dict[str, Any] | None = None) -> Any:
+    """Read-only SQL over the views runs, params, metrics, latest_metrics, tags, artifacts,
+    experiments, cells, datasets, lineage. Returns a DataFrame."""
+    return queries.sql(current_store(), query, params)

@@ -1,0 +1,38 @@
+"""Every error mlnb raises on purpose. Messages are one line that says what to do."""
+from __future__ import annotations
+
+
+class MlnbError(Exception):
+    """Base of every mlnb error; message is one line saying what to do."""
+
+
+class FilterError(MlnbError):
+    """A run filter or order_by expression could not be parsed."""
+
+
+class StoreNotFoundError(MlnbError):
+    """No `.mlnb` store was found where one was expected."""
+
+
+class StoreBusyError(MlnbError):
+    """The store's index stayed locked by another process for too long."""
+
+
+class StoreVersionError(MlnbError):
+    """The store was written by a newer mlnb than this one."""
+
+
+class RunNotFoundError(MlnbError):
+    """A run id (or prefix) matched no run, or more than one."""
+
+
+class NoActiveRunError(MlnbError):
+    """A logging call was made with no active run."""
+
+
+class InvalidValueError(MlnbError):
+    """A param, metric, tag or artifact value cannot be recorded."""
+
+
+class ReadOnlySQLError(MlnbError):
+    """A query given to `mlnb.sql` failed or tried to write."""

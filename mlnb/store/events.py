@@ -1,0 +1,163 @@
+"""Append-only per-process event logs: the store's source of truth.
+
+Each writing process appends JSON lines to its own file under `.mlnb/events/`, so writers
+never contend for a lock. Calls only queue an event; a background thread writes queued
+events in batches. `flush(sync=True)` writes and fsyncs before returning (used at run end
+and at exit), so a killed process loses at most what it logged since its last flush.
+"""
+from __future__ import annotations
+
+import atexit
+import collections
+import os
+import socket
+import threading
+import time
+import uuid
+import weakref
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+EVENTS_DIRNAME = "events"
+FLUSH_INTERVAL_S = 0.2
+FLUSH_BATCH = 5000
+
+_writers: "weakref.WeakSet[EventWriter]" = weakref.WeakSet()
+
+
+def _safe_host() -> str:
+    host = socket.gethostname() or "host"
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in host)[:40]
+
+
+class EventWriter:
+    """Queues events and appends them, in order, to this process's own event file."""
+
+    def __init__(self, store_root: Path) -> None:
+        self.events_dir = store_root / EVENTS_DIRNAME
+        self._queue: collections.deque[dict[str, Any]] = collections.deque()
+        self._write_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._fd: int | None = None
+        self._path: Path | None = None
+        self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
+        self._unsynced = False
+        _writers.add(self)
+
+    @property
+    def path(self) -> Path | None:
+        """This process's event file (None until the first event is written)."""
+        return self._path
+
+    def emit(self, event: dict[str, Any]) -> None:
+        """Queue one event; never touches the disk on the caller's thread."""
+        if self._pid != os.getpid():  # forked child: start a file of its own
+            self._after_fork()
+        self._queue.append(event)
+        if self._thread is None:
+            self._start_thread()
+        elif len(self._queue) >= FLUSH_BATCH:
+            self._wake.set()
+
+    def flush(self, sync: bool = True) -> None:
+        """Write everything queued so far; with `sync`, also fsync it to disk."""
+        with self._write_lock:
+            self._write_queued()
+            if sync and self._unsynced and self._fd is not None:
+                os.fsync(self._fd)
+                self._unsynced = False
+
+    def _write_queued(self) -> None:
+        if not self._queue:
+            return
+        chunks = []
+        while self._queue:
+            chunks.append(orjson.dumps(self._queue.popleft(), option=orjson.OPT_SERIALIZE_NUMPY))
+        data = b"\n".join(chunks) + b"\n"
+        fd = self._open()
+        view = memoryview(data)
+        while view:  # O_APPEND keeps each write at the end; loop on short writes
+            written = os.write(fd, view)
+            view = view[written:]
+        self._unsynced = True
+
+    def _open(self) -> int:
+        if self._fd is None:
+            self.events_dir.mkdir(parents=True, exist_ok=True)
+            stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+            name = f"{stamp}-{_safe_host()}-{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"
+            self._path = self.events_dir / name
+            self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        return self._fd
+
+    def _start_thread(self) -> None:
+        with self._write_lock:
+            if self._thread is not None:
+                return
+            self._thread = threading.Thread(target=self._run, name="mlnb-event-writer", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(FLUSH_INTERVAL_S)
+            self._wake.clear()
+            try:
+                self.flush(sync=True)
+            except Exception as exc:  # keep the thread alive; the next flush retries
+                _warn_once(f"mlnb could not write events to {self.events_dir}: {exc}")
+                time.sleep(1.0)
+
+    def _after_fork(self) -> None:
+        self._queue = collections.deque()
+        self._write_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._fd = None
+        self._path = None
+        self._thread = None
+        self._pid = os.getpid()
+
+    def close(self) -> None:
+        """Flush and close the file (the writer may be used again afterwards)."""
+        self.flush(sync=True)
+        with self._write_lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+
+
+_warned: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    if message not in _warned:
+        _warned.add(message)
+        import warnings
+
+        warnings.warn(message, RuntimeWarning, stacklevel=2)
+
+
+@atexit.register
+def _flush_all_at_exit() -> None:
+    for writer in list(_writers):
+        try:
+            if writer._pid == os.getpid():
+                writer.flush(sync=True)
+        except Exception:
+            pass
+
+
+def read_new_lines(path: Path, offset: int) -> tuple[list[bytes], int]:
+    """Complete lines of `path` after byte `offset`, and the offset just past the last one.
+
+    A trailing partial line (a write in progress, or torn by a crash) is left for later.
+    """
+    with open(path, "rb") as handle:
+        handle.seek(offset)
+        data = handle.read()
+    end = data.rfind(b"\n")
+    if end < 0:
+        return [], offset
+    return data[: end + 1].splitlines(), offset + end + 1

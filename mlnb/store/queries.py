@@ -1,0 +1,207 @@
+"""Every read the faces need: one function each, returning DataFrames or plain records.
+
+Filters and orderings are compiled to parameterized SQL (see `filters`); no user text is
+ever spliced into a query.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from mlnb.errors import MlnbError, ReadOnlySQLError, RunNotFoundError
+from mlnb.store.filters import compile_filter, compile_order_by
+from mlnb.store.store import Store
+
+RUN_COLUMNS = ("run_id", "experiment", "name", "status", "start", "end", "parent_run_id")
+
+
+def runs(store: Store, experiment: str | Sequence[str] | None = None, filter: str | None = None,
+         order_by: str | Sequence[str] | None = None, limit: int | None = None, offset: int = 0) -> Any:
+    """One row per run: attributes, then `params.*`, `metrics.*` (latest value) and `tags.*`."""
+    import pandas as pd
+
+    where, args = ["TRUE"], []
+    if experiment is not None:
+        names = [experiment] if isinstance(experiment, str) else list(experiment)
+        where.append(f"r.experiment IN ({', '.join('?' * len(names))})")
+        args.extend(names)
+    compiled = compile_filter(filter)
+    if compiled is not None:
+        where.append(f"({compiled[0]})")
+        args.extend(compiled[1])
+    order_sql, order_args = compile_order_by(order_by)
+    page, page_args = " OFFSET ?", [_count(offset, "offset")]
+    if limit is not None:
+        page, page_args = " LIMIT ? OFFSET ?", [_count(limit, "limit"), *page_args]
+    with store.index() as con:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _sel AS SELECT r.run_id, "
+            f"row_number() OVER (ORDER BY {', '.join(order_sql)}) AS pos FROM idx.runs r "
+            f"WHERE {' AND '.join(where)} ORDER BY pos{page}",
+            [*order_args, *args, *page_args],
+        )
+        base = con.execute(
+            'SELECT r.run_id, r.experiment, r.name, r.status, r.start_time AS "start", '
+            'r.end_time AS "end", r.parent_run_id FROM _sel JOIN idx.runs r USING (run_id) ORDER BY _sel.pos'
+        ).df()
+        params = con.execute(
+            "SELECT p.run_id, p.key, p.value, p.value_num FROM idx.params p JOIN _sel USING (run_id)"
+        ).df()
+        metrics = con.execute(
+            "SELECT m.run_id, m.key, m.value FROM idx.metric_latest m JOIN _sel USING (run_id)"
+        ).df()
+        tags = con.execute("SELECT t.run_id, t.key, t.value FROM idx.tags t JOIN _sel USING (run_id)").df()
+        con.execute("DROP TABLE _sel")
+    frames = [base.set_index("run_id")]
+    if len(params):
+        frames.append(_typed_params(params.pivot(index="run_id", columns="key", values="value")).add_prefix("params."))
+    if len(metrics):
+        frames.append(metrics.pivot(index="run_id", columns="key", values="value").add_prefix("metrics."))
+    if len(tags):
+        frames.append(tags.pivot(index="run_id", columns="key", values="value").add_prefix("tags."))
+    table = pd.concat(frames, axis=1, join="outer").reindex(base["run_id"]) if len(frames) > 1 else frames[0]
+    table = table.reset_index()
+    table.columns.name = None
+    return table
+
+
+def _count(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise MlnbError(f"{what} must be a whole number >= 0, got {value!r}")
+    return value
+
+
+def _typed_params(wide: Any) -> Any:
+    """Show a param column as numbers when every value in it is one (params are stored as text)."""
+    import pandas as pd
+
+    out = {}
+    for column in wide.columns:
+        values = wide[column]
+        present = values.dropna()
+        numbers = pd.to_numeric(present, errors="coerce")
+        if len(present) and numbers.notna().all() and not present.isin(["True", "False"]).any():
+            numeric = pd.to_numeric(values, errors="coerce")
+            integral = present.str.fullmatch(r"[+-]?\d+").all()
+            out[column] = numeric.astype("Int64") if integral else numeric
+        else:
+            out[column] = values
+    return pd.DataFrame(out, index=wide.index)
+
+
+@dataclass
+class RunRecord:
+    """Everything recorded for one run."""
+
+    run_id: str
+    experiment: str
+    name: str | None
+    status: str
+    parent_run_id: str | None
+    start: datetime | None
+    end: datetime | None
+    user: str | None
+    host: str | None
+    pid: int | None
+    notebook: str | None
+    git_commit: str | None
+    params: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    artifacts: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return self.run_id
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly dict of the record."""
+        out = asdict(self)
+        for key in ("start", "end"):
+            out[key] = out[key].isoformat() if out[key] is not None else None
+        return out
+
+
+def resolve_run_id(con: Any, run: Any) -> str:
+    """A full run id from a Run, a full id, or a unique prefix of at least 4 characters."""
+    run_id = getattr(run, "id", run)
+    if not isinstance(run_id, str) or not run_id:
+        raise RunNotFoundError(f"expected a run id string, got {run!r}")
+    found = con.execute("SELECT run_id FROM idx.runs WHERE run_id = ?", [run_id]).fetchall()
+    if found:
+        return found[0][0]
+    if len(run_id) >= 4:
+        found = con.execute(
+            "SELECT run_id FROM idx.runs WHERE starts_with(run_id, ?) LIMIT 6", [run_id]
+        ).fetchall()
+        if len(found) == 1:
+            return found[0][0]
+        if len(found) > 1:
+            listed = ", ".join(row[0][:12] for row in found[:5])
+            raise RunNotFoundError(f"run id prefix {run_id!r} is ambiguous ({listed}...); give more characters")
+    raise RunNotFoundError(f"no run {run_id!r} in this store; list runs with `mlnb runs`")
+
+
+def get_run(store: Store, run: Any) -> RunRecord:
+    """The full record of one run (by Run, id or unique id prefix)."""
+    with store.index() as con:
+        run_id = resolve_run_id(con, run)
+        row = con.execute(
+            'SELECT run_id, experiment, name, status, parent_run_id, start_time, end_time, "user", host, '
+            "pid, notebook, git_commit FROM idx.runs WHERE run_id = ?", [run_id]
+        ).fetchone()
+        params = dict(con.execute("SELECT key, value FROM idx.params WHERE run_id = ? ORDER BY key", [run_id]).fetchall())
+        metrics = dict(con.execute(
+            "SELECT key, value FROM idx.metric_latest WHERE run_id = ? ORDER BY key", [run_id]).fetchall())
+        tags = dict(con.execute("SELECT key, value FROM idx.tags WHERE run_id = ? ORDER BY key", [run_id]).fetchall())
+        artifacts = [
+            dict(zip(("path", "hash", "size", "media_type", "created"), item))
+            for item in con.execute(
+                "SELECT path, hash, size, media_type, created FROM idx.artifacts WHERE run_id = ? ORDER BY path",
+                [run_id],
+            ).fetchall()
+        ]
+    return RunRecord(*row, params=params, metrics=metrics, tags=tags, artifacts=artifacts)
+
+
+def metric_history(store: Store, run: Any, key: str) -> Any:
+    """Every logged value of one metric of one run: columns step, value, timestamp."""
+    with store.index() as con:
+        run_id = resolve_run_id(con, run)
+        frame = con.execute(
+            'SELECT step, value, ts AS "timestamp" FROM idx.metrics WHERE run_id = ? AND key = ? '
+            "ORDER BY step, ts", [run_id, key]
+        ).df()
+        if frame.empty:
+            keys = [r[0] for r in con.execute(
+                "SELECT key FROM idx.metric_latest WHERE run_id = ? ORDER BY key", [run_id]).fetchall()]
+            if key not in keys:
+                have = ", ".join(keys[:20]) if keys else "none"
+                raise MlnbError(f"run {run_id[:8]} has no metric {key!r}; it has: {have}")
+    return frame
+
+
+def experiments(store: Store) -> Any:
+    """One row per experiment: name, created, number of runs, last run start."""
+    with store.index() as con:
+        return con.execute(
+            'SELECT e.name AS experiment, e.created, count(r.run_id) AS runs, max(r.start_time) AS last_run '
+            "FROM idx.experiments e LEFT JOIN idx.runs r ON r.experiment = e.name "
+            "GROUP BY e.name, e.created ORDER BY e.created"
+        ).df()
+
+
+def sql(store: Store, query: str, params: Sequence[Any] | dict[str, Any] | None = None) -> Any:
+    """Run read-only SQL over the documented views; returns a DataFrame."""
+    import duckdb
+
+    if not isinstance(query, str) or not query.strip():
+        raise ReadOnlySQLError("give a SELECT query, e.g. mlnb.sql('SELECT * FROM runs LIMIT 5')")
+    with store.read_only() as con:
+        try:
+            return con.execute(query, params).df() if params is not None else con.execute(query).df()
+        except duckdb.Error as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ReadOnlySQLError(f"SQL failed: {first}") from None

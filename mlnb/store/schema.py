@@ -1,0 +1,120 @@
+"""The DuckDB index: tables in schema `idx`, documented read-only views in `main`, migrations.
+
+The index is derived from the event logs and can always be rebuilt from them, so a
+migration may be plain DDL or a full rebuild.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from mlnb.errors import StoreVersionError
+
+TABLES_V1 = """
+CREATE SCHEMA IF NOT EXISTS idx;
+CREATE TABLE IF NOT EXISTS idx.meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+CREATE TABLE IF NOT EXISTS idx.ingest_state (
+    file VARCHAR PRIMARY KEY, "offset" BIGINT NOT NULL, lines BIGINT NOT NULL,
+    bad_lines BIGINT NOT NULL DEFAULT 0, unknown_events BIGINT NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS idx.experiments (name VARCHAR PRIMARY KEY, created TIMESTAMP);
+CREATE TABLE IF NOT EXISTS idx.runs (
+    run_id VARCHAR PRIMARY KEY, experiment VARCHAR, name VARCHAR, status VARCHAR,
+    parent_run_id VARCHAR, start_time TIMESTAMP, end_time TIMESTAMP, "user" VARCHAR,
+    host VARCHAR, pid INTEGER, pid_start DOUBLE, notebook VARCHAR, git_commit VARCHAR);
+CREATE TABLE IF NOT EXISTS idx.params (
+    run_id VARCHAR, key VARCHAR, value VARCHAR, value_num DOUBLE, PRIMARY KEY (run_id, key));
+CREATE TABLE IF NOT EXISTS idx.metrics (
+    run_id VARCHAR, key VARCHAR, value DOUBLE, step BIGINT, ts TIMESTAMP);
+CREATE TABLE IF NOT EXISTS idx.metric_latest (
+    run_id VARCHAR, key VARCHAR, value DOUBLE, step BIGINT, ts TIMESTAMP, PRIMARY KEY (run_id, key));
+CREATE TABLE IF NOT EXISTS idx.tags (
+    run_id VARCHAR, key VARCHAR, value VARCHAR, PRIMARY KEY (run_id, key));
+CREATE TABLE IF NOT EXISTS idx.artifacts (
+    run_id VARCHAR, path VARCHAR, hash VARCHAR, size BIGINT, media_type VARCHAR, created TIMESTAMP,
+    PRIMARY KEY (run_id, path));
+CREATE TABLE IF NOT EXISTS idx.datasets (
+    fingerprint VARCHAR PRIMARY KEY, schema_hash VARCHAR, kind VARCHAR, n_rows BIGINT,
+    n_cols BIGINT, profile JSON, first_seen TIMESTAMP);
+CREATE TABLE IF NOT EXISTS idx.cells (
+    run_id VARCHAR, seq INTEGER, execution_count INTEGER, cell_id VARCHAR, code VARCHAR,
+    code_hash VARCHAR, start_time TIMESTAMP, duration_s DOUBLE, status VARCHAR, details JSON,
+    PRIMARY KEY (run_id, seq));
+CREATE TABLE IF NOT EXISTS idx.lineage (
+    run_id VARCHAR, src_kind VARCHAR, src_id VARCHAR, dst_kind VARCHAR, dst_id VARCHAR,
+    relation VARCHAR, ts TIMESTAMP);
+CREATE INDEX IF NOT EXISTS metrics_run_key ON idx.metrics (run_id, key);
+"""
+
+# The user-facing views: what `mlnb.sql` and `%%mlnb_sql` query. Documented in the README.
+VIEWS = """
+CREATE OR REPLACE VIEW experiments AS SELECT name, created FROM idx.experiments;
+CREATE OR REPLACE VIEW runs AS
+    SELECT run_id, experiment, name, status, parent_run_id, start_time AS "start",
+           end_time AS "end", date_diff('millisecond', start_time, end_time) / 1000.0 AS duration_s,
+           "user", host, pid, notebook, git_commit
+    FROM idx.runs;
+CREATE OR REPLACE VIEW params AS SELECT run_id, key, value, value_num FROM idx.params;
+CREATE OR REPLACE VIEW metrics AS SELECT run_id, key, value, step, ts AS "timestamp" FROM idx.metrics;
+CREATE OR REPLACE VIEW latest_metrics AS
+    SELECT run_id, key, value, step, ts AS "timestamp" FROM idx.metric_latest;
+CREATE OR REPLACE VIEW tags AS SELECT run_id, key, value FROM idx.tags;
+CREATE OR REPLACE VIEW artifacts AS SELECT run_id, path, hash, size, media_type, created FROM idx.artifacts;
+CREATE OR REPLACE VIEW datasets AS SELECT * FROM idx.datasets;
+CREATE OR REPLACE VIEW cells AS SELECT * FROM idx.cells;
+CREATE OR REPLACE VIEW lineage AS SELECT * FROM idx.lineage;
+"""
+
+VIEW_NAMES = (
+    "experiments", "runs", "params", "metrics", "latest_metrics", "tags", "artifacts",
+    "datasets", "cells", "lineage",
+)
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One named step from `version - 1` to `version`."""
+
+    version: int
+    name: str
+    sql: str
+
+
+MIGRATIONS: tuple[Migration, ...] = (Migration(1, "initial schema", TABLES_V1),)
+SCHEMA_VERSION = MIGRATIONS[-1].version
+
+
+def schema_version(con: Any) -> int:
+    """The version recorded in the index (0 for a new, empty database)."""
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'idx' AND table_name = 'meta'"
+    ).fetchone()[0]
+    if not exists:
+        return 0
+    row = con.execute("SELECT value FROM idx.meta WHERE key = 'schema_version'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def migrate(con: Any) -> int:
+    """Bring the index to SCHEMA_VERSION; returns the version found before."""
+    found = schema_version(con)
+    if found > SCHEMA_VERSION:
+        raise StoreVersionError(
+            f"this store's index has schema v{found} but this mlnb knows v{SCHEMA_VERSION}; "
+            "upgrade mlnb (pip install -U mlnb)"
+        )
+    if found == SCHEMA_VERSION:
+        return found
+    con.execute("BEGIN")
+    try:
+        for migration in MIGRATIONS:
+            if migration.version > found:
+                con.execute(migration.sql)
+        con.execute(VIEWS)
+        con.execute(
+            "INSERT OR REPLACE INTO idx.meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
+        )
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return found

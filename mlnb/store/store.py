@@ -1,0 +1,213 @@
+"""The Store: one project's event logs, blob store and DuckDB index, and who may open what.
+
+Writers only append events. Reading goes through `Store.index()`, which takes an OS file
+lock (so no two processes ever race to open the DuckDB file read-write), ingests new
+events, marks runs whose process died as `crashed`, and yields the connection.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from mlnb.errors import MlnbError, StoreBusyError
+from mlnb.store.blobs import ARTIFACTS_DIRNAME, BlobStore
+from mlnb.store.events import EVENTS_DIRNAME, EventWriter
+from mlnb.store.location import resolve_store_root
+
+DB_FILENAME = "mlnb.duckdb"
+LOCK_FILENAME = "index.lock"
+LOCK_TIMEOUT_S = float(os.environ.get("MLNB_LOCK_TIMEOUT", "120"))
+
+# Read-only connections for user SQL: no file access, no extension loading, config frozen.
+SAFE_READ_CONFIG = {
+    "enable_external_access": False,
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+}
+
+
+class Store:
+    """A project's `.mlnb` folder. Get one with `Store.open()`; instances are shared per path."""
+
+    _instances: dict[Path, "Store"] = {}
+    _instances_lock = threading.Lock()
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.db_path = root / DB_FILENAME
+        self.writer = EventWriter(root)
+        self.blobs = BlobStore(root)
+        self._lock = threading.RLock()
+        self._con: Any = None
+        self._depth = 0
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str] | None = None, create: bool = False) -> "Store":
+        """The store at `path` (or found from the cwd); `create` makes a missing one."""
+        root = resolve_store_root(path, create=create)
+        with cls._instances_lock:
+            store = cls._instances.get(root)
+            if store is None:
+                store = cls._instances[root] = Store(root)
+        if create:
+            store.init()
+        return store
+
+    def init(self) -> None:
+        """Create the folder layout (idempotent, safe when many processes do it at once)."""
+        for sub in (EVENTS_DIRNAME, ARTIFACTS_DIRNAME):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        ignore = self.root / ".gitignore"
+        if not ignore.exists():
+            ignore.write_text("# mlnb store: the event logs are the source of truth\n*\n")
+
+    @contextmanager
+    def index(self, refresh: bool = True) -> Iterator[Any]:
+        """A read-write connection to the up-to-date index, held under the index lock."""
+        with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield self._con
+                finally:
+                    self._depth -= 1
+                return
+            with self._file_lock():
+                self._con = self._connect()
+                self._depth = 1
+                try:
+                    if refresh:
+                        self.refresh(self._con)
+                    yield self._con
+                finally:
+                    self._depth = 0
+                    con, self._con = self._con, None
+                    con.close()
+
+    def refresh(self, con: Any) -> None:
+        """Ingest new events (ours included) and mark runs of dead processes as crashed."""
+        from mlnb.store.ingest import ingest
+
+        self.writer.flush(sync=False)  # read your own writes
+        ingest(con, self.root)
+        if self._mark_crashed(con):
+            self.writer.flush(sync=True)
+            ingest(con, self.root, only=[self.writer.path] if self.writer.path else None)
+
+    @contextmanager
+    def read_only(self) -> Iterator[Any]:
+        """A refreshed, read-only connection with file access and extensions disabled (for user SQL)."""
+        import duckdb
+
+        with self._lock, self._file_lock():
+            con = self._connect()
+            try:
+                self.refresh(con)
+            finally:
+                con.close()
+            safe = duckdb.connect(str(self.db_path), read_only=True, config=dict(SAFE_READ_CONFIG))
+            try:
+                safe.execute("SET lock_configuration = true")
+                yield safe
+            finally:
+                safe.close()
+
+    def rebuild(self) -> dict[str, int]:
+        """Rebuild the index from the event logs into a new file, then swap it in."""
+        import duckdb
+
+        from mlnb.store.ingest import ingest
+        from mlnb.store.schema import migrate
+
+        with self._lock, self._file_lock():
+            fresh = self.db_path.with_name(DB_FILENAME + ".rebuild")
+            fresh.unlink(missing_ok=True)
+            con = duckdb.connect(str(fresh))
+            try:
+                migrate(con)
+                self.writer.flush(sync=True)
+                report = ingest(con, self.root)
+                self._mark_crashed(con)
+                self.writer.flush(sync=True)
+                ingest(con, self.root)
+                runs = con.execute("SELECT count(*) FROM idx.runs").fetchone()[0]
+            finally:
+                con.close()
+            Path(str(self.db_path) + ".wal").unlink(missing_ok=True)
+            os.replace(fresh, self.db_path)
+        return {"files": report.files, "events": report.events, "bad_lines": report.bad_lines, "runs": runs}
+
+    def _connect(self) -> Any:
+        import duckdb
+
+        from mlnb.store.schema import migrate
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                con = duckdb.connect(str(self.db_path))
+                break
+            except duckdb.IOException as exc:  # a tool outside mlnb holds the file
+                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                    raise MlnbError(f"cannot open {self.db_path}: {str(exc).splitlines()[0]}") from None
+                time.sleep(0.05)
+        try:
+            migrate(con)
+        except BaseException:
+            con.close()
+            raise
+        return con
+
+    @contextmanager
+    def _file_lock(self) -> Iterator[None]:
+        from filelock import FileLock, Timeout
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(self.root / LOCK_FILENAME), timeout=LOCK_TIMEOUT_S, thread_local=False)
+        try:
+            lock.acquire(poll_interval=0.005)
+        except Timeout:
+            raise StoreBusyError(
+                f"the mlnb index in {self.root} stayed locked by another process for {LOCK_TIMEOUT_S:.0f} s; "
+                "try again, or raise MLNB_LOCK_TIMEOUT"
+            ) from None
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def _mark_crashed(self, con: Any) -> int:
+        """Emit a `crashed` end for running runs whose process on this host is gone."""
+        rows = con.execute(
+            "SELECT run_id, pid, pid_start FROM idx.runs WHERE status = 'running' AND host = ?",
+            [socket.gethostname()],
+        ).fetchall()
+        dead = [run_id for run_id, pid, started in rows if not process_alive(pid, started)]
+        now = time.time()
+        for run_id in dead:
+            self.writer.emit({"e": "run_end", "run": run_id, "status": "crashed", "t": now})
+        return len(dead)
+
+
+def process_alive(pid: int | None, started: float | None) -> bool:
+    """True if process `pid` exists and is the same process (same start time) that wrote the run."""
+    import psutil
+
+    if pid is None:
+        return True  # cannot tell; never mark a run crashed on a guess
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return started is None or abs(proc.create_time() - started) < 1.0
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return False
+    except psutil.AccessDenied:
+        return True

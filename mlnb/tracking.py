@@ -1,0 +1,337 @@
+"""The tracking API: runs, params, metrics, tags and artifacts.
+
+State lives in explicit `Run` objects; the active run is a context variable, so threads
+never see each other's runs. Logging only queues events (see `store.events`); nothing
+here waits on the disk except `Run.end()`, which makes the run durable.
+"""
+from __future__ import annotations
+
+import atexit
+import contextvars
+import math
+import mimetypes
+import os
+import sys
+import threading
+import time
+import uuid
+import weakref
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from mlnb import runinfo
+from mlnb.errors import InvalidValueError, NoActiveRunError
+from mlnb.store.store import Store
+
+MAX_KEY_LENGTH = 250
+MAX_PARAM_LENGTH = 6000
+RUN_STATUSES = ("running", "finished", "failed", "crashed", "killed")
+
+_active_run: contextvars.ContextVar["Run | None"] = contextvars.ContextVar("mlnb_active_run", default=None)
+_default_store: dict[str, Store] = {}  # "store" -> the store chosen by connect(); not run state
+_open_runs: "weakref.WeakSet[Run]" = weakref.WeakSet()
+_uncaught: list[BaseException] = []
+
+
+def connect(path: str | os.PathLike[str] | None = None, create: bool = True) -> Store:
+    """Use the store at `path` (a project folder or its `.mlnb`) for this process; returns it."""
+    store = Store.open(path, create=create)
+    _default_store["store"] = store
+    return store
+
+
+def current_store(create: bool = False) -> Store:
+    """The store chosen by `connect`, else the one found from the cwd (created if asked)."""
+    store = _default_store.get("store")
+    if store is not None:
+        return store
+    return Store.open(None, create=create)
+
+
+class Run:
+    """One tracked execution. Use as a context manager, or call `end()` yourself."""
+
+    def __init__(self, store: Store, run_id: str, experiment: str, name: str | None,
+                 parent_id: str | None) -> None:
+        self.store = store
+        self.id = run_id
+        self.experiment = experiment
+        self.name = name
+        self.parent_id = parent_id
+        self.status = "running"
+        self._steps: dict[str, int] = {}
+        self._previous: Run | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<mlnb.Run {self.id[:8]} {self.experiment}/{self.name or '-'} {self.status}>"
+
+    def __enter__(self) -> "Run":
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            self.end("finished")
+        else:
+            self.end("killed" if issubclass(exc_type, KeyboardInterrupt) else "failed")
+
+    def log_params(self, params: Mapping[str, Any] | None = None, **more: Any) -> None:
+        """Record params (last value wins when a key is logged again)."""
+        values = {**(params or {}), **more}
+        self._emit({"e": "params", "run": self.id,
+                    "p": {_check_key(k, "param"): _param_value(k, v) for k, v in values.items()}})
+
+    def log_param(self, key: str, value: Any) -> None:
+        """Record one param."""
+        self.log_params({key: value})
+
+    def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
+        """Record metric values at `step` (default: one past the last step logged for each key)."""
+        now = time.time()
+        points = []
+        with self._lock:
+            for key, value in metrics.items():
+                _check_key(key, "metric")
+                number = _metric_value(key, value)
+                at = self._steps.get(key, 0) if step is None else _check_step(step)
+                self._steps[key] = max(self._steps.get(key, 0), at + 1)
+                points.append((key, number, at))
+        self._emit({"e": "metrics", "run": self.id, "m": points, "t": now})
+
+    def log_metric(self, key: str, value: Any, step: int | None = None) -> None:
+        """Record one metric value."""
+        self.log_metrics({key: value}, step=step)
+
+    def set_tags(self, tags: Mapping[str, Any] | None = None, **more: Any) -> None:
+        """Attach free-form labels (values stored as text)."""
+        values = {**(tags or {}), **more}
+        self._emit({"e": "tags", "run": self.id,
+                    "tags": {_check_key(k, "tag"): str(v) for k, v in values.items()}})
+
+    def set_tag(self, key: str, value: Any) -> None:
+        """Attach one tag."""
+        self.set_tags({key: value})
+
+    def log_artifact(self, obj: Any, name: str | None = None) -> list[dict[str, Any]]:
+        """Store a file, a folder, bytes, or a matplotlib/plotly figure; returns what was stored."""
+        records = []
+        for path, digest, size, media in _store_artifact(self.store, obj, name):
+            event = {"e": "artifact", "run": self.id, "path": path, "hash": digest, "size": size,
+                     "media": media, "t": time.time()}
+            self._emit(event)
+            records.append({"path": path, "hash": digest, "size": size, "media_type": media})
+        return records
+
+    def end(self, status: str = "finished") -> None:
+        """Mark the run ended and make everything it logged durable (idempotent)."""
+        if status not in RUN_STATUSES or status == "running":
+            raise InvalidValueError(f"unknown run status {status!r}; use one of finished, failed, killed")
+        with self._lock:
+            if self.status != "running":
+                return
+            self.status = status
+        self.store.writer.emit({"e": "run_end", "run": self.id, "status": status, "t": time.time()})
+        self.store.writer.flush(sync=True)
+        _open_runs.discard(self)
+        if _active_run.get() is self:
+            _active_run.set(self._previous if self._previous and self._previous.status == "running" else None)
+
+    def _emit(self, event: dict[str, Any]) -> None:
+        if self.status != "running":
+            raise InvalidValueError(f"run {self.id[:8]} has ended ({self.status}); start a new run to log more")
+        self.store.writer.emit(event)
+
+
+def start_run(experiment: str | None = None, name: str | None = None,
+              params: Mapping[str, Any] | None = None, tags: Mapping[str, Any] | None = None,
+              parent: "Run | str | None" = None, store: Store | None = None) -> Run:
+    """Start a run and make it the active one. Inside another active run it becomes its child.
+
+    `with mlnb.start_run(...) as run:` ends it as `finished`, or `failed` on an exception.
+    """
+    store = store or current_store(create=True)
+    previous = _active_run.get()
+    if parent is None and previous is not None and previous.status == "running":
+        parent = previous
+    parent_id = parent.id if isinstance(parent, Run) else parent
+    experiment = experiment or (parent.experiment if isinstance(parent, Run) else None) \
+        or os.environ.get("MLNB_EXPERIMENT") or "Default"
+    run = Run(store, uuid.uuid4().hex, experiment, name, parent_id)
+    pid = os.getpid()
+    store.writer.emit({
+        "e": "run_start", "run": run.id, "exp": experiment, "name": name, "parent": parent_id,
+        "t": time.time(), "user": runinfo.user_name(), "host": runinfo.host_name(), "pid": pid,
+        "pid_start": runinfo.process_start_time(pid), "nb": runinfo.notebook_path(),
+        "git": runinfo.git_commit(),
+    })
+    if params:
+        run.log_params(params)
+    if tags:
+        run.set_tags(tags)
+    run._previous = previous
+    _active_run.set(run)
+    _open_runs.add(run)
+    _install_exit_hooks()
+    return run
+
+
+def active_run() -> Run | None:
+    """The active run in this thread/context, if any."""
+    run = _active_run.get()
+    return run if run is not None and run.status == "running" else None
+
+
+def _require_run() -> Run:
+    run = active_run()
+    if run is None:
+        raise NoActiveRunError("no active run; start one with `with mlnb.start_run():` (or `%track start`)")
+    return run
+
+
+def log_params(params: Mapping[str, Any] | None = None, **more: Any) -> None:
+    """Record params on the active run."""
+    _require_run().log_params(params, **more)
+
+
+def log_param(key: str, value: Any) -> None:
+    """Record one param on the active run."""
+    _require_run().log_param(key, value)
+
+
+def log_metrics(metrics: Mapping[str, Any], step: int | None = None) -> None:
+    """Record metrics on the active run."""
+    _require_run().log_metrics(metrics, step=step)
+
+
+def log_metric(key: str, value: Any, step: int | None = None) -> None:
+    """Record one metric on the active run."""
+    _require_run().log_metric(key, value, step=step)
+
+
+def set_tags(tags: Mapping[str, Any] | None = None, **more: Any) -> None:
+    """Tag the active run."""
+    _require_run().set_tags(tags, **more)
+
+
+def set_tag(key: str, value: Any) -> None:
+    """Tag the active run with one key."""
+    _require_run().set_tag(key, value)
+
+
+def log_artifact(obj: Any, name: str | None = None) -> list[dict[str, Any]]:
+    """Store an artifact on the active run."""
+    return _require_run().log_artifact(obj, name)
+
+
+def end_run(status: str = "finished") -> None:
+    """End the active run."""
+    _require_run().end(status)
+
+
+def _check_key(key: Any, kind: str) -> str:
+    if not isinstance(key, str) or not key.strip():
+        raise InvalidValueError(f"{kind} names must be non-empty strings, got {key!r}")
+    if len(key) > MAX_KEY_LENGTH:
+        raise InvalidValueError(f"{kind} name {key[:40]!r}... is longer than {MAX_KEY_LENGTH} characters")
+    return key
+
+
+def _param_value(key: str, value: Any) -> Any:
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
+        value = value.item()  # numpy scalar -> Python scalar
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if value is None or isinstance(value, (bool, int, float)):
+        return value if value is not None else "None"
+    text = value if isinstance(value, str) else repr(value)
+    if len(text) > MAX_PARAM_LENGTH:
+        raise InvalidValueError(
+            f"param {key!r} is {len(text)} characters long (limit {MAX_PARAM_LENGTH}); log it as an artifact instead"
+        )
+    return text
+
+
+def _metric_value(key: str, value: Any) -> float | str:
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__float__"):
+        raise InvalidValueError(
+            f"metric {key!r} must be a number, got {type(value).__name__}; log text as a tag or param"
+        )
+    number = float(value)
+    return number if math.isfinite(number) else str(number)
+
+
+def _check_step(step: Any) -> int:
+    if isinstance(step, bool) or not isinstance(step, int) and not hasattr(step, "__index__"):
+        raise InvalidValueError(f"step must be an integer, got {step!r}")
+    return int(step)
+
+
+def _store_artifact(store: Store, obj: Any, name: str | None) -> list[tuple[str, str, int, str]]:
+    """Put `obj` into the blob store; returns (artifact path, hash, size, media type) per file."""
+    if isinstance(obj, (bytes, bytearray, memoryview)):
+        if not name:
+            raise InvalidValueError("give bytes a name: log_artifact(data, name='model.bin')")
+        digest, size = store.blobs.put_bytes(bytes(obj))
+        return [(name, digest, size, _media(name))]
+    if isinstance(obj, (str, os.PathLike)):
+        path = Path(obj)
+        if path.is_file():
+            digest, size = store.blobs.put_file(path)
+            label = name or path.name
+            return [(label, digest, size, _media(label))]
+        if path.is_dir():
+            prefix = name or path.name
+            out = []
+            for file in sorted(p for p in path.rglob("*") if p.is_file()):
+                label = f"{prefix}/{file.relative_to(path).as_posix()}"
+                digest, size = store.blobs.put_file(file)
+                out.append((label, digest, size, _media(label)))
+            return out
+        raise InvalidValueError(f"no file or folder at {str(obj)[:200]!r}; to store text pass bytes: text.encode()")
+    if hasattr(obj, "savefig"):  # matplotlib figure
+        import io
+
+        buffer = io.BytesIO()
+        obj.savefig(buffer, format="png", bbox_inches="tight")
+        label = name or "figure.png"
+        digest, size = store.blobs.put_bytes(buffer.getvalue())
+        return [(label, digest, size, "image/png")]
+    if hasattr(obj, "to_plotly_json") and hasattr(obj, "to_json"):  # plotly figure
+        label = name or "figure.plotly.json"
+        digest, size = store.blobs.put_bytes(obj.to_json().encode())
+        return [(label, digest, size, "application/vnd.plotly.v1+json")]
+    raise InvalidValueError(
+        f"cannot store a {type(obj).__name__} as an artifact; pass a path, bytes, or a matplotlib/plotly figure"
+    )
+
+
+def _media(name: str) -> str:
+    return mimetypes.guess_type(name)[0] or "application/octet-stream"
+
+
+_hooks_installed: list[bool] = []
+
+
+def _install_exit_hooks() -> None:
+    """At exit, end runs left open: `failed` after an uncaught exception, else `finished`."""
+    if _hooks_installed:
+        return
+    _hooks_installed.append(True)
+    previous_hook = sys.excepthook
+
+    def remember(exc_type: Any, exc: BaseException, tb: Any) -> None:
+        _uncaught.append(exc)
+        previous_hook(exc_type, exc, tb)
+
+    sys.excepthook = remember
+    atexit.register(_end_open_runs)
+
+
+def _end_open_runs() -> None:
+    status = "failed" if _uncaught else "finished"
+    for run in list(_open_runs):
+        try:
+            run.end(status)
+        except Exception:
+            pass
