@@ -79,8 +79,11 @@ class Run:
     def log_params(self, params: Mapping[str, Any] | None = None, **more: Any) -> None:
         """Record params (last value wins when a key is logged again)."""
         values = {**(params or {}), **more}
-        self._emit({"e": "params", "run": self.id,
-                    "p": {_check_key(k, "param"): _param_value(k, v) for k, v in values.items()}})
+        items = []
+        for key, value in values.items():
+            text = _param_text(_check_key(key, "param"), value)
+            items.append({"k": key, "v": text, "n": _param_number(value, text)})
+        self._emit({"e": "params", "run": self.id, "p": items})
 
     def log_param(self, key: str, value: Any) -> None:
         """Record one param."""
@@ -96,7 +99,10 @@ class Run:
                 number = _metric_value(key, value)
                 at = self._steps.get(key, 0) if step is None else _check_step(step)
                 self._steps[key] = max(self._steps.get(key, 0), at + 1)
-                points.append((key, number, at))
+                if math.isfinite(number):
+                    points.append({"k": key, "v": number, "s": at})
+                else:  # JSON has no NaN/inf literal
+                    points.append({"k": key, "v": None, "x": str(number), "s": at})
         self._emit({"e": "metrics", "run": self.id, "m": points, "t": now})
 
     def log_metric(self, key: str, value: Any, step: int | None = None) -> None:
@@ -107,7 +113,7 @@ class Run:
         """Attach free-form labels (values stored as text)."""
         values = {**(tags or {}), **more}
         self._emit({"e": "tags", "run": self.id,
-                    "tags": {_check_key(k, "tag"): str(v) for k, v in values.items()}})
+                    "tags": [{"k": _check_key(k, "tag"), "v": str(v)} for k, v in values.items()]})
 
     def set_tag(self, key: str, value: Any) -> None:
         """Attach one tag."""
@@ -237,13 +243,10 @@ def _check_key(key: Any, kind: str) -> str:
     return key
 
 
-def _param_value(key: str, value: Any) -> Any:
+def _param_text(key: str, value: Any) -> str:
+    """A param as stored: its text (str for strings, repr for everything else)."""
     if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
         value = value.item()  # numpy scalar -> Python scalar
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if value is None or isinstance(value, (bool, int, float)):
-        return value if value is not None else "None"
     text = value if isinstance(value, str) else repr(value)
     if len(text) > MAX_PARAM_LENGTH:
         raise InvalidValueError(
@@ -252,13 +255,27 @@ def _param_value(key: str, value: Any) -> Any:
     return text
 
 
-def _metric_value(key: str, value: Any) -> float | str:
+def _param_number(value: Any, text: str) -> float | None:
+    """The numeric reading of a param, for numeric filters (bools count as 1/0; None if not a number)."""
+    if isinstance(value, (bool, int, float)) or hasattr(value, "__float__") and not isinstance(value, str):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            return None
+    else:
+        try:
+            number = float(text)
+        except ValueError:
+            return None
+    return number if math.isfinite(number) else None
+
+
+def _metric_value(key: str, value: Any) -> float:
     if isinstance(value, (str, bytes)) or not hasattr(value, "__float__"):
         raise InvalidValueError(
             f"metric {key!r} must be a number, got {type(value).__name__}; log text as a tag or param"
         )
-    number = float(value)
-    return number if math.isfinite(number) else str(number)
+    return float(value)
 
 
 def _check_step(step: Any) -> int:

@@ -1,12 +1,17 @@
 """Idempotent ingest of event logs into the DuckDB index.
 
-Each file's ingested byte offset is committed in the same transaction as the rows it
-produced, so a crash mid-ingest re-reads the same lines next time and nothing is doubled.
-Lines that are not valid JSON (a torn write) are counted and skipped, never fatal.
+New complete lines of every event file are parsed in bulk by Arrow's JSON reader and
+folded into the index by set-based SQL, all in one transaction together with each file's
+new byte offset: a crash mid-ingest re-reads the same lines next time, and nothing is
+doubled. Lines that are not valid events (a torn write) are counted and skipped.
+
+Core events (runs, params, metrics, tags, artifacts) are handled in SQL; later features
+register Python handlers for their own event types with `@handles(...)`, writing rows into
+tables described by `TABLES`.
 """
 from __future__ import annotations
 
-import math
+import io
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -17,25 +22,35 @@ import orjson
 
 from mlnb.store.events import EVENTS_DIRNAME, read_new_lines
 
-# Columns written per table; names ending in these suffixes hold epoch seconds in events.
+CORE_EVENTS = ("run_start", "run_end", "params", "metrics", "tags", "artifact")
+_TS = 'make_timestamp(CAST({} * 1000000 AS BIGINT))'  # epoch seconds -> TIMESTAMP (UTC)
 _TIME_COLUMNS = {"start_time", "end_time", "ts", "created", "first_seen"}
+
+
+def _event_schema() -> Any:
+    import pyarrow as pa
+
+    text, num, integer = pa.string(), pa.float64(), pa.int64()
+    return pa.schema([
+        ("e", text), ("run", text), ("t", num), ("exp", text), ("name", text), ("parent", text),
+        ("user", text), ("host", text), ("pid", integer), ("pid_start", num), ("nb", text),
+        ("git", text), ("status", text), ("path", text), ("hash", text), ("size", integer),
+        ("media", text),
+        ("p", pa.list_(pa.struct([("k", text), ("v", text), ("n", num)]))),
+        ("m", pa.list_(pa.struct([("k", text), ("v", num), ("s", integer), ("x", text)]))),
+        ("tags", pa.list_(pa.struct([("k", text), ("v", text)]))),
+    ])
 
 
 @dataclass(frozen=True)
 class TableSpec:
-    """How rows of one index table are written: appended, or upserted on `key` (last wins)."""
+    """How rows of one index table are written by Python handlers: appended, or upserted on `key`."""
 
     columns: tuple[str, ...]
     key: tuple[str, ...] = ()
 
 
 TABLES: dict[str, TableSpec] = {
-    "params": TableSpec(("run_id", "key", "value", "value_num"), ("run_id", "key")),
-    "metrics": TableSpec(("run_id", "key", "value", "step", "ts")),
-    "tags": TableSpec(("run_id", "key", "value"), ("run_id", "key")),
-    "artifacts": TableSpec(
-        ("run_id", "path", "hash", "size", "media_type", "created"), ("run_id", "path")
-    ),
     "datasets": TableSpec(
         ("fingerprint", "schema_hash", "kind", "n_rows", "n_cols", "profile", "first_seen"),
         ("fingerprint",),
@@ -48,21 +63,12 @@ TABLES: dict[str, TableSpec] = {
     "lineage": TableSpec(("run_id", "src_kind", "src_id", "dst_kind", "dst_id", "relation", "ts")),
 }
 
-RUN_START_COLUMNS = (
-    "run_id", "experiment", "name", "status", "parent_run_id", "start_time", "user", "host",
-    "pid", "pid_start", "notebook", "git_commit",
-)
-
 
 @dataclass
 class Batch:
-    """Rows gathered from a set of events, ready to be written in one transaction."""
+    """Rows produced by Python event handlers, written in the same transaction as the rest."""
 
     rows: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)
-    run_starts: dict[str, tuple[Any, ...]] = field(default_factory=dict)
-    run_ends: dict[str, tuple[str, float]] = field(default_factory=dict)
-    experiments: dict[str, float] = field(default_factory=dict)
-    unknown: int = 0
 
     def add(self, table: str, row: tuple[Any, ...]) -> None:
         self.rows.setdefault(table, []).append(row)
@@ -73,77 +79,13 @@ HANDLERS: dict[str, EventHandler] = {}
 
 
 def handles(event_type: str) -> Callable[[EventHandler], EventHandler]:
-    """Register the function that turns one event type into rows (later features add their own)."""
+    """Register the function that turns one (non-core) event type into rows."""
 
     def register(func: EventHandler) -> EventHandler:
         HANDLERS[event_type] = func
         return func
 
     return register
-
-
-def param_number(value: Any) -> float | None:
-    """The numeric reading of a param value, used for numeric filters (None if not a number)."""
-    if isinstance(value, bool):
-        return 1.0 if value else 0.0
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            number = float(value)
-        except ValueError:
-            return None
-        return number if math.isfinite(number) or value.strip().lower() in ("nan", "inf", "-inf") else None
-    return None
-
-
-def param_text(value: Any) -> str:
-    """The text form of a param value as stored (Python's str, like a user would print it)."""
-    return value if isinstance(value, str) else str(value)
-
-
-@handles("run_start")
-def _run_start(batch: Batch, ev: dict[str, Any]) -> None:
-    experiment = ev.get("exp") or "Default"
-    batch.run_starts[ev["run"]] = (
-        ev["run"], experiment, ev.get("name"), "running", ev.get("parent"), ev["t"],
-        ev.get("user"), ev.get("host"), ev.get("pid"), ev.get("pid_start"), ev.get("nb"),
-        ev.get("git"),
-    )
-    first = batch.experiments.get(experiment)
-    batch.experiments[experiment] = ev["t"] if first is None else min(first, ev["t"])
-
-
-@handles("run_end")
-def _run_end(batch: Batch, ev: dict[str, Any]) -> None:
-    batch.run_ends[ev["run"]] = (ev["status"], ev["t"])
-
-
-@handles("params")
-def _params(batch: Batch, ev: dict[str, Any]) -> None:
-    run = ev["run"]
-    for key, value in ev["p"].items():
-        batch.add("params", (run, key, param_text(value), param_number(value)))
-
-
-@handles("metrics")
-def _metrics(batch: Batch, ev: dict[str, Any]) -> None:
-    run, ts = ev["run"], ev["t"]
-    for key, value, step in ev["m"]:
-        # non-finite floats travel as text ("nan", "inf") because JSON has no literal for them
-        batch.add("metrics", (run, key, float(value), step, ts))
-
-
-@handles("tags")
-def _tags(batch: Batch, ev: dict[str, Any]) -> None:
-    run = ev["run"]
-    for key, value in ev["tags"].items():
-        batch.add("tags", (run, key, value))
-
-
-@handles("artifact")
-def _artifact(batch: Batch, ev: dict[str, Any]) -> None:
-    batch.add("artifacts", (ev["run"], ev["path"], ev["hash"], ev["size"], ev.get("media"), ev["t"]))
 
 
 @dataclass
@@ -165,16 +107,16 @@ def event_files(store_root: Path) -> list[Path]:
 
 
 def ingest(con: Any, store_root: Path, only: Iterable[Path] | None = None) -> IngestReport:
-    """Read every event appended since the last ingest into the index, in one transaction."""
+    """Fold every event appended since the last ingest into the index, in one transaction."""
     done = {
-        row[0]: (row[1], row[2], row[3], row[4])
+        row[0]: row[1:]
         for row in con.execute(
             'SELECT file, "offset", lines, bad_lines, unknown_events FROM idx.ingest_state'
         ).fetchall()
     }
     report = IngestReport()
-    batch = Batch()
-    progress: list[tuple[str, int, int, int, int]] = []
+    all_lines: list[bytes] = []
+    progress: list[list[Any]] = []
     for path in only if only is not None else event_files(store_root):
         offset, lines_before, bad_before, unknown_before = done.get(path.name, (0, 0, 0, 0))
         try:
@@ -183,120 +125,168 @@ def ingest(con: Any, store_root: Path, only: Iterable[Path] | None = None) -> In
             lines, new_offset = read_new_lines(path, offset)
         except FileNotFoundError:
             continue
-        if not lines:
-            continue
-        unknown_before_batch = batch.unknown
-        bad = 0
-        for line in lines:
-            try:
-                event = orjson.loads(line)
-                handler = HANDLERS.get(event.get("e"))
-            except (orjson.JSONDecodeError, AttributeError):
-                bad += 1
-                continue
-            if handler is None:
-                batch.unknown += 1
-                continue
-            try:
-                handler(batch, event)
-            except (KeyError, TypeError, ValueError):
-                bad += 1
-        unknown = batch.unknown - unknown_before_batch
-        report.files += 1
-        report.events += len(lines) - bad
-        report.bad_lines += bad
-        report.unknown_events += unknown
-        progress.append(
-            (path.name, new_offset, lines_before + len(lines), bad_before + bad, unknown_before + unknown)
-        )
-    if progress:
-        _write(con, batch, progress)
+        if lines:
+            report.files += 1
+            progress.append([path.name, new_offset, lines_before + len(lines), bad_before, unknown_before,
+                             len(all_lines), len(all_lines) + len(lines)])
+            all_lines.extend(lines)
+    if not progress:
+        return report
+    table, bad_rows = _parse(all_lines)
+    batch, unknown_rows = _python_events(table, all_lines)
+    for entry in progress:
+        start, end = entry[5], entry[6]
+        entry[3] += sum(1 for i in bad_rows if start <= i < end)
+        entry[4] += sum(1 for i in unknown_rows if start <= i < end)
+    report.bad_lines, report.unknown_events = len(bad_rows), len(unknown_rows)
+    report.events = len(all_lines) - len(bad_rows)
+    _write(con, table, batch, [tuple(entry[:5]) for entry in progress])
     return report
 
 
-def _write(con: Any, batch: Batch, progress: list[tuple[str, int, int, int, int]]) -> None:
+def _parse(lines: list[bytes]) -> tuple[Any, set[int]]:
+    """Arrow table of the events (column `i` = line index); indexes of lines that are not events."""
+    import pyarrow as pa
+    import pyarrow.json as pj
+
+    options = pj.ParseOptions(explicit_schema=_event_schema(), unexpected_field_behavior="ignore")
+    bad: set[int] = set()
+    try:
+        table = _read(lines, options)
+        index = list(range(len(lines)))
+    except pa.ArrowInvalid:  # a torn or hand-edited line: find it, parse the rest
+        good = []
+        for i, line in enumerate(lines):
+            try:
+                if not isinstance(orjson.loads(line), dict):
+                    raise ValueError
+                _read([line], options)
+                good.append(i)
+            except (ValueError, pa.ArrowInvalid):
+                bad.add(i)
+        table = _read([lines[i] for i in good], options) if good else _event_schema().empty_table()
+        index = good
+    return table.append_column("i", pa.array(index, pa.int64())), bad
+
+
+def _read(lines: list[bytes], options: Any) -> Any:
+    import pyarrow.json as pj
+
+    data = b"\n".join(lines) + b"\n"
+    block = max(1 << 20, max(len(line) for line in lines) + 2)
+    return pj.read_json(io.BytesIO(data), read_options=pj.ReadOptions(block_size=block), parse_options=options)
+
+
+def _python_events(table: Any, lines: list[bytes]) -> tuple[Batch, set[int]]:
+    """Run registered handlers on non-core events; returns their rows and the unknown events."""
+    batch, unknown = Batch(), set()
+    kinds = table.column("e").to_pylist()
+    rows = table.column("i").to_pylist()
+    for kind, i in zip(kinds, rows):
+        if kind in CORE_EVENTS:
+            continue
+        handler = HANDLERS.get(kind)
+        if handler is None:
+            unknown.add(i)
+            continue
+        try:
+            handler(batch, orjson.loads(lines[i]))
+        except (KeyError, TypeError, ValueError):
+            unknown.add(i)
+    return batch, unknown
+
+
+# Set-based SQL for the core events; `_ev` is the Arrow table of parsed events.
+_CORE_SQL = (
+    """INSERT INTO idx.experiments
+       SELECT coalesce(exp, 'Default'), {t} FROM _ev WHERE e = 'run_start' GROUP BY 1
+       ON CONFLICT (name) DO UPDATE SET created = least(excluded.created, experiments.created)""".format(
+        t=_TS.format("min(t)")),
+    """INSERT INTO idx.runs (run_id, experiment, name, status, parent_run_id, start_time, "user", host,
+           pid, pid_start, notebook, git_commit)
+       SELECT run, coalesce(exp, 'Default'), name, 'running', parent, {t}, "user", host, pid, pid_start, nb, git
+       FROM _ev WHERE e = 'run_start' QUALIFY row_number() OVER (PARTITION BY run ORDER BY i DESC) = 1
+       ON CONFLICT (run_id) DO UPDATE SET experiment = excluded.experiment, name = excluded.name,
+           parent_run_id = excluded.parent_run_id, start_time = excluded.start_time, "user" = excluded."user",
+           host = excluded.host, pid = excluded.pid, pid_start = excluded.pid_start,
+           notebook = excluded.notebook, git_commit = excluded.git_commit""".format(t=_TS.format("t")),
+    # An end may be ingested before its start (different files): upsert keeps both halves.
+    """INSERT INTO idx.runs (run_id, status, end_time)
+       SELECT run, status, {t} FROM _ev WHERE e = 'run_end'
+       QUALIFY row_number() OVER (PARTITION BY run ORDER BY i DESC) = 1
+       ON CONFLICT (run_id) DO UPDATE SET status = excluded.status, end_time = excluded.end_time""".format(
+        t=_TS.format("t")),
+    """INSERT INTO idx.params
+       SELECT run, u.k, u.v, u.n FROM (SELECT run, i, unnest(p) AS u FROM _ev WHERE e = 'params')
+       QUALIFY row_number() OVER (PARTITION BY run, u.k ORDER BY i DESC) = 1
+       ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, value_num = excluded.value_num""",
+    """CREATE TEMP TABLE _points AS
+       SELECT run, u.k AS key, coalesce(u.v, CAST(u.x AS DOUBLE)) AS value, u.s AS step, t, i
+       FROM (SELECT run, t, i, unnest(m) AS u FROM _ev WHERE e = 'metrics')""",
+    "INSERT INTO idx.metrics SELECT run, key, value, step, {t} FROM _points".format(t=_TS.format("t")),
+    # The latest value of a metric is the one at the highest step; among equal steps, the last logged.
+    """INSERT INTO idx.metric_latest
+       SELECT run, key, value, step, {t} FROM _points
+       QUALIFY row_number() OVER (PARTITION BY run, key ORDER BY step DESC, i DESC) = 1
+       ON CONFLICT (run_id, key) DO UPDATE SET
+           value = CASE WHEN excluded.step >= metric_latest.step THEN excluded.value ELSE metric_latest.value END,
+           ts = CASE WHEN excluded.step >= metric_latest.step THEN excluded.ts ELSE metric_latest.ts END,
+           step = greatest(excluded.step, metric_latest.step)""".format(t=_TS.format("t")),
+    "DROP TABLE _points",
+    """INSERT INTO idx.tags
+       SELECT run, u.k, u.v FROM (SELECT run, i, unnest(tags) AS u FROM _ev WHERE e = 'tags')
+       QUALIFY row_number() OVER (PARTITION BY run, u.k ORDER BY i DESC) = 1
+       ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value""",
+    """INSERT INTO idx.artifacts
+       SELECT run, path, hash, size, media, {t} FROM _ev WHERE e = 'artifact'
+       QUALIFY row_number() OVER (PARTITION BY run, path ORDER BY i DESC) = 1
+       ON CONFLICT (run_id, path) DO UPDATE SET hash = excluded.hash, size = excluded.size,
+           media_type = excluded.media_type, created = excluded.created""".format(t=_TS.format("t")),
+)
+
+
+def _write(con: Any, table: Any, batch: Batch, progress: list[tuple[Any, ...]]) -> None:
     import pyarrow as pa
 
     con.execute("BEGIN")
     try:
-        if batch.experiments:
-            names, firsts = zip(*batch.experiments.items())
-            _insert(con, pa, "experiments", ("name", "created"), [names, firsts],
-                    conflict="(name) DO UPDATE SET created = least(excluded.created, experiments.created)")
-        if batch.run_starts:
-            columns = list(zip(*batch.run_starts.values()))
-            updates = ", ".join(
-                f'"{c}" = excluded."{c}"' for c in RUN_START_COLUMNS if c not in ("run_id", "status")
-            )
-            _insert(con, pa, "runs", RUN_START_COLUMNS, columns,
-                    conflict=f"(run_id) DO UPDATE SET {updates}")
-        if batch.run_ends:
-            ids = list(batch.run_ends)
-            statuses, ends = zip(*batch.run_ends.values())
-            _insert(con, pa, "runs", ("run_id", "status", "end_time"), [ids, statuses, ends],
-                    conflict="(run_id) DO UPDATE SET status = excluded.status, end_time = excluded.end_time")
-        for table, rows in batch.rows.items():
-            spec = TABLES[table]
-            if spec.key:
-                rows = list(_last_per_key(rows, [spec.columns.index(k) for k in spec.key]))
-            columns = list(zip(*rows))
-            conflict = None
-            if spec.key:
-                sets = ", ".join(f'"{c}" = excluded."{c}"' for c in spec.columns if c not in spec.key)
-                conflict = f"({', '.join(spec.key)}) DO UPDATE SET {sets}"
-            _insert(con, pa, table, spec.columns, columns, conflict=conflict)
-            if table == "metrics":
-                _update_latest(con, pa, rows)
+        con.register("_ev", table)
+        for statement in _CORE_SQL:
+            con.execute(statement)
+        con.unregister("_ev")
+        for name, rows in batch.rows.items():
+            _write_rows(con, pa, name, rows)
         names, offsets, lines, bad, unknown = zip(*progress)
-        _insert(con, pa, "ingest_state", ("file", "offset", "lines", "bad_lines", "unknown_events"),
-                [names, offsets, lines, bad, unknown],
-                conflict='(file) DO UPDATE SET "offset" = excluded."offset", lines = excluded.lines, '
-                "bad_lines = excluded.bad_lines, unknown_events = excluded.unknown_events")
+        state = pa.table({"file": names, "offset": offsets, "lines": lines, "bad_lines": bad,
+                          "unknown_events": unknown})
+        con.register("_state", state)
+        con.execute(
+            'INSERT INTO idx.ingest_state SELECT * FROM _state ON CONFLICT (file) DO UPDATE SET '
+            '"offset" = excluded."offset", lines = excluded.lines, bad_lines = excluded.bad_lines, '
+            "unknown_events = excluded.unknown_events"
+        )
+        con.unregister("_state")
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
 
 
-def _last_per_key(rows: list[tuple[Any, ...]], key_idx: list[int]) -> Iterable[tuple[Any, ...]]:
-    latest: dict[tuple[Any, ...], tuple[Any, ...]] = {}
-    for row in rows:
-        latest[tuple(row[i] for i in key_idx)] = row
-    return latest.values()
-
-
-def _insert(con: Any, pa: Any, table: str, columns: Iterable[str], values: list[Any],
-            conflict: str | None = None) -> None:
-    columns = list(columns)
-    arrays = {}
-    for name, column in zip(columns, values):
-        arrays[name] = pa.array(column, type=pa.float64()) if name in _TIME_COLUMNS else pa.array(column)
-    con.register("_mlnb_batch", pa.table(arrays))
-    select = ", ".join(
-        f'make_timestamp(CAST("{c}" * 1000000 AS BIGINT))' if c in _TIME_COLUMNS else f'"{c}"'
-        for c in columns
-    )
-    quoted = ", ".join(f'"{c}"' for c in columns)
-    sql = f"INSERT INTO idx.{table} ({quoted}) SELECT {select} FROM _mlnb_batch"
-    if conflict:
-        sql += f" ON CONFLICT {conflict}"
+def _write_rows(con: Any, pa: Any, name: str, rows: list[tuple[Any, ...]]) -> None:
+    spec = TABLES[name]
+    if spec.key:  # last one wins within the batch, as across batches
+        key_idx = [spec.columns.index(k) for k in spec.key]
+        rows = list({tuple(row[i] for i in key_idx): row for row in rows}.values())
+    columns = list(zip(*rows))
+    arrays = {
+        c: pa.array(v, type=pa.float64()) if c in _TIME_COLUMNS else pa.array(v)
+        for c, v in zip(spec.columns, columns)
+    }
+    con.register("_rows", pa.table(arrays))
+    select = ", ".join(_TS.format(f'"{c}"') if c in _TIME_COLUMNS else f'"{c}"' for c in spec.columns)
+    sql = f"INSERT INTO idx.{name} ({', '.join(spec.columns)}) SELECT {select} FROM _rows"
+    if spec.key:
+        sets = ", ".join(f'"{c}" = excluded."{c}"' for c in spec.columns if c not in spec.key)
+        sql += f" ON CONFLICT ({', '.join(spec.key)}) DO UPDATE SET {sets}"
     con.execute(sql)
-    con.unregister("_mlnb_batch")
-
-
-def _update_latest(con: Any, pa: Any, rows: list[tuple[Any, ...]]) -> None:
-    """Fold new metric points into metric_latest: the value at the highest step wins,
-    and among equal steps the one logged last."""
-    latest: dict[tuple[str, str], tuple[Any, ...]] = {}
-    for row in rows:
-        key = (row[0], row[1])
-        seen = latest.get(key)
-        if seen is None or row[3] >= seen[3]:
-            latest[key] = row
-    columns = list(zip(*latest.values()))
-    _insert(con, pa, "metric_latest", TABLES["metrics"].columns, columns, conflict=(
-        "(run_id, key) DO UPDATE SET "
-        "value = CASE WHEN excluded.step >= metric_latest.step THEN excluded.value ELSE metric_latest.value END, "
-        "ts = CASE WHEN excluded.step >= metric_latest.step THEN excluded.ts ELSE metric_latest.ts END, "
-        "step = greatest(excluded.step, metric_latest.step)"
-    ))
+    con.unregister("_rows")
