@@ -375,7 +375,7 @@ def status(settings: Settings, fmt: str) -> None:
         ("store", str(st.root)),
         ("event files", f"{len(events)} ({_size(event_bytes)})"),
         ("index", f"{st.db_path.name} ({_size(index_bytes)})"),
-        ("artifacts", f"{len(blobs)} blobs ({_size(blob_bytes)})"),
+        ("artifacts", f"{len(blobs)} blob{'' if len(blobs) == 1 else 's'} ({_size(blob_bytes)})"),
         ("runs", f"{total}" + (f": {breakdown}" if breakdown else "")),
     ]
     click.echo("\n".join(_key_values(rows, indent="")))
@@ -545,20 +545,24 @@ def _print_table(frame: Any, footer: str, *, short_ids: bool = False, hide_empty
     cells = {c: [_cell(c, v, short_ids, digits) for v in frame[c].tolist()] for c in columns}
     if hide_empty:
         columns = [c for c in columns if any(cells[c])]
-    right = {i for i, c in enumerate(columns)
-             if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])}
+    right_names = {c for c in columns
+                   if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])}
     widths = [max([len(c), *map(len, cells[c])]) for c in columns]
+    width_of = dict(zip(columns, widths))
     hidden: list[str] = []
-    if fit:
+    if fit:  # drop the least useful columns (rightmost first among equals) until the rest fit
         limit = shutil.get_terminal_size((DEFAULT_WIDTH, 24)).columns
-        used, keep = 0, 0
-        for width in widths:
-            if keep and used + width > limit:
+        rank = {c: (_drop_rank(c, i), i) for i, c in enumerate(columns)}
+        kept = list(columns)
+        for column in sorted(columns, key=lambda c: rank[c]):
+            if len(kept) <= 1 or sum(width_of[c] + 2 for c in kept) - 2 <= limit:
                 break
-            used += width + 2
-            keep += 1
-        hidden, columns, widths = columns[keep:], columns[:keep], widths[:keep]
-        right = {i for i in right if i < keep}
+            kept.remove(column)
+            hidden.append(column)
+        hidden = [c for c in columns if c in hidden]
+        columns = kept
+    right = {i for i, c in enumerate(columns) if c in right_names}
+    widths = [width_of[c] for c in columns]
     rows = [list(columns)] + [["-" * w for w in widths]]
     rows += [[cells[c][i] for c in columns] for i in range(len(frame))]
     for line in _aligned(rows, right=right, widths=widths):
@@ -568,6 +572,16 @@ def _print_table(frame: Any, footer: str, *, short_ids: bool = False, hide_empty
         footer += f"; {len(hidden)} more column{'' if len(hidden) == 1 else 's'} not shown ({names}): " \
                   "pick with --columns, or use --format csv"
     click.echo(footer)
+
+
+# Which columns a narrow terminal gives up first (lowest rank first; rightmost first among equals).
+_DROP_RANKS = {"tags": 0, "parent_run_id": 1, "end": 1, "duration": 2, "start": 3, "params": 4,
+               "experiment": 5, "status": 6, "metrics": 7, "name": 8, "run_id": 9}
+
+
+def _drop_rank(column: str, position: int) -> int:
+    rank = _DROP_RANKS.get(column, _DROP_RANKS.get(column.split(".", 1)[0] if "." in column else "", -1))
+    return rank if rank >= 0 else -position  # other columns (SQL results): rightmost first
 
 
 def _aligned(rows: Iterable[Sequence[str]], right: set[int] = frozenset(), widths: list[int] | None = None,

@@ -38,6 +38,8 @@ def resolve_store_root(path: str | os.PathLike[str] | None = None, create: bool 
         return root
     found = find_store_root()
     if found is not None:
+        if not create and not is_store(found):
+            raise StoreNotFoundError(f"{ENV_HOME} points to {found}, which is not an mlnb store; run `mlnb init {found}`")
         return found
     if create:
         return Path(os.getcwd()).resolve() / STORE_DIRNAME
