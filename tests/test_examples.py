@@ -1,0 +1,53 @@
+"""The example notebooks run top to bottom in a real kernel and leave the expected record."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import mlnb
+from mlnb.store.store import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow
+
+
+def test_quickstart_notebook_fills_the_store(store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given an empty store the kernel will find through MLNB_HOME
+    monkeypatch.setenv("MLNB_HOME", str(store.root))
+    # When the runner executes the quickstart notebook
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "run_examples.py"), "--out", str(tmp_path / "out"),
+         str(ROOT / "example-notebooks" / "01-quickstart.ipynb")],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    # Then six training runs and a report run are recorded, with params, metrics and artifacts
+    runs = mlnb.runs(experiment="digits-quickstart", order_by="name")
+    assert len(runs) == 7 and set(runs["status"]) == {"finished"}
+    training = runs[runs["tags.model"] == "random-forest"]
+    assert sorted(training["params.n_estimators"].tolist()) == [10, 10, 10, 50, 50, 50]
+    assert training["metrics.accuracy"].between(0.5, 1.0).all()
+    steps = mlnb.metric_history(training["run_id"].iloc[0], "test_accuracy")
+    assert len(steps) >= 2
+    report = mlnb.get_run(runs[runs["name"] == "report"]["run_id"].iloc[0])
+    assert {a["path"] for a in report.artifacts} == {"learning-curve.png", "leaderboard.csv"}
+    # And the executed notebook shows the leaderboard it queried
+    assert (tmp_path / "out" / "01-quickstart.ipynb").exists()
+
+
+def test_failing_notebook_gives_one_line_error(tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    import nbformat
+
+    monkeypatch.setenv("MLNB_HOME", str(store.root))
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell("raise ValueError('bad data')")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = tmp_path / "broken.ipynb"
+    nbformat.write(nb, path)
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "run_examples.py"), "--out", str(tmp_path / "o"),
+                             str(path)], capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    assert "error: broken.ipynb failed in cell 1: ValueError: bad data" in result.stderr
