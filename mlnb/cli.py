@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -107,7 +108,7 @@ format_option = click.option(
 )
 
 
-@click.group(cls=MlnbGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(name="mlnb", cls=MlnbGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--store", type=click.Path(file_okay=False, path_type=Path), default=None, metavar="PATH",
     help="The project folder or its .mlnb store. Default: $MLNB_HOME, else the nearest .mlnb "
@@ -169,11 +170,11 @@ def init(settings: Settings, path: Path | None) -> None:
 @click.option("--order-by", "-o", "order_by", multiple=True, metavar="KEY",
               help="Sort key, e.g. -metrics.acc (descending), params.lr, 'start desc'; repeatable. "
                    "Default: newest first.")
-@click.option("--limit", "-n", type=click.IntRange(min=0), default=None, help="Show at most N runs.")
+@click.option("--limit", "-n", type=click.IntRange(min=0), default=None, metavar="N", help="Show at most N runs.")
 @format_option
 @click.option("--columns", "-c", metavar="A,B,...",
               help="Comma-separated columns to show, in order; globs work (params.*), and a bare "
-                   "key finds params./metrics./tags.<key>. The table also offers 'duration'.")
+                   "key finds params./metrics./tags.<key>. 'duration' (end - start) is offered too.")
 @pass_settings
 def runs(settings: Settings, experiments: tuple[str, ...], filter_: str | None, order_by: tuple[str, ...],
          limit: int | None, fmt: str, columns: str | None) -> None:
@@ -201,8 +202,6 @@ def runs(settings: Settings, experiments: tuple[str, ...], filter_: str | None, 
         frame = frame[_select_columns(list(frame.columns), wanted)]
     elif fmt == "table":
         frame = frame[_table_run_columns(list(frame.columns))]
-    elif "duration" in frame.columns:
-        frame = frame.drop(columns="duration")
     if fmt != "table":
         _print_frame(frame, fmt)
         return
@@ -309,7 +308,7 @@ def sql(settings: Settings, query: str, fmt: str) -> None:
     from mlnb.store import queries
 
     if query == "-":
-        query = click.get_text_stream("stdin").read()
+        query = sys.stdin.read()
     frame = queries.sql(settings.open_store(), query)
     if fmt != "table":
         _print_frame(frame, fmt)
@@ -318,7 +317,8 @@ def sql(settings: Settings, query: str, fmt: str) -> None:
         click.echo("ok (no result columns)")
         return
     count = len(frame)
-    _print_table(frame, f"{count} row{'' if count == 1 else 's'}", hide_empty=False)
+    _print_table(frame, f"{count} row{'' if count == 1 else 's'}", hide_empty=False,
+                 hint="select fewer columns, or use --format csv")
 
 
 @cli.group(cls=MlnbGroup)
@@ -397,9 +397,9 @@ def _print_empty(frame: Any, fmt: str, message: str) -> None:
 def _print_frame(frame: Any, fmt: str) -> None:
     if fmt == "csv":
         click.echo(frame.to_csv(index=False), nl=False)
-    else:
-        text = frame.to_json(orient="records", date_format="iso", date_unit="us", indent=2)
-        click.echo(text if len(frame) else "[]")
+    else:  # records; json.dumps keeps every float exact (DataFrame.to_json rounds to 10 digits)
+        rows = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
+        click.echo(json.dumps(_jsonable(rows), indent=2, default=_json_default))
 
 
 def _print_records(rows: list[tuple[Any, ...]], header: list[str]) -> None:
@@ -533,7 +533,7 @@ def _cell(column: str, value: Any, short_ids: bool, digits: int) -> str:
 
 
 def _print_table(frame: Any, footer: str, *, short_ids: bool = False, hide_empty: bool = True,
-                 fit: bool = True, digits: int = 4) -> None:
+                 fit: bool = True, digits: int = 4, hint: str = "pick with --columns, or use --format csv") -> None:
     """Print `frame` as an aligned text table that fits the terminal, then `footer`."""
     import shutil
 
@@ -552,7 +552,7 @@ def _print_table(frame: Any, footer: str, *, short_ids: bool = False, hide_empty
     hidden: list[str] = []
     if fit:  # drop the least useful columns (rightmost first among equals) until the rest fit
         limit = shutil.get_terminal_size((DEFAULT_WIDTH, 24)).columns
-        rank = {c: (_drop_rank(c, i), i) for i, c in enumerate(columns)}
+        rank = {c: (_drop_rank(c, i), -i) for i, c in enumerate(columns)}
         kept = list(columns)
         for column in sorted(columns, key=lambda c: rank[c]):
             if len(kept) <= 1 or sum(width_of[c] + 2 for c in kept) - 2 <= limit:
@@ -569,8 +569,7 @@ def _print_table(frame: Any, footer: str, *, short_ids: bool = False, hide_empty
         click.echo(line)
     if hidden:
         names = ", ".join(hidden[:8]) + (", ..." if len(hidden) > 8 else "")
-        footer += f"; {len(hidden)} more column{'' if len(hidden) == 1 else 's'} not shown ({names}): " \
-                  "pick with --columns, or use --format csv"
+        footer += f"; {len(hidden)} more column{'' if len(hidden) == 1 else 's'} not shown ({names}): {hint}"
     click.echo(footer)
 
 
@@ -630,6 +629,21 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def _json_default(value: Any) -> Any:
+    """JSON for what SQL results may hold beyond plain values: numpy scalars and arrays, times, bytes."""
+    if isinstance(value, timedelta):  # pandas.Timedelta included
+        return value.total_seconds()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "tolist"):  # numpy scalars and arrays (DuckDB lists)
+        return _jsonable(value.tolist())
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).decode("utf-8", "backslashreplace")
+    return str(value)
 
 
 def _file_size(path: Path) -> int:
