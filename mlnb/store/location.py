@@ -33,8 +33,8 @@ def resolve_store_root(path: str | os.PathLike[str] | None = None, create: bool 
         root = Path(path).expanduser().resolve()
         if root.name != STORE_DIRNAME and (root / STORE_DIRNAME).is_dir():
             return root / STORE_DIRNAME
-        if create and root.name != STORE_DIRNAME and not is_store(root):
-            return root / STORE_DIRNAME  # a project folder: its store goes inside
+        if create and root.name != STORE_DIRNAME and root.is_dir() and not is_store(root):
+            return root / STORE_DIRNAME  # an existing project folder: its store goes inside
         if not create and not is_store(root):
             raise StoreNotFoundError(f"no mlnb store at {root}; run `mlnb init` there or log a run first")
         return root
