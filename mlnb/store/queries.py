@@ -49,6 +49,12 @@ def runs(store: Store, experiment: str | Sequence[str] | None = None, filter: st
         params = con.execute(
             "SELECT p.run_id, p.key, p.value, p.value_num FROM idx.params p JOIN _sel USING (run_id)"
         ).df()
+        # a param column is numeric when every value in it has a numeric reading (and is no bool)
+        kinds = dict(con.execute(
+            "SELECT key, CASE WHEN bool_and(value_num IS NOT NULL AND lower(value) NOT IN ('true', 'false')) "
+            "THEN (CASE WHEN bool_and(regexp_full_match(value, '[+-]?[0-9]+')) THEN 'int' ELSE 'float' END) "
+            "ELSE 'text' END FROM idx.params JOIN _sel USING (run_id) GROUP BY key"
+        ).fetchall())
         metrics = con.execute(
             "SELECT m.run_id, m.key, m.value FROM idx.metric_latest m JOIN _sel USING (run_id)"
         ).df()
@@ -56,7 +62,7 @@ def runs(store: Store, experiment: str | Sequence[str] | None = None, filter: st
         con.execute("DROP TABLE _sel")
     frames = [base.set_index("run_id")]
     if len(params):
-        frames.append(_typed_params(params.pivot(index="run_id", columns="key", values="value")).add_prefix("params."))
+        frames.append(_typed_params(params, kinds).add_prefix("params."))
     if len(metrics):
         frames.append(metrics.pivot(index="run_id", columns="key", values="value").add_prefix("metrics."))
     if len(tags):
@@ -73,22 +79,24 @@ def _count(value: Any, what: str) -> int:
     return value
 
 
-def _typed_params(wide: Any) -> Any:
-    """Show a param column as numbers when every value in it is one (params are stored as text)."""
+def _typed_params(params: Any, kinds: dict[str, str]) -> Any:
+    """Wide params: numeric columns from the stored numeric reading, text columns as text."""
     import pandas as pd
 
-    out = {}
-    for column in wide.columns:
-        values = wide[column]
-        present = values.dropna()
-        numbers = pd.to_numeric(present, errors="coerce")
-        if len(present) and numbers.notna().all() and not present.isin(["True", "False"]).any():
-            numeric = pd.to_numeric(values, errors="coerce")
-            integral = present.str.fullmatch(r"[+-]?\d+").all()
-            out[column] = numeric.astype("Int64") if integral else numeric
+    text = params.pivot(index="run_id", columns="key", values="value")
+    numeric_keys = [k for k, kind in kinds.items() if kind != "text"]
+    if not numeric_keys:
+        return text
+    numbers = params[params["key"].isin(numeric_keys)].pivot(index="run_id", columns="key", values="value_num")
+    columns = {}
+    for key in text.columns:
+        kind = kinds.get(key, "text")
+        if kind == "text":
+            columns[key] = text[key]
         else:
-            out[column] = values
-    return pd.DataFrame(out, index=wide.index)
+            column = numbers[key].reindex(text.index)
+            columns[key] = column.round().astype("Int64") if kind == "int" else column
+    return pd.DataFrame(columns, index=text.index)
 
 
 @dataclass

@@ -85,12 +85,12 @@ SCHEMA_VERSION = MIGRATIONS[-1].version
 
 def schema_version(con: Any) -> int:
     """The version recorded in the index (0 for a new, empty database)."""
-    exists = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'idx' AND table_name = 'meta'"
-    ).fetchone()[0]
-    if not exists:
+    import duckdb
+
+    try:
+        row = con.execute("SELECT value FROM idx.meta WHERE key = 'schema_version'").fetchone()
+    except duckdb.CatalogException:  # a new, empty database
         return 0
-    row = con.execute("SELECT value FROM idx.meta WHERE key = 'schema_version'").fetchone()
     return int(row[0]) if row else 0
 
 

@@ -6,10 +6,12 @@ events, marks runs whose process died as `crashed`, and yields the connection.
 """
 from __future__ import annotations
 
+import atexit
 import os
 import socket
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +25,8 @@ from mlnb.store.location import resolve_store_root
 DB_FILENAME = "mlnb.duckdb"
 LOCK_FILENAME = "index.lock"
 LOCK_TIMEOUT_S = float(os.environ.get("MLNB_LOCK_TIMEOUT", "120"))
+# How long an idle index connection stays open; other processes wait at most this long for it.
+LINGER_S = float(os.environ.get("MLNB_INDEX_LINGER", "0.5"))
 
 # Read-only connections for user SQL: no file access, no extension loading, config frozen.
 SAFE_READ_CONFIG = {
@@ -46,6 +50,11 @@ class Store:
         self._lock = threading.RLock()
         self._con: Any = None
         self._depth = 0
+        self._held_lock: Any = None
+        self._owner_pid = os.getpid()
+        self._idle_since = 0.0
+        self._closer: threading.Thread | None = None
+        _open_stores.add(self)
 
     @classmethod
     def open(cls, path: str | os.PathLike[str] | None = None, create: bool = False) -> "Store":
@@ -69,7 +78,11 @@ class Store:
 
     @contextmanager
     def index(self, refresh: bool = True) -> Iterator[Any]:
-        """A read-write connection to the up-to-date index, held under the index lock."""
+        """A read-write connection to the up-to-date index, held under the index lock.
+
+        After use the connection lingers for LINGER_S (a burst of queries opens DuckDB once),
+        then a timer closes it and releases the lock for other processes.
+        """
         with self._lock:
             if self._depth:
                 self._depth += 1
@@ -78,17 +91,70 @@ class Store:
                 finally:
                     self._depth -= 1
                 return
-            with self._file_lock():
-                self._con = self._connect()
-                self._depth = 1
-                try:
-                    if refresh:
-                        self.refresh(self._con)
-                    yield self._con
-                finally:
-                    self._depth = 0
-                    con, self._con = self._con, None
-                    con.close()
+            if self._con is None or self._owner_pid != os.getpid():
+                self._open_index()
+            self._depth = 1
+            try:
+                if refresh:
+                    self.refresh(self._con)
+                yield self._con
+            except MlnbError:
+                raise
+            except BaseException:
+                self._close_index()  # never keep a connection in an unknown state
+                raise
+            finally:
+                self._depth = 0
+                self._idle_since = time.monotonic()
+                if self._con is not None:
+                    if LINGER_S <= 0:
+                        self._close_index()
+                    else:
+                        self._start_closer()
+
+    def close(self) -> None:
+        """Close the index connection now and release the lock (the store stays usable)."""
+        with self._lock:
+            if not self._depth:
+                self._close_index()
+
+    def _open_index(self) -> None:
+        if self._owner_pid != os.getpid():  # forked child: the parent's handles are not ours
+            self._con, self._held_lock = None, None
+        self._held_lock = self._acquire_file_lock()
+        try:
+            self._con = self._connect()
+        except BaseException:
+            self._held_lock.release()
+            self._held_lock = None
+            raise
+        self._owner_pid = os.getpid()
+
+    def _close_index(self) -> None:
+        con, self._con = self._con, None
+        lock, self._held_lock = self._held_lock, None
+        try:
+            if con is not None:
+                con.close()
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def _start_closer(self) -> None:
+        if self._closer is not None and self._closer.is_alive():
+            return
+        self._closer = threading.Thread(target=self._close_when_idle, name="mlnb-index-closer", daemon=True)
+        self._closer.start()
+
+    def _close_when_idle(self) -> None:
+        while True:
+            time.sleep(LINGER_S / 4)
+            with self._lock:
+                if self._con is None:
+                    return
+                if not self._depth and time.monotonic() - self._idle_since >= LINGER_S:
+                    self._close_index()
+                    return
 
     def refresh(self, con: Any) -> None:
         """Ingest new events (ours included) and mark runs of dead processes as crashed."""
@@ -105,6 +171,8 @@ class Store:
         """A refreshed, read-only connection with file access and extensions disabled (for user SQL)."""
         import duckdb
 
+        with self._lock:
+            self._close_index()
         with self._lock, self._file_lock():
             con = self._connect()
             try:
@@ -125,6 +193,8 @@ class Store:
         from mlnb.store.ingest import ingest
         from mlnb.store.schema import migrate
 
+        with self._lock:
+            self._close_index()
         with self._lock, self._file_lock():
             fresh = self.db_path.with_name(DB_FILENAME + ".rebuild")
             fresh.unlink(missing_ok=True)
@@ -165,8 +235,7 @@ class Store:
             raise
         return con
 
-    @contextmanager
-    def _file_lock(self) -> Iterator[None]:
+    def _acquire_file_lock(self) -> Any:
         from filelock import FileLock, Timeout
 
         self.root.mkdir(parents=True, exist_ok=True)
@@ -178,6 +247,11 @@ class Store:
                 f"the mlnb index in {self.root} stayed locked by another process for {LOCK_TIMEOUT_S:.0f} s; "
                 "try again, or raise MLNB_LOCK_TIMEOUT"
             ) from None
+        return lock
+
+    @contextmanager
+    def _file_lock(self) -> Iterator[None]:
+        lock = self._acquire_file_lock()
         try:
             yield
         finally:
@@ -194,6 +268,19 @@ class Store:
         for run_id in dead:
             self.writer.emit({"e": "run_end", "run": run_id, "status": "crashed", "t": now})
         return len(dead)
+
+
+_open_stores: "weakref.WeakSet[Store]" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all_at_exit() -> None:
+    for store in list(_open_stores):
+        try:
+            if store._owner_pid == os.getpid():
+                store._close_index()
+        except Exception:
+            pass
 
 
 def process_alive(pid: int | None, started: float | None) -> bool:
