@@ -35,6 +35,14 @@ def __getattr__(name: str) -> Any:
         from mlnb import api
 
         return getattr(api, name)
+    if name in ("load_ipython_extension", "unload_ipython_extension"):
+        from mlnb import capture
+
+        return getattr(capture, name)
+    if name == "fingerprint":
+        from mlnb.fingerprint import fingerprint
+
+        return fingerprint
     if name == "MlnbError":
         from mlnb.errors import MlnbError
 

@@ -63,6 +63,7 @@ class Run:
         self._steps: dict[str, int] = {}
         self._previous: Run | None = None
         self._lock = threading.Lock()
+        self._logged_keys: set[str] = set()
 
     def __repr__(self) -> str:
         return f"<mlnb.Run {self.id[:8]} {self.experiment}/{self.name or '-'} {self.status}>"
@@ -99,6 +100,7 @@ class Run:
                 number = _metric_value(key, value)
                 at = self._steps.get(key, 0) if step is None else _check_step(step)
                 self._steps[key] = max(self._steps.get(key, 0), at + 1)
+                self._logged_keys.add(key)
                 if math.isfinite(number):
                     points.append({"k": key, "v": number, "s": at})
                 else:  # JSON has no NaN/inf literal
@@ -108,6 +110,12 @@ class Run:
     def log_metric(self, key: str, value: Any, step: int | None = None) -> None:
         """Record one metric value."""
         self.log_metrics({key: value}, step=step)
+
+    def take_logged_metric_keys(self) -> set[str]:
+        """Metric keys logged since the last call (notebook capture links them to the cell)."""
+        with self._lock:
+            keys, self._logged_keys = self._logged_keys, set()
+        return keys
 
     def set_tags(self, tags: Mapping[str, Any] | None = None, **more: Any) -> None:
         """Attach free-form labels (values stored as text)."""

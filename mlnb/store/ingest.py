@@ -290,3 +290,5 @@ def _write_rows(con: Any, pa: Any, name: str, rows: list[tuple[Any, ...]]) -> No
         sql += f" ON CONFLICT ({', '.join(spec.key)}) DO UPDATE SET {sets}"
     con.execute(sql)
     con.unregister("_rows")
+
+from mlnb.store import records as _records  # noqa: E402,F401  (registers the capture handlers)

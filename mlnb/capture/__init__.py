@@ -1,0 +1,54 @@
+"""IPython extension: `%load_ext mlnb` registers the magics and the cell hooks.
+
+Auto-load it in every kernel with an IPython profile: add `c.InteractiveShellApp.extensions =
+["mlnb"]` to `~/.ipython/profile_default/ipython_config.py`.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+_sessions: dict[int, Any] = {}
+
+
+def load_ipython_extension(shell: Any) -> None:
+    """Register `%track`, `%%track`, `%%mlnb_sql` and the pre/post cell hooks (idempotent)."""
+    from mlnb.capture.magics import TrackMagics
+    from mlnb.capture.session import CaptureSession
+
+    if id(shell) in _sessions:
+        return
+    session = _sessions[id(shell)] = CaptureSession(shell)
+    shell.register_magics(TrackMagics(shell, session))
+    shell.events.register("pre_run_cell", session.pre_run_cell)
+    shell.events.register("post_run_cell", session.post_run_cell)
+    _tee_displays(shell, session)
+
+
+def unload_ipython_extension(shell: Any) -> None:
+    """Remove the hooks (the magics stay registered, as IPython has no unregister)."""
+    session = _sessions.pop(id(shell), None)
+    if session is None:
+        return
+    shell.events.unregister("pre_run_cell", session.pre_run_cell)
+    shell.events.unregister("post_run_cell", session.post_run_cell)
+
+
+def session_for(shell: Any) -> Any:
+    """The capture session of a shell (None before `%load_ext mlnb`)."""
+    return _sessions.get(id(shell))
+
+
+def _tee_displays(shell: Any, session: Any) -> None:
+    """Keep a copy of display_data published while a cell is being recorded."""
+    publisher = getattr(shell, "display_pub", None)
+    original = getattr(publisher, "publish", None)
+    if original is None:
+        return
+
+    def publish(data: dict[str, Any], metadata: Any = None, *args: Any, **kwargs: Any) -> Any:
+        pending = session._pending
+        if pending is not None and isinstance(data, dict):
+            pending.displays.append(dict(data))
+        return original(data, metadata, *args, **kwargs)
+
+    publisher.publish = publish

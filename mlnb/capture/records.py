@@ -1,0 +1,96 @@
+"""Turn what the hooks saw of a cell into events: the cell record, datasets, lineage edges.
+
+Runs on the capture thread, off the cell's path. Every text is redacted before it is queued.
+"""
+from __future__ import annotations
+
+import base64
+import functools
+import time
+from typing import Any
+
+from mlnb.redact import environment_secrets, redact_text, redact_value
+
+IMAGE_TYPES = {"image/png": "png", "image/jpeg": "jpg", "image/svg+xml": "svg"}
+PLOTLY_TYPE = "application/vnd.plotly.v1+json"
+TEXT_TYPES = ("text/plain", "text/html", "text/markdown")
+MAX_TEXT = 20_000
+
+
+@functools.lru_cache(maxsize=1)
+def _env_secrets() -> frozenset[str]:
+    return environment_secrets()
+
+
+def _clean(text: str | None, cap: int = MAX_TEXT) -> str | None:
+    if not text:
+        return text
+    return redact_text(text[:cap], _env_secrets())
+
+
+def emit_cell(run: Any, record: dict[str, Any]) -> None:
+    """Queue the events for one executed cell on `run`'s store."""
+    writer, t = run.store.writer, record["started"]
+    outputs = [_output(run, bundle, "execute_result") for bundle in ([record["result"]] if record["result"] else [])]
+    outputs += [_output(run, bundle, "display_data") for bundle in record["displays"]]
+    error = record["error"]
+    if error:
+        error = {key: _clean(value) for key, value in error.items()}
+    variables = []
+    for item in record["variables"]:
+        item = dict(item)
+        if "value" in item:
+            item["value"] = redact_value(item["value"], name=item["name"])
+        variables.append(item)
+    details = {
+        "stdout": _clean(record["stdout"]), "stderr": _clean(record["stderr"]), "error": error,
+        "outputs": outputs, "variables": variables, "reads": record["reads"], "metrics": record["metrics"],
+        "step": record["step"], "inputs": {name: fp.hash for name, fp in record["inputs"]},
+        "writes": {name: fp.hash for name, fp in record["outputs"]},
+    }
+    writer.emit({"e": "cell", "run": run.id, "seq": record["seq"], "ec": record["execution_count"],
+                 "cell_id": record["cell_id"], "code": _clean(record["raw"], 200_000),
+                 "code_hash": record["code_hash"], "t": t, "dur": record["duration"],
+                 "status": record["status"], "details": details})
+    cell_node = f"{run.id}:{record['seq']}"
+    for name, fp in record["inputs"] + record["outputs"]:
+        emit_dataset(run, name, fp, t)
+    for name, fp in record["inputs"]:
+        writer.emit({"e": "lineage", "run": run.id, "src_kind": "dataset", "src_id": fp.hash, "dst_kind": "cell",
+                     "dst_id": cell_node, "rel": f"read:{name}", "t": t})
+    for name, fp in record["outputs"]:
+        writer.emit({"e": "lineage", "run": run.id, "src_kind": "cell", "src_id": cell_node, "dst_kind": "dataset",
+                     "dst_id": fp.hash, "rel": f"wrote:{name}", "t": t})
+    for key in record["metrics"]:
+        writer.emit({"e": "lineage", "run": run.id, "src_kind": "cell", "src_id": cell_node, "dst_kind": "metric",
+                     "dst_id": f"{run.id}:{key}", "rel": "logged", "t": t})
+
+
+def _output(run: Any, bundle: dict[str, Any], kind: str) -> dict[str, Any]:
+    """Images and plotly figures become artifacts; text is kept (capped, redacted)."""
+    out: dict[str, Any] = {"type": kind}
+    for mime, ext in IMAGE_TYPES.items():
+        if mime in bundle:
+            data = bundle[mime]
+            raw = data.encode() if mime == "image/svg+xml" else base64.b64decode(data)
+            digest, size = run.store.blobs.put_bytes(raw)
+            out["artifact"] = {"hash": digest, "size": size, "media_type": mime}
+            run.store.writer.emit({"e": "artifact", "run": run.id, "path": f"outputs/{digest[:12]}.{ext}",
+                                   "hash": digest, "size": size, "media": mime, "t": time.time()})
+            break
+    if PLOTLY_TYPE in bundle and "artifact" not in out:
+        import orjson
+
+        digest, size = run.store.blobs.put_bytes(orjson.dumps(bundle[PLOTLY_TYPE], option=orjson.OPT_SERIALIZE_NUMPY))
+        out["artifact"] = {"hash": digest, "size": size, "media_type": PLOTLY_TYPE}
+    for mime in TEXT_TYPES:
+        if mime in bundle and isinstance(bundle[mime], str):
+            out[mime] = _clean(bundle[mime])
+    return out
+
+
+def emit_dataset(run: Any, name: str, fp: Any, t: float | None = None) -> None:
+    """Record a data fingerprint (the datasets table keeps one row per distinct content)."""
+    run.store.writer.emit({"e": "dataset", "fp": fp.hash, "schema": fp.schema_hash, "kind": fp.kind,
+                           "rows": fp.n_rows, "cols": fp.n_cols, "profile": fp.profile,
+                           "t": time.time() if t is None else t})

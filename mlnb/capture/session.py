@@ -1,0 +1,318 @@
+"""Automatic cell records: the IPython `pre_run_cell` / `post_run_cell` hooks.
+
+On the cell's path we only take what cannot wait (timings, which names were rebound, data
+fingerprints of objects the cell touched, small values); building and writing the record
+happens on a background thread. Every hook is guarded: a failure inside capture is shown
+once as a short warning and never touches the user's cell.
+"""
+from __future__ import annotations
+
+import hashlib
+import queue
+import sys
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlnb.capture.analysis import CellNames, analyse
+
+DATA_TYPES = ("DataFrame", "Series", "ndarray", "Table", "RecordBatch", "Index")
+MAX_STREAM_CHARS = 20_000
+MAX_TEXT_OUTPUT_CHARS = 20_000
+MAX_VALUE_CHARS = 200
+PAPERMILL_HEADER = "# Parameters"
+
+
+def is_data(obj: Any) -> bool:
+    """True for pandas / numpy / pyarrow containers that get a data fingerprint."""
+    module = type(obj).__module__.split(".")[0]
+    return module in ("pandas", "numpy", "pyarrow") and type(obj).__name__ in DATA_TYPES
+
+
+class _Tee:
+    """Writes through to the real stream and keeps a capped copy."""
+
+    def __init__(self, target: Any, cap: int) -> None:
+        self.target, self.cap, self.parts, self.size = target, cap, [], 0
+
+    def write(self, text: str) -> int:
+        if self.size < self.cap:
+            self.parts.append(text[: self.cap - self.size])
+            self.size += len(self.parts[-1])
+        return self.target.write(text)
+
+    def flush(self) -> None:
+        self.target.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.target, name)
+
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
+@dataclass
+class _Pending:
+    """What the pre hook saw of a cell."""
+
+    raw: str
+    names: CellNames
+    cell_id: str | None
+    started: float
+    perf: float
+    ids_before: dict[str, int]
+    stdout: _Tee | None = None
+    stderr: _Tee | None = None
+    displays: list[dict[str, Any]] = field(default_factory=list)
+    wrapper: bool = False  # a %%track cell whose body was recorded by the nested run_cell
+
+
+@dataclass
+class _Known:
+    """The last fingerprint taken of the object bound to a name."""
+
+    obj_id: int
+    fingerprint: Any
+
+
+class CaptureSession:
+    """Per-shell capture state; the run itself is an ordinary `mlnb.Run`."""
+
+    def __init__(self, shell: Any) -> None:
+        self.shell = shell
+        self.run: Any = None
+        self.paused = False
+        self.seq = 0
+        self.cells_captured = 0
+        self.datasets_seen: set[str] = set()
+        self.known: dict[str, _Known] = {}
+        self.writers: dict[str, dict[str, Any]] = {}  # variable -> the execution that last bound it
+        self.cell_code: dict[str, str] = {}  # cell id -> code hash of its latest execution
+        self.history: list[dict[str, Any]] = []
+        self._stack: list[_Pending | None] = []
+        self.next_step: str | None = None
+        self.pending_params: dict[str, Any] = {}
+        self._param_names: frozenset[str] = frozenset()
+        self._queue: "queue.Queue[Any]" = queue.Queue()
+        self._worker: threading.Thread | None = None
+        self._warned = False
+        self._lock = threading.Lock()
+
+    # -- hooks ---------------------------------------------------------------------------------
+    def pre_run_cell(self, info: Any) -> None:
+        try:
+            self._pre(info)
+        except Exception as exc:
+            self._warn(exc)
+
+    def post_run_cell(self, result: Any) -> None:
+        try:
+            self._post(result)
+        except Exception as exc:
+            self._warn(exc)
+        finally:
+            if not self._stack:  # whatever happened, the user's streams are theirs again
+                while isinstance(sys.stdout, _Tee):
+                    sys.stdout = sys.stdout.target
+                while isinstance(sys.stderr, _Tee):
+                    sys.stderr = sys.stderr.target
+
+    def _active(self) -> bool:
+        return self.run is not None and self.run.status == "running" and not self.paused
+
+    @property
+    def _pending(self) -> _Pending | None:
+        return self._stack[-1] if self._stack else None
+
+    def _pre(self, info: Any) -> None:
+        raw = getattr(info, "raw_cell", "") or ""
+        if raw.lstrip().startswith(PAPERMILL_HEADER):  # papermill's injected-parameters cell
+            self._param_names = analyse(self._python_source(raw)).writes
+        if not self._active():
+            self._stack.append(None)
+            return
+        names = analyse(getattr(info, "transformed_cell", None) or self._python_source(raw))
+        ns = self.shell.user_ns
+        ids = {name: id(ns[name]) for name in names.reads | names.writes if name in ns}
+        for name in names.reads:  # data this cell may mutate in place: know its state before
+            if name in ns and is_data(ns[name]):
+                self._fingerprint_known(name, ns[name])
+        pending = _Pending(raw, names, getattr(info, "cell_id", None), time.time(), time.perf_counter(), ids)
+        pending.stdout, pending.stderr = _Tee(sys.stdout, MAX_STREAM_CHARS), _Tee(sys.stderr, MAX_STREAM_CHARS)
+        sys.stdout, sys.stderr = pending.stdout, pending.stderr
+        for outer in self._stack:  # a magic running cells (%%track): the inner run is the record
+            if outer is not None:
+                outer.wrapper = True
+        self._stack.append(pending)
+
+    def _post(self, result: Any) -> None:
+        if self._param_names:
+            self._take_params()
+        if not self._stack:  # the cell that ran %load_ext has no pre event
+            return
+        pending = self._stack.pop()
+        if pending is None:
+            return
+        sys.stdout, sys.stderr = pending.stdout.target, pending.stderr.target
+        duration = time.perf_counter() - pending.perf
+        if pending.wrapper or self.run is None or self.run.status != "running":
+            return
+        error = getattr(result, "error_in_exec", None) or getattr(result, "error_before_exec", None)
+        ns = self.shell.user_ns
+        variables, inputs, outputs = [], [], []
+        for name in sorted(pending.names.reads):
+            if name in ns and is_data(ns[name]) and name in self.known:
+                before = self.known[name].fingerprint
+                if before is not None:
+                    inputs.append((name, before))
+        for name in sorted(pending.names.writes | pending.names.reads):
+            if name not in ns:
+                continue
+            obj = ns[name]
+            rebound = name in pending.names.writes and pending.ids_before.get(name) != id(obj)
+            mutated = False
+            if is_data(obj) and (rebound or name in pending.names.reads):
+                previous = self.known.get(name)
+                fp = self._fingerprint_known(name, obj, force=True)
+                mutated = not rebound and previous is not None and fp is not None and \
+                    previous.fingerprint is not None and previous.fingerprint.hash != fp.hash
+                if (rebound or mutated) and fp is not None:
+                    outputs.append((name, fp))
+            if rebound or mutated:
+                variables.append(_describe(name, obj, self.known.get(name), mutated))
+        self.seq += 1
+        record = {
+            "seq": self.seq, "execution_count": getattr(result, "execution_count", None),
+            "cell_id": pending.cell_id, "raw": pending.raw, "started": pending.started,
+            "duration": duration, "status": "error" if error is not None else "ok",
+            "error": _error_details(error) if error is not None else None,
+            "stdout": pending.stdout.text(), "stderr": pending.stderr.text(),
+            "result": _result_bundle(self.shell, getattr(result, "result", None)),
+            "displays": pending.displays, "variables": variables,
+            "reads": sorted(n for n in pending.names.reads if n in pending.ids_before),
+            "inputs": inputs, "outputs": outputs, "metrics": sorted(self.run.take_logged_metric_keys()),
+            "step": self.next_step,
+        }
+        self.next_step = None
+        self._note_history(record, pending)
+        self.cells_captured += 1
+        self._submit(record)
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _take_params(self) -> None:
+        ns = self.shell.user_ns
+        values = {name: ns[name] for name in self._param_names if name in ns}
+        self._param_names = frozenset()
+        self.pending_params.update(values)
+        if values and self.run is not None and self.run.status == "running":
+            self.run.log_params(values)
+
+    def history_cells(self) -> list[dict[str, Any]]:
+        """Captured cells in execution order (for the rebuilt notebook snapshot)."""
+        return [{"code": e["code"], "execution_count": e["execution_count"]} for e in self.history]
+
+    def _python_source(self, raw: str) -> str:
+        if not any(c in raw for c in "%!?"):  # plain Python: IPython's transforms would not change it
+            return raw
+        try:
+            return self.shell.transform_cell(raw)
+        except Exception:
+            return raw
+
+    def _fingerprint_known(self, name: str, obj: Any, force: bool = False) -> Any:
+        known = self.known.get(name)
+        if known is not None and known.obj_id == id(obj) and not force:
+            return known.fingerprint
+        from mlnb.fingerprint import fingerprint
+
+        fp = fingerprint(obj)
+        self.known[name] = _Known(id(obj), fp)
+        if fp is not None:
+            self.datasets_seen.add(fp.hash)
+        return fp
+
+    def _note_history(self, record: dict[str, Any], pending: _Pending) -> None:
+        code_hash = hashlib.sha256(pending.raw.encode()).hexdigest()[:16]
+        record["code_hash"] = code_hash
+        entry = {"seq": record["seq"], "cell_id": pending.cell_id, "code_hash": code_hash, "code": pending.raw,
+                 "execution_count": record["execution_count"], "reads": [], "stale": []}
+        for name in record["reads"]:
+            writer = self.writers.get(name)
+            if writer is not None and writer["seq"] != record["seq"]:
+                entry["reads"].append((name, writer))
+        if pending.cell_id:
+            self.cell_code[pending.cell_id] = code_hash
+        for variable in record["variables"]:
+            self.writers[variable["name"]] = entry
+        self.history.append(entry)
+
+    def _submit(self, record: dict[str, Any]) -> None:
+        if self._worker is None or not self._worker.is_alive():
+            self._worker = threading.Thread(target=self._drain, name="mlnb-capture", daemon=True)
+            self._worker.start()
+        self._queue.put((self.run, record))
+
+    def _drain(self) -> None:
+        from mlnb.capture.records import emit_cell
+
+        while True:
+            run, record = self._queue.get()
+            try:
+                emit_cell(run, record)
+            except Exception as exc:
+                self._warn(exc)
+            finally:
+                self._queue.task_done()
+
+    def wait(self) -> None:
+        """Block until every captured cell has been handed to the event writer."""
+        self._queue.join()
+
+    def _warn(self, exc: BaseException) -> None:
+        if not self._warned:
+            self._warned = True
+            print(f"mlnb: capture problem ({type(exc).__name__}: {exc}); your cell is unaffected, "
+                  "capture goes on", file=sys.stderr)
+
+
+def _describe(name: str, obj: Any, known: _Known | None, mutated: bool) -> dict[str, Any]:
+    item: dict[str, Any] = {"name": name, "type": f"{type(obj).__module__}.{type(obj).__qualname__}"}
+    shape = getattr(obj, "shape", None)
+    if isinstance(shape, tuple):
+        item["shape"] = list(shape)
+    if known is not None and known.fingerprint is not None and is_data(obj):
+        item["fingerprint"] = known.fingerprint.hash
+        item["mutated"] = mutated
+    elif isinstance(obj, (bool, int, float, complex)) or obj is None:
+        item["value"] = repr(obj)
+    elif isinstance(obj, str) and len(obj) <= MAX_VALUE_CHARS:
+        item["value"] = obj
+    return item
+
+
+def _error_details(error: BaseException) -> dict[str, Any]:
+    lines = traceback.format_exception(type(error), error, error.__traceback__)
+    return {"type": type(error).__name__, "message": str(error)[:2000], "traceback": "".join(lines[-6:])[:4000]}
+
+
+def _result_bundle(shell: Any, value: Any) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    try:
+        data, _ = shell.display_formatter.format(value)
+    except Exception:
+        return None
+    return data
+
+
+def _install_lifecycle() -> None:
+    """Run lifecycle methods of CaptureSession (kept apart from the hot hook code)."""
+    from mlnb.capture import lifecycle
+
+    for name in ("start", "stop", "status_text", "require_run", "track_data", "hidden_state"):
+        setattr(CaptureSession, name, getattr(lifecycle, name))
+
+
+_install_lifecycle()

@@ -1,0 +1,482 @@
+"""Data fingerprints: content hash, schema hash and a cheap profile of a table or array.
+
+`fingerprint(obj)` takes pandas DataFrame / Series / Index, numpy ndarray, pyarrow Table /
+RecordBatch / Array / ChunkedArray (None for anything else). Hashes are xxh3_128 over length-prefixed
+parts: stable across processes, independent of memory layout, Arrow chunking and slice offsets.
+* numpy-backed numeric / bool / datetime columns: their raw C-contiguous bytes, read in place;
+* categorical: codes + categories + `ordered`;
+* str / object / masked / other extension columns go through Arrow (zero-copy when Arrow-backed):
+  null positions (validity bitmap), offsets rebased to 0 as int64, the referenced data bytes;
+  fixed-width values are zeroed under nulls (undefined there in Arrow);
+* object columns Arrow rejects (mixed types): `pandas.util.hash_pandas_object` of the values and
+  of their Python types (it hashes str() of mixed objects, so 1 and "1" would otherwise collide).
+Profile per column: nulls (None/NaN/NaT), min/max/mean (numeric, bool; min/max for datetimes) in
+the same cache-blocked pass as the hash, and `distinct`: exact up to 100k rows, else the GEE
+estimator sqrt(N/r)*f1 + sum_{j>=2} f_j (Charikar et al. 2000) on a fixed 100k-row random sample.
+
+`fingerprint_cached` never trusts a cheap signal that could miss a write:
+* numpy memory has no mutation counter and user arrays must not be made read-only, so numeric
+  buffers are always re-hashed (it runs near memory bandwidth);
+* profiles are cached by (column digest, dtype): content-addressed, hence never stale;
+* Arrow string/binary columns (pandas `str`, `string[pyarrow]`, Arrow tables) are cached by the
+  (address, size) of every buffer plus offset/length. Arrow buffers are immutable, and the entry
+  holds the chunks, so an address cannot be recycled for other bytes while the entry exists; a
+  weakref to the owning array evicts the entry (and unpins) when the owner dies;
+* object columns whose values all convert to Arrow strings (str/None/NaN: immutable) are cached by
+  their pointer array; the entry holds a shallow copy, keeping every referenced object alive, so
+  equal pointers mean the very same immutable objects. Assigning a cell stores a new pointer.
+Fixed-width Arrow arrays may be zero-copy views of writable numpy memory: always re-hashed.
+"""
+from __future__ import annotations
+
+import sys
+import weakref
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = ["Fingerprint", "fingerprint", "fingerprint_cached"]
+
+_SAMPLE = 100_000  # rows above which `distinct` is estimated from a sample
+_BLOCK = 1 << 17   # elements per block: the hash and the profile reductions share cache-hot data
+_CACHE_MAX = 512
+_CACHE: dict[tuple, _Entry] = {}
+_PROFILES: dict[tuple, dict] = {}
+_ARROW_ERRORS: tuple = ()  # filled lazily: (pa.ArrowException, TypeError, ValueError, OverflowError)
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """Content hash, schema hash and a compact per-column profile of one data object."""
+
+    hash: str
+    schema_hash: str
+    kind: str
+    n_rows: int
+    n_cols: int
+    columns: tuple[tuple[str, str], ...]
+    profile: dict[str, dict[str, Any]] = field(default_factory=dict, compare=False, hash=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly dict."""
+        return {"hash": self.hash, "schema_hash": self.schema_hash, "kind": self.kind, "n_rows": self.n_rows,
+                "n_cols": self.n_cols, "columns": [{"name": n, "dtype": d} for n, d in self.columns],
+                "profile": self.profile}
+
+
+@dataclass
+class _Entry:
+    owner: weakref.ref
+    ident: Any
+    pins: Any
+    result: tuple[bytes, dict | None]
+
+
+@dataclass(frozen=True)
+class _Ctx:
+    profile: bool
+    cache: bool
+
+
+def fingerprint(obj: Any, *, profile: bool = True) -> Fingerprint | None:
+    """Fingerprint of pandas / numpy / pyarrow data; None for unsupported objects."""
+    return _fingerprint(obj, _Ctx(profile, cache=False))
+
+
+def fingerprint_cached(obj: Any, *, profile: bool = True) -> Fingerprint | None:
+    """Same result as `fingerprint`, skipping work proven unchanged (see the module docstring)."""
+    return _fingerprint(obj, _Ctx(profile, cache=True))
+
+
+def _framed(*parts: bytes | str) -> bytes:
+    """xxh3_128 of length-prefixed parts: no two part sequences share a byte stream."""
+    import xxhash
+
+    h = xxhash.xxh3_128()
+    for p in parts:
+        b = p.encode() if isinstance(p, str) else p
+        h.update(len(b).to_bytes(8, "little"))
+        h.update(b)
+    return h.digest()
+
+
+def _token(label: Any) -> str:
+    """Deterministic token of a label: type plus repr, so 1 and '1' differ."""
+    return f"{type(label).__module__}.{type(label).__qualname__}:{label!r}"
+
+
+def _fingerprint(obj: Any, ctx: _Ctx) -> Fingerprint | None:
+    # obj can only belong to an already-imported library: never import one just to check.
+    pd, np, pa = (sys.modules.get(m) for m in ("pandas", "numpy", "pyarrow"))
+    if pd is not None and isinstance(obj, (pd.DataFrame, pd.Series, pd.Index)):
+        parts = _pandas_parts(obj, ctx)
+    elif np is not None and isinstance(obj, np.ndarray) and (obj.dtype.kind == "O" or not obj.dtype.hasobject):
+        parts = _numpy_parts(obj, ctx)
+    elif pa is not None and isinstance(obj, (pa.Table, pa.RecordBatch, pa.Array, pa.ChunkedArray)):
+        parts = _arrow_parts(obj, ctx)
+    else:
+        return None
+    kind, shape, header, schema, cols = parts
+    content, schema = [kind, repr(shape), *header], [kind, *schema]
+    profile: dict[str, dict] = {}
+    for i, (name, dtype, (digest, prof)) in enumerate(cols):
+        content += [_token(name), dtype, digest]
+        schema += [_token(name), dtype]
+        if prof is not None:
+            profile[str(name) if str(name) not in profile else f"{name}#{i}"] = prof
+    return Fingerprint(_framed(*content).hex(), _framed(*schema).hex(), kind, shape[0], shape[1],
+                       tuple((str(n), d) for n, d, _ in cols), profile)
+
+
+def _pandas_parts(obj: Any, ctx: _Ctx) -> tuple:
+    """(kind, shape, header parts, schema parts, [(name, dtype, (digest, profile))])."""
+    import pandas as pd
+
+    if isinstance(obj, pd.MultiIndex):
+        levels = [(obj.names[i], obj.get_level_values(i)) for i in range(obj.nlevels)]
+        return "pandas.MultiIndex", (len(obj), obj.nlevels), [], [], [
+            (n, str(lvl.dtype), _pandas_values(lvl, ctx)) for n, lvl in levels]
+    if isinstance(obj, pd.Index):
+        cls = type(obj).__name__  # RangeIndex vs Index vs DatetimeIndex: part of content and schema
+        return "pandas.Index", (len(obj), 1), [cls], [cls], [(obj.name, str(obj.dtype), _pandas_values(obj, ctx))]
+    index_content, index_schema = _index_parts(obj.index, ctx)
+    if isinstance(obj, pd.Series):
+        return "pandas.Series", (len(obj), 1), index_content, index_schema, [
+            (obj.name, str(obj.dtype), _pandas_values(obj, ctx))]
+    cols = [(obj.columns[i], str(s.dtype), _pandas_values(s, ctx))
+            for i, s in ((i, obj.iloc[:, i]) for i in range(obj.shape[1]))]
+    header = [repr([_token(n) for n in obj.columns.names]), *index_content]
+    return "pandas.DataFrame", obj.shape, header, index_schema, cols
+
+
+def _index_parts(index: Any, ctx: _Ctx) -> tuple[list, list]:
+    """(content parts, schema parts) of an index: class, level dtypes; names and values in content."""
+    import pandas as pd
+
+    kind = type(index).__name__
+    dtypes = [str(d) for d in index.dtypes] if isinstance(index, pd.MultiIndex) else [str(index.dtype)]
+    content = [kind, *dtypes, repr([_token(n) for n in index.names])]
+    if isinstance(index, pd.RangeIndex):  # the formula is exact and O(1)
+        content.append(f"{index.start}:{index.stop}:{index.step}")
+    else:
+        no_profile = _Ctx(profile=False, cache=ctx.cache)
+        content += [_pandas_values(index.get_level_values(i), no_profile)[0] for i in range(index.nlevels)]
+    return content, [kind, *dtypes]
+
+
+def _numpy_parts(arr: np.ndarray, ctx: _Ctx) -> tuple:
+    """One logical column 'values' (C order); n_cols is the product of the trailing dimensions."""
+    import math
+
+    flat = arr.reshape(-1) if arr.flags.c_contiguous else arr.ravel()  # ravel copies only if needed
+    result = _object_values(flat, ctx) if arr.dtype.kind == "O" else _fixed_width(flat, ctx)
+    shape = (arr.shape[0] if arr.ndim else 1, math.prod(arr.shape[1:]) if arr.ndim > 1 else 1)
+    return "numpy.ndarray", shape, [repr(arr.shape)], [repr(arr.shape[1:])], [("values", arr.dtype.str, result)]
+
+
+def _arrow_parts(obj: Any, ctx: _Ctx) -> tuple:
+    import pyarrow as pa
+
+    if isinstance(obj, (pa.Table, pa.RecordBatch)):
+        cols = [(f.name, str(f.type), _arrow_values(obj.column(i), ctx, obj, i)) for i, f in enumerate(obj.schema)]
+        return f"pyarrow.{type(obj).__name__}", (obj.num_rows, obj.num_columns), [], [], cols
+    kind = "pyarrow.ChunkedArray" if isinstance(obj, pa.ChunkedArray) else "pyarrow.Array"
+    return kind, (len(obj), 1), [], [], [("values", str(obj.type), _arrow_values(obj, ctx, obj, 0))]
+
+
+def _pandas_values(values: Any, ctx: _Ctx) -> tuple[bytes, dict | None]:
+    """(digest, profile) of the values of a Series or Index."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+    dtype = values.dtype
+    if isinstance(dtype, np.dtype):
+        return _object_values(values.to_numpy(), ctx) if dtype.hasobject else _fixed_width(values.to_numpy(), ctx)
+    if isinstance(dtype, pd.CategoricalDtype):
+        cat, plain = values.array, _Ctx(profile=False, cache=False)
+        digest = _framed("cat", str(cat.ordered), _fixed_width(cat.codes, plain)[0],
+                         _pandas_values(cat.categories, plain)[0])
+        valid = cat.codes[cat.codes >= 0]
+        distinct = int(np.count_nonzero(np.bincount(valid, minlength=len(cat.categories))))
+        prof = {"nulls": len(cat.codes) - len(valid), "distinct": distinct, "distinct_exact": True}
+        return digest, prof if ctx.profile else None
+    try:
+        arr = pa.array(values, from_pandas=True)  # zero-copy for Arrow-backed columns
+    except _arrow_errors():
+        return _fallback(values, ctx)
+    return _arrow_values(arr, ctx, values.array, 0)
+
+
+def _arrow_errors() -> tuple:
+    global _ARROW_ERRORS
+    if not _ARROW_ERRORS:
+        import pyarrow as pa
+
+        _ARROW_ERRORS = (pa.ArrowException, TypeError, ValueError, OverflowError)
+    return _ARROW_ERRORS
+
+
+def _object_values(arr: np.ndarray, ctx: _Ctx) -> tuple[bytes, dict | None]:
+    """Object values through Arrow; cached by pointer identity when all are str/None/NaN."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+    arr = np.ascontiguousarray(arr)
+    root = arr
+    while isinstance(root.base, np.ndarray):
+        root = root.base
+    key = (id(root), arr.__array_interface__["data"][0], len(arr))
+    if ctx.cache and (hit := _lookup(key, root, np.frombuffer(arr, np.uintp), ctx)):
+        return hit
+    try:
+        converted = pa.array(arr, from_pandas=True)
+    except _arrow_errors():
+        return _fallback(pd.Series(arr, copy=False), ctx)
+    result = _arrow_values(converted, _Ctx(ctx.profile, cache=False), None, 0)
+    # Only str / None / NaN become Arrow strings (bytearray gives binary): immutable objects only.
+    if ctx.cache and (pa.types.is_string(converted.type) or pa.types.is_large_string(converted.type)):
+        pins = arr.copy()  # strong refs: the objects' addresses cannot be recycled while cached
+        _store(key, root, np.frombuffer(pins, np.uintp), pins, result)
+    return result
+
+
+def _fallback(values: Any, ctx: _Ctx) -> tuple[bytes, dict | None]:
+    """Mixed objects: hash_pandas_object of values and of their Python types (deterministic)."""
+    import numpy as np
+    import pandas as pd
+
+    hashes = pd.util.hash_pandas_object(values, index=False).to_numpy()
+    types = pd.Series(np.frompyfunc(type, 1, 1)(values.to_numpy()), dtype=object)
+    digest = _framed("hash_pandas_object", hashes.tobytes(), pd.util.hash_pandas_object(types, index=False)
+                     .to_numpy().tobytes())
+    if not ctx.profile:
+        return digest, None
+    valid = hashes[~np.asarray(pd.isna(values))]
+    return digest, {"nulls": len(hashes) - len(valid), **_distinct(valid, len(hashes))}
+
+
+def _fixed_width(flat: np.ndarray, ctx: _Ctx) -> tuple[bytes, dict | None]:
+    """Raw bytes of a fixed-width array, hashed (and profiled, if asked) block by block."""
+    import numpy as np
+    import xxhash
+
+    flat = np.ascontiguousarray(flat).reshape(-1)
+    h, key = xxhash.xxh3_128(), (flat.dtype.str,)
+    stats = _Stats(flat) if ctx.profile and not ctx.cache else None
+    if stats is None:
+        h.update(flat.view(np.uint8))  # one call, zero copy
+    for i in range(0, len(flat), _BLOCK) if stats else ():
+        block = flat[i:i + _BLOCK]
+        h.update(block.view(np.uint8))
+        stats.add(block)
+    digest = _framed(flat.dtype.str, h.digest())
+    if not ctx.profile:
+        return digest, None
+    if stats is None:  # cached mode: hash first, the profile is a pure function of the digest
+        if (prof := _PROFILES.get((digest, *key))) is not None:
+            return digest, prof
+        stats = _Stats(flat)
+        for i in range(0, len(flat), _BLOCK):
+            stats.add(flat[i:i + _BLOCK])
+    prof = _bounded(_PROFILES)[(digest, *key)] = stats.result()
+    return digest, prof
+
+
+class _Stats:
+    """nulls / min / max / mean of a fixed-width array, accumulated over cache-sized blocks."""
+
+    def __init__(self, flat: np.ndarray) -> None:
+        self.flat, self.kind = flat, flat.dtype.kind if flat.dtype.kind in "iufbmM" else ""
+        self.nulls, self.total, self.lo, self.hi = 0, 0.0, [], []
+
+    def add(self, block: np.ndarray) -> None:
+        import numpy as np
+
+        if not self.kind or not len(block):
+            return
+        v = block.view(np.int64) if self.kind in "mM" else block
+        s = float(np.add.reduce(v, dtype=np.float64)) if self.kind in "iufb" else 0.0
+        if self.kind in "mM" or s != s:  # NaT, or NaN (or inf - inf): drop nulls from this hot block
+            bad = np.isnan(v) if self.kind == "f" else v == np.iinfo(np.int64).min
+            if bad.any():
+                self.nulls, v = self.nulls + int(np.count_nonzero(bad)), v[~bad]
+                s = float(np.add.reduce(v, dtype=np.float64)) if self.kind in "iufb" else 0.0
+        if len(v):
+            self.total, self.lo, self.hi = self.total + s, [*self.lo, v.min()], [*self.hi, v.max()]
+
+    def result(self) -> dict[str, Any]:
+        import numpy as np
+
+        flat, n = self.flat, len(self.flat)
+        sample = flat if n <= _SAMPLE else flat[_sample_index(n)]
+        if self.kind in "fmM" and self.kind:
+            sample = sample[~(np.isnan(sample) if self.kind == "f" else np.isnat(sample))]
+        prof: dict[str, Any] = {"nulls": self.nulls, **_distinct(sample, n - self.nulls, n <= _SAMPLE)}
+        if self.lo:
+            lo, hi = min(self.lo), max(self.hi)
+            if self.kind in "mM":
+                lo, hi = np.int64(lo).view(flat.dtype), np.int64(hi).view(flat.dtype)
+            prof.update(min=_jsonable(lo), max=_jsonable(hi))
+            if self.kind in "iufb":
+                prof["mean"] = _jsonable(self.total / (n - self.nulls))
+        return prof
+
+
+@lru_cache(maxsize=64)
+def _sample_index(n: int) -> np.ndarray:
+    """A fixed, sorted random sample of row positions: the same rows in every process."""
+    import numpy as np
+
+    return np.unique(np.random.default_rng(0x6D6C6E62).integers(0, n, _SAMPLE))
+
+
+def _distinct(sample: Any, population: int, exact: bool = True) -> dict[str, Any]:
+    """Distinct count of non-null values (numpy or Arrow): exact, or GEE scaled to population."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        if isinstance(sample, (pa.Array, pa.ChunkedArray)):
+            counts = pc.value_counts(sample.drop_null()).field("counts").to_numpy()
+        else:
+            counts = np.unique(sample, return_counts=True)[1]
+    except _arrow_errors():  # e.g. nested Arrow types, unorderable structured dtypes
+        return {}
+    if exact:
+        return {"distinct": len(counts), "distinct_exact": True}
+    f1, seen = int(np.count_nonzero(counts == 1)), len(counts)
+    estimate = (population / max(int(counts.sum()), 1)) ** 0.5 * f1 + (seen - f1)
+    return {"distinct": int(min(max(round(estimate), seen), population)), "distinct_exact": False}
+
+
+def _arrow_values(arr: Any, ctx: _Ctx, owner: Any, slot: Any) -> tuple[bytes, dict | None]:
+    """Arrow (chunked) array; string/binary cached by buffer identity while `owner` lives."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    chunks, t = (arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]), arr.type
+    cacheable = ctx.cache and owner is not None and _layout(t) == "var"
+    if cacheable:
+        key = (id(owner), "arrow", slot)
+        ident = (str(t), [(c.offset, len(c), [b and (b.address, b.size) for b in c.buffers()]) for c in chunks])
+        if hit := _lookup(key, owner, ident, ctx):
+            return hit
+    result = _arrow_digest(chunks, t), None
+    if ctx.profile:
+        col, n = pa.chunked_array(chunks, type=t), len(arr)
+        prof = {"nulls": col.null_count,
+                **_distinct(col if n <= _SAMPLE else col.take(_sample_index(n)), n - col.null_count, n <= _SAMPLE)}
+        if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t) or pa.types.is_temporal(t):
+            mm = pc.min_max(col)
+            prof.update(min=_jsonable(mm["min"].as_py()), max=_jsonable(mm["max"].as_py()))
+            if not pa.types.is_temporal(t):
+                prof["mean"] = _jsonable(pc.mean(col).as_py())
+        result = result[0], prof
+    if cacheable:
+        _store(key, owner, ident, list(chunks), result)  # the chunks pin the buffers' addresses
+    return result
+
+
+def _layout(t: Any) -> str:
+    """'var' (string/binary), 'bool', 'null', 'fixed' (byte-sized fixed width) or 'other'."""
+    import pyarrow as pa
+
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t) or pa.types.is_large_binary(t):
+        return "var"
+    if pa.types.is_boolean(t) or pa.types.is_null(t):
+        return str(t)
+    try:
+        return "fixed" if t.bit_width % 8 == 0 else "other"
+    except ValueError:  # not fixed width
+        return "other"
+
+
+def _arrow_digest(chunks: list, t: Any) -> bytes:
+    """Null positions + offsets rebased to 0 as int64 + values: invariant to chunking and slicing."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import xxhash
+
+    token = str(t).replace("large_", "")  # string and large_string hold the same values
+    if isinstance(t, pa.ExtensionType):
+        chunks, t = [c.storage for c in chunks], t.storage_type
+    if pa.types.is_dictionary(t):
+        chunks, t = [c.dictionary_decode() for c in chunks], t.value_type
+    layout = _layout(t)
+    nulls, offsets, data = xxhash.xxh3_128(), xxhash.xxh3_128(), xxhash.xxh3_128()
+    row = byte = 0
+    for c in chunks:
+        mask = None
+        if c.null_count:
+            mask = c.is_null().to_numpy(zero_copy_only=False)
+            nulls.update((np.flatnonzero(mask) + row).astype("<i8"))
+            if layout == "var":  # null slots may still span bytes: make them empty
+                c = pc.fill_null(c, pa.scalar(b"" if "binary" in str(t) else "", t))
+        row += len(c)
+        if len(c) == 0 or layout == "null":
+            continue
+        if layout == "var":
+            width = np.int64 if str(t).startswith("large_") else np.int32
+            offs = np.frombuffer(c.buffers()[1], width)[c.offset:c.offset + len(c) + 1]
+            start, end = int(offs[0]), int(offs[-1])
+            offsets.update(offs[1:] if start == byte == 0 and width is np.int64
+                           else offs[1:].astype(np.int64) - start + byte)
+            data.update(memoryview(c.buffers()[2])[start:end] if c.buffers()[2] else b"")
+            byte += end - start
+        elif layout == "bool":
+            data.update(c.fill_null(False).to_numpy(zero_copy_only=False).view(np.uint8))
+        elif layout == "fixed":
+            w = t.bit_width // 8
+            vals = np.frombuffer(c.buffers()[1], np.uint8)[c.offset * w:(c.offset + len(c)) * w]
+            if mask is not None:
+                vals = vals.reshape(-1, w).copy()
+                vals[mask] = 0
+            data.update(vals)
+        else:  # nested / exotic types are rare: a per-element repr stream is acceptable
+            for v in c.to_pylist():
+                data.update(_framed(repr(v)))
+    return _framed(token, str(row), nulls.digest(), offsets.digest(), data.digest())
+
+
+def _jsonable(v: Any) -> Any:
+    """Plain JSON value: numpy scalars unwrapped, NaN/inf -> None, datetimes ISO, others str."""
+    if type(v).__name__ in ("datetime64", "timedelta64"):
+        return str(v)  # .item() would give raw integers for ns units
+    v = v.item() if hasattr(v, "item") and not isinstance(v, (str, bytes)) else v
+    if isinstance(v, float) and v - v != 0:
+        return None
+    if v is None or isinstance(v, (bool, str, float)) or (isinstance(v, int) and abs(v) < 2**63):
+        return v
+    return v.isoformat() if hasattr(v, "isoformat") else str(v)
+
+
+def _bounded(d: dict) -> dict:
+    """Drop the oldest entries of a cache dict so that one more fits under _CACHE_MAX."""
+    while len(d) >= _CACHE_MAX:
+        d.pop(next(iter(d)), None)
+    return d
+
+
+def _lookup(key: tuple, owner: Any, ident: Any, ctx: _Ctx) -> tuple[bytes, dict | None] | None:
+    import numpy as np
+
+    e = _CACHE.get(key)
+    if e is None or e.owner() is not owner or (ctx.profile and e.result[1] is None):
+        return None
+    same = np.array_equal(e.ident, ident) if isinstance(ident, np.ndarray) else e.ident == ident
+    return (e.result[0], e.result[1] if ctx.profile else None) if same else None
+
+
+def _store(key: tuple, owner: Any, ident: Any, pins: Any, result: tuple[bytes, dict | None]) -> None:
+    try:  # the callback evicts the entry, and so unpins, as soon as the owner dies
+        ref = weakref.ref(owner, lambda _r, k=key: _CACHE.pop(k, None))
+    except TypeError:
+        return
+    _bounded(_CACHE)[key] = _Entry(ref, ident, pins, result)
