@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import contextvars
+import functools
 import math
 import mimetypes
 import os
@@ -83,7 +84,8 @@ class Run:
         items = []
         for key, value in values.items():
             text = _param_text(_check_key(key, "param"), value)
-            items.append({"k": key, "v": text, "n": _param_number(value, text)})
+            safe = _redacted(text, key)
+            items.append({"k": key, "v": safe, "n": _param_number(value, text) if safe == text else None})
         self._emit({"e": "params", "run": self.id, "p": items})
 
     def log_param(self, key: str, value: Any) -> None:
@@ -121,7 +123,7 @@ class Run:
         """Attach free-form labels (values stored as text)."""
         values = {**(tags or {}), **more}
         self._emit({"e": "tags", "run": self.id,
-                    "tags": [{"k": _check_key(k, "tag"), "v": str(v)} for k, v in values.items()]})
+                    "tags": [{"k": _check_key(k, "tag"), "v": _redacted(str(v), k)} for k, v in values.items()]})
 
     def set_tag(self, key: str, value: Any) -> None:
         """Attach one tag."""
@@ -249,6 +251,20 @@ def _check_key(key: Any, kind: str) -> str:
     if len(key) > MAX_KEY_LENGTH:
         raise InvalidValueError(f"{kind} name {key[:40]!r}... is longer than {MAX_KEY_LENGTH} characters")
     return key
+
+
+@functools.lru_cache(maxsize=1)
+def _environment_secrets() -> frozenset[str]:
+    from mlnb.redact import environment_secrets
+
+    return environment_secrets()
+
+
+def _redacted(text: str, key: str) -> str:
+    """Params and tags never carry secrets: sensitive names, token formats, env values -> ***."""
+    from mlnb.redact import redact_value
+
+    return redact_value(text, name=key, extra_values=_environment_secrets())
 
 
 def _param_text(key: str, value: Any) -> str:

@@ -151,3 +151,76 @@ def test_sql_cell_magic_returns_a_dataframe(store: Store, tmp_path: Path) -> Non
     nb = execute(path, {"MLNB_HOME": str(store.root)}, allow_errors=False)
     assert stdout_of(nb, 3).strip() == "DataFrame [['q1', 0.9]]"
     assert "%%mlnb_sql: SQL failed" in stdout_of(nb, 4)
+
+
+SECRETS = {
+    "API_KEY": "sk-live-abcdefghijklmnopqrstuvwx",
+    "DB_PASSWORD": "hunter2hunter2",
+    "bearer": "abcdef1234567890abcdef",
+    "aws": "AKIAIOSFODNN7EXAMPLE",
+    "github": "ghp_abcdefghijklmnopqrstuvwxyz0123456789",
+    "env": "envtok-9f8e7d6c5b4a3210",
+}
+
+
+def test_secrets_never_reach_the_store(store: Store, tmp_path: Path) -> None:
+    # Given a notebook that plants secrets in code, outputs, params, variables and the environment
+    path = make_notebook([
+        "%load_ext mlnb",
+        "%track start --name secrets",
+        f"import os\nAPI_KEY = \"{SECRETS['API_KEY']}\"\nDB_PASSWORD = '{SECRETS['DB_PASSWORD']}'\n"
+        f"headers = {{'Authorization': 'Bearer {SECRETS['bearer']}'}}\nprint(os.environ['MY_SERVICE_TOKEN'])\n"
+        "print('key is', API_KEY)",
+        f"aws = '{SECRETS['aws']}'\ngh = '{SECRETS['github']}'\ngh",
+        "%track params API_KEY DB_PASSWORD gh",
+        "import mlnb\nmlnb.set_tags(deploy_token=os.environ['MY_SERVICE_TOKEN'])",
+        "%track stop",
+    ], tmp_path / "secrets.ipynb")
+    nb = execute(path, {"MLNB_HOME": str(store.root), "MY_SERVICE_TOKEN": SECRETS["env"]}, allow_errors=False)
+    assert SECRETS["env"] in stdout_of(nb, 2)  # the user still sees their own output
+    run_id = mlnb.runs(filter="name = 'secrets'").iloc[0]["run_id"]
+    assert mlnb.get_run(run_id).params == {"API_KEY": "***", "DB_PASSWORD": "***", "gh": "***"}
+    assert mlnb.sql("SELECT count(*) AS n FROM cells WHERE run_id = ?", [run_id])["n"][0] >= 3
+    store.close()
+    # Then a byte search of every file under .mlnb finds none of them
+    for file in store.root.rglob("*"):
+        if file.is_file():
+            data = file.read_bytes()
+            for name, secret in SECRETS.items():
+                assert secret.encode() not in data, f"{name} found in {file.relative_to(store.root)}"
+
+
+def test_papermill_parameters_become_params(store: Store, tmp_path: Path) -> None:
+    import papermill
+
+    source = make_notebook([
+        "lr = 0.1\nepochs = 2\noptimizer = 'sgd'",
+        "%load_ext mlnb\n%track start --experiment pm",
+        "score = lr * epochs\n%track metrics score",
+        "%track stop",
+    ], tmp_path / "train.ipynb", tags={0: ["parameters"]})
+    import os
+
+    os.environ["MLNB_HOME"] = str(store.root)
+    try:
+        papermill.execute_notebook(str(source), str(tmp_path / "out.ipynb"), parameters={"lr": 0.5, "epochs": 3},
+                                   kernel_name="python3", progress_bar=False, cwd=str(tmp_path))
+    finally:
+        os.environ.pop("MLNB_HOME", None)
+    run = mlnb.runs(experiment="pm").iloc[0]
+    assert mlnb.get_run(run["run_id"]).params == {"lr": "0.5", "epochs": "3", "optimizer": "sgd"}
+    assert run["metrics.score"] == pytest.approx(1.5)
+
+
+def test_images_become_artifacts(store: Store, tmp_path: Path) -> None:
+    path = make_notebook([
+        "%load_ext mlnb",
+        "%track start --name plots",
+        "%matplotlib inline\nimport matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\nplt.show()",
+        "%track stop",
+    ], tmp_path / "plots.ipynb")
+    execute(path, {"MLNB_HOME": str(store.root)}, allow_errors=False)
+    run_id = mlnb.runs(filter="name = 'plots'").iloc[0]["run_id"]
+    images = [a for a in mlnb.get_run(run_id).artifacts if a["media_type"] == "image/png"]
+    assert len(images) == 1 and images[0]["path"].startswith("outputs/")
+    assert store.blobs.read_bytes(images[0]["hash"])[:8] == b"\x89PNG\r\n\x1a\n"

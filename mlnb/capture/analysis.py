@@ -19,25 +19,43 @@ class _Collector(ast.NodeVisitor):
     def __init__(self) -> None:
         self.reads: set[str] = set()
         self.writes: set[str] = set()
+        self.depth = 0  # > 0 inside a function, class, lambda or comprehension: bindings are local
 
     def visit_Name(self, node: ast.Name) -> None:
         if isinstance(node.ctx, ast.Load):
             self.reads.add(node.id)
         else:
-            self.writes.add(node.id)
+            self._bind(node.id)
 
     def _bind(self, name: str) -> None:
-        self.writes.add(name)
+        if self.depth == 0:
+            self.writes.add(name)
+
+    def _nested(self, node: ast.AST) -> None:
+        self.depth += 1
+        self.generic_visit(node)  # names used inside still count as reads of globals
+        self.depth -= 1
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
         self._bind(node.name)
-        self.generic_visit(node)  # names used inside still count as reads of globals
+        self._nested(node)
 
     visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
 
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
         self._bind(node.name)
-        self.generic_visit(node)
+        self._nested(node)
+
+    def visit_Lambda(self, node: ast.Lambda) -> None:
+        self._nested(node)
+
+    def visit_ListComp(self, node: ast.AST) -> None:
+        self._nested(node)
+
+    visit_SetComp = visit_DictComp = visit_GeneratorExp = visit_ListComp  # type: ignore[assignment]
+
+    def visit_Global(self, node: ast.Global) -> None:
+        self.writes.update(node.names)  # `global x` inside a def rebinds the notebook's x
 
     def visit_Import(self, node: ast.Import) -> None:
         for alias in node.names:

@@ -50,14 +50,24 @@ def record_environment(run: Any, kernel: str | None) -> None:
 
 
 def notebook_snapshot(cells: list[dict[str, Any]]) -> bytes:
-    """The notebook file when it can be found, else a notebook rebuilt from the captured cells."""
-    notebook = runinfo.notebook_path()
-    if notebook and Path(notebook).is_file():
-        from mlnb.redact import environment_secrets, redact_text
-
-        return redact_text(Path(notebook).read_text(), environment_secrets()).encode()
+    """The notebook file when it can be found, else one rebuilt from the captured cells; redacted."""
     import nbformat
 
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(cell["code"], execution_count=cell["execution_count"]) for cell in cells]
+    from mlnb.redact import environment_secrets, redact_text
+
+    notebook = runinfo.notebook_path()
+    if notebook and Path(notebook).is_file():
+        nb = nbformat.read(notebook, as_version=4)
+    else:
+        nb = nbformat.v4.new_notebook()
+        nb.cells = [nbformat.v4.new_code_cell(c["code"], execution_count=c["execution_count"]) for c in cells]
+    secrets = environment_secrets()
+    for cell in nb.cells:
+        cell.source = redact_text(cell.source, secrets)
+        for output in cell.get("outputs", []):
+            if isinstance(output.get("text"), str):
+                output["text"] = redact_text(output["text"], secrets)
+            for mime, value in output.get("data", {}).items():
+                if mime.startswith("text/") and isinstance(value, str):
+                    output["data"][mime] = redact_text(value, secrets)
     return nbformat.writes(nb).encode()

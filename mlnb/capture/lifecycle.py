@@ -23,7 +23,7 @@ def start(self: Any, experiment: str | None, name: str | None, tags: dict[str, s
     self.writers.clear()
     self.cell_code.clear()
     record_environment(self.run, kernel=_kernel_name(self.shell))
-    params = {k: v for k, v in self.pending_params.items()}
+    params = {**self.params_from_history(), **self.pending_params}
     if params:
         self.run.log_params(params)
     return self.run

@@ -95,6 +95,7 @@ class CaptureSession:
         self.next_step: str | None = None
         self.pending_params: dict[str, Any] = {}
         self._param_names: frozenset[str] = frozenset()
+        self._last_raw = ""
         self._queue: "queue.Queue[Any]" = queue.Queue()
         self._worker: threading.Thread | None = None
         self._warned = False
@@ -128,8 +129,12 @@ class CaptureSession:
 
     def _pre(self, info: Any) -> None:
         raw = getattr(info, "raw_cell", "") or ""
-        if raw.lstrip().startswith(PAPERMILL_HEADER):  # papermill's injected-parameters cell
-            self._param_names = analyse(self._python_source(raw)).writes
+        if raw.lstrip().startswith(PAPERMILL_HEADER):
+            # papermill's injected-parameters cell; the cell run just before it is the one
+            # tagged `parameters`, whose defaults it overrides: both are the run's params
+            previous = analyse(self._python_source(self._last_raw)).writes if self._last_raw else frozenset()
+            self._param_names = analyse(self._python_source(raw)).writes | previous
+        self._last_raw = raw
         if not self._active():
             self._stack.append(None)
             return
@@ -171,7 +176,8 @@ class CaptureSession:
             if name not in ns:
                 continue
             obj = ns[name]
-            rebound = name in pending.names.writes and pending.ids_before.get(name) != id(obj)
+            # an assignment at top level binds the name even when the object is the same (small ints)
+            rebound = name in pending.names.writes
             mutated = False
             if is_data(obj) and (rebound or name in pending.names.reads):
                 previous = self.known.get(name)
@@ -208,6 +214,18 @@ class CaptureSession:
         self.pending_params.update(values)
         if values and self.run is not None and self.run.status == "running":
             self.run.log_params(values)
+
+    def params_from_history(self) -> dict[str, Any]:
+        """Papermill parameters run before capture was loaded, found in the shell's input history."""
+        inputs = list(self.shell.user_ns.get("In", []) or [])
+        for index in range(len(inputs) - 1, 0, -1):
+            if isinstance(inputs[index], str) and inputs[index].lstrip().startswith(PAPERMILL_HEADER):
+                names = analyse(self._python_source(inputs[index])).writes
+                if index > 1 and isinstance(inputs[index - 1], str):
+                    names |= analyse(self._python_source(inputs[index - 1])).writes
+                ns = self.shell.user_ns
+                return {name: ns[name] for name in names if name in ns}
+        return {}
 
     def history_cells(self) -> list[dict[str, Any]]:
         """Captured cells in execution order (for the rebuilt notebook snapshot)."""
