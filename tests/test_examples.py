@@ -51,3 +51,26 @@ def test_failing_notebook_gives_one_line_error(tmp_path: Path, store: Store, mon
                              str(path)], capture_output=True, text=True, timeout=300)
     assert result.returncode != 0
     assert "error: broken.ipynb failed in cell 1: ValueError: bad data" in result.stderr
+
+
+def test_capture_notebook_records_cells_and_lineage(store: Store, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLNB_HOME", str(store.root))
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "run_examples.py"), "--out", str(tmp_path / "out"),
+         str(ROOT / "example-notebooks" / "02-capture-and-lineage.ipynb")],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    run = mlnb.runs(experiment="capture-demo").iloc[0]
+    assert run["status"] == "finished" and run["tags.mlnb.hidden_state"] == "clean"
+    assert run["params.C"] == 0.5 and 0.8 < run["metrics.accuracy"] <= 1.0
+    cells = mlnb.sql("SELECT code FROM cells WHERE run_id = ? ORDER BY seq", [run["run_id"]])["code"].tolist()
+    assert cells[0].startswith("from sklearn.datasets import load_breast_cancer")
+    # the raw frame (31 columns) and the clipped features (30) are both upstream of the metric
+    upstream = mlnb.sql(
+        "WITH RECURSIVE up(kind, id) AS (SELECT src_kind, src_id FROM lineage WHERE dst_kind = 'metric' "
+        "AND dst_id = ? UNION SELECT l.src_kind, l.src_id FROM lineage l JOIN up ON l.dst_kind = up.kind "
+        "AND l.dst_id = up.id) SELECT DISTINCT d.n_cols FROM up JOIN datasets d ON up.kind = 'dataset' "
+        "AND d.fingerprint = up.id ORDER BY 1", [f"{run['run_id']}:accuracy"])
+    assert upstream["n_cols"].tolist() == [30, 31]

@@ -110,6 +110,7 @@ class TrackMagics(Magics):
         missing = [n for n in names if n not in self.shell.user_ns]
         if missing:
             raise _UsageError(f"no variable named {', '.join(missing)} in this notebook")
+        self.session.add_reads(names)
         return {n: self.shell.user_ns[n] for n in names}
 
     def _track_cell(self, step: str, cell: str) -> Any:

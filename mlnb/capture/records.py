@@ -61,6 +61,9 @@ def emit_cell(run: Any, record: dict[str, Any]) -> None:
     for name, fp in record["outputs"]:
         writer.emit({"e": "lineage", "run": run.id, "src_kind": "cell", "src_id": cell_node, "dst_kind": "dataset",
                      "dst_id": fp.hash, "rel": f"wrote:{name}", "t": t})
+    for name, seq in record.get("upstream", []):  # a variable bound by an earlier cell
+        writer.emit({"e": "lineage", "run": run.id, "src_kind": "cell", "src_id": f"{run.id}:{seq}",
+                     "dst_kind": "cell", "dst_id": cell_node, "rel": f"var:{name}", "t": t})
     for key in record["metrics"]:
         writer.emit({"e": "lineage", "run": run.id, "src_kind": "cell", "src_id": cell_node, "dst_kind": "metric",
                      "dst_id": f"{run.id}:{key}", "rel": "logged", "t": t})

@@ -67,6 +67,7 @@ class _Pending:
     stderr: _Tee | None = None
     displays: list[dict[str, Any]] = field(default_factory=list)
     wrapper: bool = False  # a %%track cell whose body was recorded by the nested run_cell
+    extra_reads: set[str] = field(default_factory=set)  # names read by magics (%track params x)
 
 
 @dataclass
@@ -197,7 +198,7 @@ class CaptureSession:
             "stdout": pending.stdout.text(), "stderr": pending.stderr.text(),
             "result": _result_bundle(self.shell, getattr(result, "result", None)),
             "displays": pending.displays, "variables": variables,
-            "reads": sorted(n for n in pending.names.reads if n in pending.ids_before),
+            "reads": sorted({n for n in pending.names.reads if n in pending.ids_before} | pending.extra_reads),
             "inputs": inputs, "outputs": outputs, "metrics": sorted(self.run.take_logged_metric_keys()),
             "step": self.next_step,
         }
@@ -214,6 +215,12 @@ class CaptureSession:
         self.pending_params.update(values)
         if values and self.run is not None and self.run.status == "running":
             self.run.log_params(values)
+
+    def add_reads(self, names: list[str]) -> None:
+        """Names a magic read on the cell's behalf (so lineage sees `%track metrics acc`)."""
+        pending = self._pending
+        if pending is not None:
+            pending.extra_reads.update(names)
 
     def params_from_history(self) -> dict[str, Any]:
         """Papermill parameters run before capture was loaded, found in the shell's input history."""
@@ -260,6 +267,7 @@ class CaptureSession:
             writer = self.writers.get(name)
             if writer is not None and writer["seq"] != record["seq"]:
                 entry["reads"].append((name, writer))
+        record["upstream"] = [(name, writer["seq"]) for name, writer in entry["reads"]]
         if pending.cell_id:
             self.cell_code[pending.cell_id] = code_hash
         for variable in record["variables"]:
