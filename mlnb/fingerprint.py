@@ -11,13 +11,13 @@ parts: stable across processes, independent of memory layout, Arrow chunking and
 * object columns Arrow rejects (mixed types): `pandas.util.hash_pandas_object` of the values and
   of their Python types (it hashes str() of mixed objects, so 1 and "1" would otherwise collide).
 Profile per column: nulls (None/NaN/NaT), min/max/mean (numeric, bool; min/max for datetimes) in
-the same cache-blocked pass as the hash, and `distinct`: exact up to 100k rows, else the GEE
-estimator sqrt(N/r)*f1 + sum_{j>=2} f_j (Charikar et al. 2000) on a fixed 100k-row random sample.
+the same cache-blocked pass as the hash, and `distinct`: exact up to 100k rows, else estimated
+from a fixed 100k-row random sample (see `_estimate`; `distinct_exact: False`).
 
 `fingerprint_cached` never trusts a cheap signal that could miss a write:
 * numpy memory has no mutation counter and user arrays must not be made read-only, so numeric
   buffers are always re-hashed (it runs near memory bandwidth);
-* profiles are cached by (column digest, dtype): content-addressed, hence never stale;
+* profiles are cached by column content digest (dtype included): never stale by construction;
 * Arrow string/binary columns (pandas `str`, `string[pyarrow]`, Arrow tables) are cached by the
   (address, size) of every buffer plus offset/length. Arrow buffers are immutable, and the entry
   holds the chunks, so an address cannot be recycled for other bytes while the entry exists; a
@@ -44,8 +44,8 @@ _SAMPLE = 100_000  # rows above which `distinct` is estimated from a sample
 _BLOCK = 1 << 17   # elements per block: the hash and the profile reductions share cache-hot data
 _CACHE_MAX = 512
 _CACHE: dict[tuple, _Entry] = {}
-_PROFILES: dict[tuple, dict] = {}
-_ARROW_ERRORS: tuple = ()  # filled lazily: (pa.ArrowException, TypeError, ValueError, OverflowError)
+_PROFILES: dict[bytes, dict] = {}
+_CONVERT_ERRORS = (TypeError, ValueError, OverflowError, NotImplementedError)  # Arrow's errors subclass these
 
 
 @dataclass(frozen=True)
@@ -126,7 +126,7 @@ def _fingerprint(obj: Any, ctx: _Ctx) -> Fingerprint | None:
         content += [_token(name), dtype, digest]
         schema += [_token(name), dtype]
         if prof is not None:
-            profile[str(name) if str(name) not in profile else f"{name}#{i}"] = prof
+            profile[str(name) if str(name) not in profile else f"{name}#{i}"] = dict(prof)  # caches keep theirs
     return Fingerprint(_framed(*content).hex(), _framed(*schema).hex(), kind, shape[0], shape[1],
                        tuple((str(n), d) for n, d, _ in cols), profile)
 
@@ -206,18 +206,9 @@ def _pandas_values(values: Any, ctx: _Ctx) -> tuple[bytes, dict | None]:
         return digest, prof if ctx.profile else None
     try:
         arr = pa.array(values, from_pandas=True)  # zero-copy for Arrow-backed columns
-    except _arrow_errors():
+    except _CONVERT_ERRORS:
         return _fallback(values, ctx)
     return _arrow_values(arr, ctx, values.array, 0)
-
-
-def _arrow_errors() -> tuple:
-    global _ARROW_ERRORS
-    if not _ARROW_ERRORS:
-        import pyarrow as pa
-
-        _ARROW_ERRORS = (pa.ArrowException, TypeError, ValueError, OverflowError)
-    return _ARROW_ERRORS
 
 
 def _object_values(arr: np.ndarray, ctx: _Ctx) -> tuple[bytes, dict | None]:
@@ -235,7 +226,7 @@ def _object_values(arr: np.ndarray, ctx: _Ctx) -> tuple[bytes, dict | None]:
         return hit
     try:
         converted = pa.array(arr, from_pandas=True)
-    except _arrow_errors():
+    except _CONVERT_ERRORS:
         return _fallback(pd.Series(arr, copy=False), ctx)
     result = _arrow_values(converted, _Ctx(ctx.profile, cache=False), None, 0)
     # Only str / None / NaN become Arrow strings (bytearray gives binary): immutable objects only.
@@ -261,29 +252,28 @@ def _fallback(values: Any, ctx: _Ctx) -> tuple[bytes, dict | None]:
 
 
 def _fixed_width(flat: np.ndarray, ctx: _Ctx) -> tuple[bytes, dict | None]:
-    """Raw bytes of a fixed-width array, hashed (and profiled, if asked) block by block."""
+    """Raw bytes of a fixed-width array; uncached, the profile is computed in the same block pass."""
     import numpy as np
     import xxhash
 
     flat = np.ascontiguousarray(flat).reshape(-1)
-    h, key = xxhash.xxh3_128(), (flat.dtype.str,)
-    stats = _Stats(flat) if ctx.profile and not ctx.cache else None
-    if stats is None:
+    h, stats = xxhash.xxh3_128(), _Stats(flat) if ctx.profile else None
+    fused = stats is not None and not ctx.cache  # blocks stay cache-hot between hash and reductions
+    if not fused:
         h.update(flat.view(np.uint8))  # one call, zero copy
-    for i in range(0, len(flat), _BLOCK) if stats else ():
+    for i in range(0, len(flat), _BLOCK) if fused else ():
         block = flat[i:i + _BLOCK]
         h.update(block.view(np.uint8))
         stats.add(block)
     digest = _framed(flat.dtype.str, h.digest())
-    if not ctx.profile:
+    if stats is None:
         return digest, None
-    if stats is None:  # cached mode: hash first, the profile is a pure function of the digest
-        if (prof := _PROFILES.get((digest, *key))) is not None:
+    if not fused:  # cached mode: hash first; the profile is a pure function of the digest
+        if (prof := _PROFILES.get(digest)) is not None:
             return digest, prof
-        stats = _Stats(flat)
         for i in range(0, len(flat), _BLOCK):
             stats.add(flat[i:i + _BLOCK])
-    prof = _bounded(_PROFILES)[(digest, *key)] = stats.result()
+    prof = _bounded(_PROFILES)[digest] = stats.result()
     return digest, prof
 
 
@@ -292,22 +282,35 @@ class _Stats:
 
     def __init__(self, flat: np.ndarray) -> None:
         self.flat, self.kind = flat, flat.dtype.kind if flat.dtype.kind in "iufbmM" else ""
-        self.nulls, self.total, self.lo, self.hi = 0, 0.0, [], []
+        self.nulls, self.total, self.lo, self.hi = 0, 0, [], []
 
     def add(self, block: np.ndarray) -> None:
         import numpy as np
 
-        if not self.kind or not len(block):
+        kind, nat = self.kind, np.iinfo(np.int64).min
+        if not kind or not len(block):
             return
-        v = block.view(np.int64) if self.kind in "mM" else block
-        s = float(np.add.reduce(v, dtype=np.float64)) if self.kind in "iufb" else 0.0
-        if self.kind in "mM" or s != s:  # NaT, or NaN (or inf - inf): drop nulls from this hot block
-            bad = np.isnan(v) if self.kind == "f" else v == np.iinfo(np.int64).min
-            if bad.any():
-                self.nulls, v = self.nulls + int(np.count_nonzero(bad)), v[~bad]
-                s = float(np.add.reduce(v, dtype=np.float64)) if self.kind in "iufb" else 0.0
-        if len(v):
-            self.total, self.lo, self.hi = self.total + s, [*self.lo, v.min()], [*self.hi, v.max()]
+        if kind == "b":  # one count gives sum, min and max
+            count = int(np.count_nonzero(block))
+            self.total, lo, hi = self.total + count, count == len(block), count > 0
+        else:
+            v = block.view(np.int64) if kind in "mM" else block
+            lo, hi = v.min(), v.max()  # NaN propagates, NaT is the int64 minimum: nulls show here
+            ok = None
+            if lo != lo or (kind in "mM" and lo == nat):
+                ok = ~np.isnan(v) if kind == "f" else v != nat
+                self.nulls += len(v) - int(np.count_nonzero(ok))
+                if not ok.any():
+                    return
+                lo, hi = ((np.fmin.reduce(v), np.fmax.reduce(v)) if kind == "f" else
+                          (v.min(where=ok, initial=-nat - 1), v.max(where=ok, initial=nat)))
+            if kind in "iu" and max(-int(lo), int(hi)) < 2**63 // len(v):
+                self.total += int(np.add.reduce(v))  # exact, and faster than a float64 cast
+            elif kind in "iuf":
+                with np.errstate(invalid="ignore", over="ignore"):  # inf - inf
+                    self.total += float(np.add.reduce(v, where=True if ok is None else ok, dtype=np.float64))
+        self.lo.append(lo)
+        self.hi.append(hi)
 
     def result(self) -> dict[str, Any]:
         import numpy as np
@@ -323,7 +326,7 @@ class _Stats:
                 lo, hi = np.int64(lo).view(flat.dtype), np.int64(hi).view(flat.dtype)
             prof.update(min=_jsonable(lo), max=_jsonable(hi))
             if self.kind in "iufb":
-                prof["mean"] = _jsonable(self.total / (n - self.nulls))
+                prof["mean"] = _jsonable(self.total / (n - self.nulls))  # Python ints: no overflow
         return prof
 
 
@@ -336,7 +339,7 @@ def _sample_index(n: int) -> np.ndarray:
 
 
 def _distinct(sample: Any, population: int, exact: bool = True) -> dict[str, Any]:
-    """Distinct count of non-null values (numpy or Arrow): exact, or GEE scaled to population."""
+    """Distinct non-null values of a numpy or Arrow sample: exact, or estimated for `population`."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -346,13 +349,35 @@ def _distinct(sample: Any, population: int, exact: bool = True) -> dict[str, Any
             counts = pc.value_counts(sample.drop_null()).field("counts").to_numpy()
         else:
             counts = np.unique(sample, return_counts=True)[1]
-    except _arrow_errors():  # e.g. nested Arrow types, unorderable structured dtypes
+    except _CONVERT_ERRORS:  # e.g. nested Arrow types, unorderable structured dtypes
         return {}
-    if exact:
-        return {"distinct": len(counts), "distinct_exact": True}
-    f1, seen = int(np.count_nonzero(counts == 1)), len(counts)
-    estimate = (population / max(int(counts.sum()), 1)) ** 0.5 * f1 + (seen - f1)
-    return {"distinct": int(min(max(round(estimate), seen), population)), "distinct_exact": False}
+    seen = len(counts)
+    if exact or not seen:
+        return {"distinct": seen, "distinct_exact": exact}
+    return {"distinct": int(min(max(round(_estimate(counts, population)), seen), population)),
+            "distinct_exact": False}
+
+
+def _estimate(counts: np.ndarray, population: int) -> float:
+    """Distinct values in `population` rows from sample value counts (Haas & Stokes-style hybrid).
+
+    A chi-square test says whether the sample frequencies look uniform: if so, solve the method of
+    moments equation seen = D * (1 - (1 - q) ** (N / D)) for D; if skewed, Shlosser's estimator.
+    """
+    import numpy as np
+
+    seen, q = len(counts), min(counts.sum() / population, 1.0)
+    mean = counts.sum() / seen
+    if float(((counts - mean) ** 2).sum() / mean) <= seen - 1 + 2.33 * (2 * max(seen - 1, 1)) ** 0.5:
+        lo, hi = float(seen), float(population)
+        for _ in range(60):  # bisection in log space; the left side grows with D
+            mid = (lo * hi) ** 0.5
+            lo, hi = (mid, hi) if mid * (1 - (1 - q) ** (population / mid)) < seen else (lo, mid)
+        return lo
+    f = np.bincount(counts)[1:].astype(np.float64)  # f[i-1]: values seen exactly i times
+    i = np.arange(1, len(f) + 1)
+    denominator = float(np.sum(i * q * (1 - q) ** (i - 1) * f))
+    return seen + f[0] * float(np.sum((1 - q) ** i * f)) / denominator if denominator else seen
 
 
 def _arrow_values(arr: Any, ctx: _Ctx, owner: Any, slot: Any) -> tuple[bytes, dict | None]:
@@ -385,12 +410,8 @@ def _arrow_values(arr: Any, ctx: _Ctx, owner: Any, slot: Any) -> tuple[bytes, di
 
 def _layout(t: Any) -> str:
     """'var' (string/binary), 'bool', 'null', 'fixed' (byte-sized fixed width) or 'other'."""
-    import pyarrow as pa
-
-    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t) or pa.types.is_large_binary(t):
-        return "var"
-    if pa.types.is_boolean(t) or pa.types.is_null(t):
-        return str(t)
+    if str(t) in ("string", "large_string", "binary", "large_binary", "bool", "null"):
+        return "var" if str(t) not in ("bool", "null") else str(t)
     try:
         return "fixed" if t.bit_width % 8 == 0 else "other"
     except ValueError:  # not fixed width
@@ -451,7 +472,7 @@ def _jsonable(v: Any) -> Any:
         return str(v)  # .item() would give raw integers for ns units
     v = v.item() if hasattr(v, "item") and not isinstance(v, (str, bytes)) else v
     if isinstance(v, float) and v - v != 0:
-        return None
+        return None if v != v else str(v)  # JSON has no NaN / inf
     if v is None or isinstance(v, (bool, str, float)) or (isinstance(v, int) and abs(v) < 2**63):
         return v
     return v.isoformat() if hasattr(v, "isoformat") else str(v)

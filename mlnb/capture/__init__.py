@@ -5,6 +5,7 @@ Auto-load it in every kernel with an IPython profile: add `c.InteractiveShellApp
 """
 from __future__ import annotations
 
+import atexit
 from typing import Any
 
 _sessions: dict[int, Any] = {}
@@ -18,6 +19,7 @@ def load_ipython_extension(shell: Any) -> None:
     if id(shell) in _sessions:
         return
     session = _sessions[id(shell)] = CaptureSession(shell)
+    atexit.register(session.drain_now)  # runs before the event writer's final flush
     shell.register_magics(TrackMagics(shell, session))
     shell.events.register("pre_run_cell", session.pre_run_cell)
     shell.events.register("post_run_cell", session.post_run_cell)

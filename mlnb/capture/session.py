@@ -250,9 +250,9 @@ class CaptureSession:
         known = self.known.get(name)
         if known is not None and known.obj_id == id(obj) and not force:
             return known.fingerprint
-        from mlnb.fingerprint import fingerprint
+        from mlnb.fingerprint import fingerprint_cached
 
-        fp = fingerprint(obj)
+        fp = fingerprint_cached(obj)
         self.known[name] = _Known(id(obj), fp)
         if fp is not None:
             self.datasets_seen.add(fp.hash)
@@ -284,7 +284,11 @@ class CaptureSession:
         from mlnb.capture.records import emit_cell
 
         while True:
-            run, record = self._queue.get()
+            item = self._queue.get()
+            if item is None:  # shutdown
+                self._queue.task_done()
+                return
+            run, record = item
             try:
                 emit_cell(run, record)
             except Exception as exc:
@@ -295,6 +299,30 @@ class CaptureSession:
     def wait(self) -> None:
         """Block until every captured cell has been handed to the event writer."""
         self._queue.join()
+
+    def drain_now(self) -> None:
+        """At interpreter exit: stop the worker, then emit whatever is still queued on this thread."""
+        from mlnb.capture.records import emit_cell
+
+        worker = self._worker
+        if worker is not None and worker.is_alive():
+            self._queue.put(None)
+            worker.join(timeout=5)
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if item is None:
+                self._queue.task_done()
+                continue
+            run, record = item
+            try:
+                emit_cell(run, record)
+            except Exception:
+                pass
+            finally:
+                self._queue.task_done()
 
     def _warn(self, exc: BaseException) -> None:
         if not self._warned:

@@ -45,6 +45,7 @@ class EventWriter:
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
         self._unsynced = False
+        self._stopping = False
         _writers.add(self)
 
     @property
@@ -101,7 +102,7 @@ class EventWriter:
             self._thread.start()
 
     def _run(self) -> None:
-        while True:
+        while not self._stopping:
             self._wake.wait(FLUSH_INTERVAL_S)
             self._wake.clear()
             try:
@@ -109,6 +110,16 @@ class EventWriter:
             except Exception as exc:  # keep the thread alive; the next flush retries
                 _warn_once(f"mlnb could not write events to {self.events_dir}: {exc}")
                 time.sleep(1.0)
+
+    def stop_thread(self) -> None:
+        """Let the background thread finish, so no thread of ours is alive at interpreter shutdown."""
+        thread = self._thread
+        if thread is not None and thread.is_alive():
+            self._stopping = True
+            self._wake.set()
+            thread.join(timeout=2)
+            self._thread = None
+            self._stopping = False
 
     def _after_fork(self) -> None:
         self._queue = collections.deque()
@@ -144,6 +155,8 @@ def _flush_all_at_exit() -> None:
     for writer in list(_writers):
         try:
             if writer._pid == os.getpid():
+                writer.flush(sync=True)
+                writer.stop_thread()
                 writer.flush(sync=True)
         except Exception:
             pass

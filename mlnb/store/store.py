@@ -278,7 +278,11 @@ def _close_all_at_exit() -> None:
     for store in list(_open_stores):
         try:
             if store._owner_pid == os.getpid():
-                store._close_index()
+                with store._lock:
+                    store._close_index()
+                closer = store._closer
+                if closer is not None and closer.is_alive():
+                    closer.join(timeout=2)
         except Exception:
             pass
 
