@@ -79,7 +79,11 @@ def track_data(self: Any, name: str, value: Any) -> Any:
     return fp
 
 
-def _kernel_name(shell: Any) -> str | None:
+def _kernel_name(shell: Any) -> str:
+    """Which kernel runs the notebook: `MLNB_KERNEL` if set, else the kernel class and interpreter."""
+    named = os.environ.get("MLNB_KERNEL")
+    if named:
+        return named
     kernel = getattr(shell, "kernel", None)
-    return os.environ.get("MLNB_KERNEL") or (getattr(kernel, "implementation", None) if kernel else None) \
-        or f"python{sys.version_info.major}" if platform.python_implementation() else None
+    implementation = type(kernel).__module__.split(".")[0] if kernel is not None else "IPython"
+    return f"{implementation} on {platform.python_implementation()} {platform.python_version()} ({sys.executable})"

@@ -118,8 +118,8 @@ class TrackMagics(Magics):
             self.session.start(experiment=None, name=step or None, tags={})
         if step:
             self.session.next_step = step
-        result = self.shell.run_cell(cell)
-        return None if result.error_in_exec is None else None
+        self.shell.run_cell(cell)  # fires the cell hooks again: the body is recorded as the step
+        return None
 
     @cell_magic
     def mlnb_sql(self, line: str, cell: str) -> Any:
