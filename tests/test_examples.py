@@ -14,16 +14,21 @@ ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
 
 
+def _run_example(name: str, out: Path) -> None:
+    """Execute one example notebook with the runner `make demo` uses; fail with its output."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "run_examples.py"), "--out", str(out),
+         str(ROOT / "example-notebooks" / name)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_quickstart_notebook_fills_the_store(store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Given an empty store the kernel will find through MLNB_HOME
     monkeypatch.setenv("MLNB_HOME", str(store.root))
     # When the runner executes the quickstart notebook
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "run_examples.py"), "--out", str(tmp_path / "out"),
-         str(ROOT / "example-notebooks" / "01-quickstart.ipynb")],
-        capture_output=True, text=True, timeout=600,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    _run_example("01-quickstart.ipynb", tmp_path / "out")
     # Then six training runs and a report run are recorded, with params, metrics and artifacts
     runs = mlnb.runs(experiment="digits-quickstart", order_by="name")
     assert len(runs) == 7 and set(runs["status"]) == {"finished"}
@@ -56,12 +61,7 @@ def test_failing_notebook_gives_one_line_error(tmp_path: Path, store: Store, mon
 def test_capture_notebook_records_cells_and_lineage(store: Store, tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MLNB_HOME", str(store.root))
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "run_examples.py"), "--out", str(tmp_path / "out"),
-         str(ROOT / "example-notebooks" / "02-capture-and-lineage.ipynb")],
-        capture_output=True, text=True, timeout=600,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    _run_example("02-capture-and-lineage.ipynb", tmp_path / "out")
     run = mlnb.runs(experiment="capture-demo").iloc[0]
     assert run["status"] == "finished" and run["tags.mlnb.hidden_state"] == "clean"
     assert run["params.C"] == 0.5 and 0.8 < run["metrics.accuracy"] <= 1.0
