@@ -9,13 +9,17 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
+# Eager on purpose: the submodule shares the function's name, and importing it later would make
+# `mlnb.fingerprint` the module. It imports no heavy library at the top, so this costs little.
+from mlnb.fingerprint import fingerprint  # noqa: E402
+
 _TRACKING = (
     "connect", "start_run", "end_run", "active_run", "log_params", "log_param", "log_metrics",
     "log_metric", "set_tags", "set_tag", "log_artifact", "Run",
 )
 _QUERIES = ("runs", "get_run", "metric_history", "experiments", "sql")
 
-__all__ = [*_TRACKING, *_QUERIES, "MlnbError", "__version__"]
+__all__ = [*_TRACKING, *_QUERIES, "fingerprint", "MlnbError", "__version__"]
 
 if TYPE_CHECKING:
     from mlnb.api import experiments, get_run, metric_history, runs, sql
@@ -39,10 +43,6 @@ def __getattr__(name: str) -> Any:
         from mlnb import capture
 
         return getattr(capture, name)
-    if name == "fingerprint":
-        from mlnb.fingerprint import fingerprint
-
-        return fingerprint
     if name == "MlnbError":
         from mlnb.errors import MlnbError
 

@@ -8,7 +8,6 @@ import pytest
 
 import mlnb
 from mlnb.store.store import Store
-from tests.nbutil import make_notebook
 
 
 @pytest.fixture

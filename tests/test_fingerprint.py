@@ -183,6 +183,43 @@ def test_numpy_and_pyarrow_inputs() -> None:
     assert h(np.array(["a", None, 3], dtype=object)) != h(np.array(["a", None, 4], dtype=object))
 
 
+EDGE_CASES = {
+    "sparse": lambda: pd.Series(pd.arrays.SparseArray([0, 0, 1, np.nan])),
+    "interval": lambda: pd.Series(pd.interval_range(0, 3)),
+    "period": lambda: pd.Series(pd.period_range("2020", periods=3, freq="M")),
+    "nullable_bool": lambda: pd.Series([True, None, False], dtype="boolean"),
+    "uint64_max": lambda: pd.Series([2**64 - 1, 0], dtype="uint64"),
+    "complex": lambda: pd.Series([1 + 2j, 3j]),
+    "bytes_objects": lambda: pd.Series([b"a", None, b"bc"], dtype=object),
+    "list_objects": lambda: pd.Series([[1, 2], None, []], dtype=object),
+    "tz_index": lambda: pd.DataFrame({"a": [1, 2]}, index=pd.date_range("2020", periods=2, tz="Europe/Paris")),
+    "multiindex_columns": lambda: pd.DataFrame(
+        np.ones((2, 2)), columns=pd.MultiIndex.from_tuples([("a", 1), ("b", 2)], names=["top", None])),
+    "duplicate_columns": lambda: pd.DataFrame([[1, 2]], columns=["a", "a"]),
+    "no_columns": lambda: pd.DataFrame(index=range(3)),
+    "multiindex_rows": lambda: pd.Series([1, 2], index=pd.MultiIndex.from_arrays([["x", "y"], [1, 2]], names=["k", 1])),
+    "inf": lambda: pd.Series([1.0, np.inf, -np.inf, np.nan]),
+    "structured": lambda: np.array([(1, 2.0)], dtype=[("a", "i4"), ("b", "f8")]),
+    "numpy_unicode": lambda: np.array(["ab", "c"]),
+    "numpy_nat": lambda: np.array(["2020-01-01", "NaT"], dtype="datetime64[ns]"),
+    "arrow_list": lambda: pa.array([[1, 2], None, [3]]),
+    "arrow_struct": lambda: pa.array([{"a": 1, "b": "x"}, None]),
+    "arrow_dictionary": lambda: pa.array(["a", "b", None, "a"]).dictionary_encode(),
+    "arrow_string_view": lambda: pa.array(["a", None, "bcd"], type=pa.string_view()),
+    "arrow_null": lambda: pa.array([None, None]),
+    "arrow_timestamp_tz": lambda: pa.array([1, None], type=pa.timestamp("ns", tz="UTC")),
+    "int64_pyarrow": lambda: pd.Series([1, None], dtype="int64[pyarrow]"),
+    "string_python": lambda: pd.Series(["a", None], dtype="string[python]"),
+}
+
+
+@pytest.mark.parametrize("name", EDGE_CASES)
+def test_edge_inputs_are_deterministic_and_json_ready(name: str) -> None:
+    fp = fingerprint(EDGE_CASES[name]())
+    assert fp is not None and fp == fingerprint(EDGE_CASES[name]()) == fingerprint_cached(EDGE_CASES[name]())
+    json.dumps(fp.to_dict(), allow_nan=False)
+
+
 @pytest.mark.parametrize("obj", [None, 3, "text", [1, 2], {"a": 1}, np.float64(1.0), pd.Timestamp("2024")])
 def test_unsupported_objects_give_none(obj: object) -> None:
     assert fingerprint(obj) is None and fingerprint_cached(obj) is None
@@ -351,3 +388,12 @@ def test_mixed_objects_fall_back_deterministically() -> None:
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == h(pd.Series([1, "a", 2.5, None, b"x"], dtype=object))
+
+
+def test_mlnb_fingerprint_is_callable_however_it_resolves() -> None:
+    import mlnb
+    import mlnb.fingerprint  # sets the package attribute to the submodule
+
+    arr = np.arange(5)
+    assert mlnb.fingerprint(arr) == mlnb.fingerprint(arr) == fingerprint(arr)
+    assert mlnb.fingerprint(arr, profile=False).profile == {}
