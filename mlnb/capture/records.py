@@ -9,12 +9,12 @@ import functools
 import time
 from typing import Any
 
+from mlnb.capture.session import MAX_STREAM_CHARS as MAX_TEXT
 from mlnb.redact import environment_secrets, redact_text, redact_value
 
 IMAGE_TYPES = {"image/png": "png", "image/jpeg": "jpg", "image/svg+xml": "svg"}
 PLOTLY_TYPE = "application/vnd.plotly.v1+json"
 TEXT_TYPES = ("text/plain", "text/html", "text/markdown")
-MAX_TEXT = 20_000
 
 
 @functools.lru_cache(maxsize=1)

@@ -8,6 +8,7 @@ once as a short warning and never touches the user's cell.
 from __future__ import annotations
 
 import hashlib
+import os
 import queue
 import sys
 import threading
@@ -19,8 +20,8 @@ from typing import Any
 from mlnb.capture.analysis import CellNames, analyse
 
 DATA_TYPES = ("DataFrame", "Series", "ndarray", "Table", "RecordBatch", "Index")
-MAX_STREAM_CHARS = 20_000
-MAX_TEXT_OUTPUT_CHARS = 20_000
+# Captured stdout/stderr and text outputs are capped per cell (the user's display is not).
+MAX_STREAM_CHARS = int(os.environ.get("MLNB_CAPTURE_MAX_CHARS", "20000"))
 MAX_VALUE_CHARS = 200
 PAPERMILL_HEADER = "# Parameters"
 
