@@ -18,8 +18,12 @@ _TRACKING = (
     "log_metric", "set_tags", "set_tag", "log_artifact", "Run",
 )
 _QUERIES = ("runs", "get_run", "metric_history", "experiments", "sql")
+_REGISTRY = (
+    "register_model", "load_model", "model_version", "set_alias", "delete_alias", "update_version",
+    "archive_version", "models", "model_versions", "alias_history",
+)
 
-__all__ = [*_TRACKING, *_QUERIES, "fingerprint", "MlnbError", "__version__"]
+__all__ = [*_TRACKING, *_QUERIES, *_REGISTRY, "evaluate", "fingerprint", "MlnbError", "__version__"]
 
 if TYPE_CHECKING:
     from mlnb.api import experiments, get_run, metric_history, runs, sql
@@ -39,6 +43,14 @@ def __getattr__(name: str) -> Any:
         from mlnb import api
 
         return getattr(api, name)
+    if name in _REGISTRY:
+        from mlnb import model_registry as registry
+
+        return getattr(registry, name)
+    if name == "evaluate":
+        from mlnb.evaluate import evaluate
+
+        return evaluate
     if name in ("load_ipython_extension", "unload_ipython_extension"):
         from mlnb import capture
 

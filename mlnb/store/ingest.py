@@ -7,7 +7,8 @@ doubled. Lines that are not valid events (a torn write) are counted and skipped.
 
 Core events (runs, params, metrics, tags, artifacts) are handled in SQL; later features
 register Python handlers for their own event types with `@handles(...)`, writing rows into
-tables described by `TABLES`.
+tables described by `TABLES`. Every line is parsed with the core schema first, so a non-core
+event must not use a core field name (see `_event_schema`) with a different type.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from mlnb.store.events import EVENTS_DIRNAME, read_new_lines
 
 CORE_EVENTS = ("run_start", "run_end", "params", "metrics", "tags", "artifact")
 _TS = 'make_timestamp(CAST({} * 1000000 AS BIGINT))'  # epoch seconds -> TIMESTAMP (UTC)
-_TIME_COLUMNS = {"start_time", "end_time", "ts", "created", "first_seen"}
+_TIME_COLUMNS = {"start_time", "end_time", "ts", "created", "first_seen", "updated"}
 
 
 def _event_schema() -> Any:
@@ -61,6 +62,12 @@ TABLES: dict[str, TableSpec] = {
         ("run_id", "seq"),
     ),
     "lineage": TableSpec(("run_id", "src_kind", "src_id", "dst_kind", "dst_id", "relation", "ts")),
+    "model_versions": TableSpec(
+        ("name", "version", "run_id", "artifact_hash", "artifact_path", "flavor", "size", "signature",
+         "description", "tags", "data", "notebook_hash", "hidden_state", "status", "created", "user"),
+        ("name", "version"),
+    ),
+    "alias_history": TableSpec(("name", "alias", "from_version", "to_version", "user", "ts", "reason")),
 }
 
 
@@ -69,9 +76,14 @@ class Batch:
     """Rows produced by Python event handlers, written in the same transaction as the rest."""
 
     rows: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)
+    statements: list[tuple[str, list[Any]]] = field(default_factory=list)  # run after the rows, in order
 
     def add(self, table: str, row: tuple[Any, ...]) -> None:
         self.rows.setdefault(table, []).append(row)
+
+    def execute(self, sql: str, params: list[Any]) -> None:
+        """A fixed, parameterized statement for events that update rows (rare: registry changes)."""
+        self.statements.append((sql, params))
 
 
 EventHandler = Callable[[Batch, dict[str, Any]], None]
@@ -256,6 +268,8 @@ def _write(con: Any, table: Any, batch: Batch, progress: list[tuple[Any, ...]]) 
         con.unregister("_ev")
         for name, rows in batch.rows.items():
             _write_rows(con, pa, name, rows)
+        for sql, params in batch.statements:
+            con.execute(sql, params)
         names, offsets, lines, bad, unknown = zip(*progress)
         state = pa.table({"file": names, "offset": offsets, "lines": lines, "bad_lines": bad,
                           "unknown_events": unknown})

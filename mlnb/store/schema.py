@@ -45,6 +45,25 @@ CREATE TABLE IF NOT EXISTS idx.lineage (
 CREATE INDEX IF NOT EXISTS metrics_run_key ON idx.metrics (run_id, key);
 """
 
+TABLES_V2 = """
+CREATE TABLE IF NOT EXISTS idx.model_versions (
+    name VARCHAR, version INTEGER, run_id VARCHAR, artifact_hash VARCHAR, artifact_path VARCHAR,
+    flavor VARCHAR, size BIGINT, signature JSON, description VARCHAR, tags JSON, data JSON,
+    notebook_hash VARCHAR, hidden_state VARCHAR, status VARCHAR, created TIMESTAMP, "user" VARCHAR,
+    PRIMARY KEY (name, version));
+CREATE TABLE IF NOT EXISTS idx.model_aliases (
+    name VARCHAR, alias VARCHAR, version INTEGER, updated TIMESTAMP, PRIMARY KEY (name, alias));
+CREATE TABLE IF NOT EXISTS idx.alias_history (
+    name VARCHAR, alias VARCHAR, from_version INTEGER, to_version INTEGER, "user" VARCHAR,
+    ts TIMESTAMP, reason VARCHAR);
+"""
+
+VIEWS_V2 = """
+CREATE OR REPLACE VIEW model_versions AS SELECT * FROM idx.model_versions;
+CREATE OR REPLACE VIEW model_aliases AS SELECT * FROM idx.model_aliases;
+CREATE OR REPLACE VIEW alias_history AS SELECT * FROM idx.alias_history;
+"""
+
 # The user-facing views: what `mlnb.sql` and `%%mlnb_sql` query. Documented in the README.
 VIEWS = """
 CREATE OR REPLACE VIEW experiments AS SELECT name, created FROM idx.experiments;
@@ -66,7 +85,7 @@ CREATE OR REPLACE VIEW lineage AS SELECT * FROM idx.lineage;
 
 VIEW_NAMES = (
     "experiments", "runs", "params", "metrics", "latest_metrics", "tags", "artifacts",
-    "datasets", "cells", "lineage",
+    "datasets", "cells", "lineage", "model_versions", "model_aliases", "alias_history",
 )
 
 
@@ -79,7 +98,10 @@ class Migration:
     sql: str
 
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "initial schema", TABLES_V1),)
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "initial schema", TABLES_V1),
+    Migration(2, "model registry", TABLES_V2),
+)
 SCHEMA_VERSION = MIGRATIONS[-1].version
 
 
@@ -110,6 +132,7 @@ def migrate(con: Any) -> int:
             if migration.version > found:
                 con.execute(migration.sql)
         con.execute(VIEWS)
+        con.execute(VIEWS_V2)
         con.execute(
             "INSERT OR REPLACE INTO idx.meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
         )

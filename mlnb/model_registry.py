@@ -1,0 +1,285 @@
+"""The model registry: versions, aliases, lineage, and loading with integrity checks.
+
+A version is a content-addressed artifact plus a record: the producing run, that run's notebook
+snapshot and hidden-state verdict, the data fingerprints upstream of it, and a signature.
+Version numbers and alias moves are decided under the index lock, so concurrent registrations
+never collide; the decision is then appended as an event like everything else.
+"""
+from __future__ import annotations
+
+import re
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+from mlnb import runinfo
+from mlnb.errors import InvalidValueError, MlnbError
+from mlnb.flavors import flavor_for, get_flavor
+from mlnb.store.queries import resolve_run_id
+from mlnb.tracking import active_run, current_store
+
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")
+ALIAS_RE = re.compile(r"[A-Za-z][A-Za-z0-9_\-]{0,63}")
+PROTECTED_ALIAS = "champion"
+
+
+class HiddenStateWarning(UserWarning):
+    """The producing run's notebook state would not reproduce top to bottom."""
+
+
+@dataclass(frozen=True)
+class ModelURI:
+    """`name/3`, `name@alias` or `name@latest`."""
+
+    name: str
+    version: int | None = None
+    alias: str | None = None
+
+    @classmethod
+    def parse(cls, uri: str) -> "ModelURI":
+        if not isinstance(uri, str):
+            raise MlnbError(f"a model URI is a string like 'churn/3' or 'churn@champion', got {uri!r}")
+        if "@" in uri:
+            name, alias = uri.split("@", 1)
+            if NAME_RE.fullmatch(name) and ALIAS_RE.fullmatch(alias):
+                return cls(name, alias=alias)
+        elif "/" in uri:
+            name, version = uri.rsplit("/", 1)
+            if NAME_RE.fullmatch(name) and version.isdigit():
+                return cls(name, version=int(version))
+        raise MlnbError(f"bad model URI {uri!r}; use name/3, name@champion or name@latest")
+
+
+def _check_name(name: Any) -> str:
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+        raise InvalidValueError(f"bad model name {name!r}; use letters, digits, '_', '-', '.' (max 128)")
+    return name
+
+
+def _check_alias(alias: Any) -> str:
+    if not isinstance(alias, str) or not ALIAS_RE.fullmatch(alias) or alias == "latest":
+        raise InvalidValueError(f"bad alias {alias!r}; use a word like 'champion' or 'challenger' ('latest' is built in)")
+    return alias
+
+
+def register_model(model: Any, name: str, run: Any = None, data: Any = None, description: str | None = None,
+                   tags: dict[str, Any] | None = None, flavor: str | None = None) -> dict[str, Any]:
+    """Save `model` as the next version of `name`; returns the version record.
+
+    `run` defaults to the active run; `data` (a DataFrame/array) gives the input signature.
+    """
+    from mlnb.fingerprint import fingerprint
+
+    store = current_store(create=True)
+    _check_name(name)
+    chosen = get_flavor(flavor) if flavor else flavor_for(model)
+    payload = chosen.dump(model)
+    digest, size = store.blobs.put_bytes(payload)
+    run_obj = run if run is not None else active_run()
+    signature = _signature(model, data, fingerprint)
+    with store.index() as con:
+        run_id = resolve_run_id(con, run_obj) if run_obj is not None else None
+        lineage = _run_lineage(con, run_id) if run_id else {"datasets": [], "notebook": None, "hidden": None}
+        version = (con.execute("SELECT max(version) FROM idx.model_versions WHERE name = ?", [name]).fetchone()[0]
+                   or 0) + 1
+        if signature.get("input"):
+            lineage["datasets"] = sorted(set(lineage["datasets"]) | {signature["input"]["fingerprint"]})
+        event = {
+            "e": "model_version", "name": name, "version": version, "run": run_id, "hash": digest,
+            "path": f"models/{name}/{version}/{chosen.filename}", "flavor": chosen.name, "size": size,
+            "signature": signature, "description": description,
+            "labels": {str(k): str(v) for k, v in (tags or {}).items()}, "data": {"fingerprints": lineage["datasets"]},
+            "nb": lineage["notebook"], "hidden": lineage["hidden"], "t": time.time(), "user": runinfo.user_name(),
+        }
+        store.writer.emit(event)
+        store.writer.flush(sync=True)  # durable before the lock is released: the number is taken
+    if lineage["hidden"] not in (None, "clean"):
+        warnings.warn(f"{name}/{version} comes from a run whose notebook state is {lineage['hidden']!r}; "
+                      "a top-to-bottom rerun may not reproduce it", HiddenStateWarning, stacklevel=2)
+    return model_version(f"{name}/{version}")
+
+
+def _signature(model: Any, data: Any, fingerprint: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"model_type": f"{type(model).__module__}.{type(model).__qualname__}"}
+    fp = fingerprint(data) if data is not None else None
+    if fp is not None:
+        out["input"] = {"fingerprint": fp.hash, "schema_hash": fp.schema_hash, "n_rows": fp.n_rows,
+                        "columns": [list(c) for c in fp.columns]}
+        predict = getattr(model, "predict", None)
+        if callable(predict):
+            try:
+                sample = data.iloc[:2] if hasattr(data, "iloc") else data[:2]
+                prediction = predict(sample)
+                out["output"] = {"type": type(prediction).__name__, "dtype": str(getattr(prediction, "dtype", ""))}
+            except Exception:  # a signature is best effort; registering must not fail on it
+                pass
+    return out
+
+
+def _run_lineage(con: Any, run_id: str) -> dict[str, Any]:
+    """Datasets the run's cells read, its notebook snapshot hash, its hidden-state verdict."""
+    datasets = [r[0] for r in con.execute(
+        "SELECT DISTINCT src_id FROM idx.lineage WHERE run_id = ? AND src_kind = 'dataset' ORDER BY 1", [run_id]
+    ).fetchall()]
+    notebook = con.execute(
+        "SELECT hash FROM idx.artifacts WHERE run_id = ? AND path = 'notebook.ipynb'", [run_id]).fetchone()
+    hidden = con.execute(
+        "SELECT value FROM idx.tags WHERE run_id = ? AND key = 'mlnb.hidden_state'", [run_id]).fetchone()
+    return {"datasets": datasets, "notebook": notebook[0] if notebook else None, "hidden": hidden[0] if hidden else None}
+
+
+def resolve_version(con: Any, uri: str | ModelURI) -> tuple[str, int]:
+    """(name, version) for a URI, or a one-line error listing what exists."""
+    parsed = uri if isinstance(uri, ModelURI) else ModelURI.parse(uri)
+    versions = [r[0] for r in con.execute(
+        "SELECT version FROM idx.model_versions WHERE name = ? ORDER BY version", [parsed.name]).fetchall()]
+    if not versions:
+        names = [r[0] for r in con.execute("SELECT DISTINCT name FROM idx.model_versions ORDER BY 1").fetchall()]
+        raise MlnbError(f"no model named {parsed.name!r}; registered models: {', '.join(names) or 'none'}")
+    if parsed.alias == "latest":
+        return parsed.name, versions[-1]
+    if parsed.alias is not None:
+        row = con.execute("SELECT version FROM idx.model_aliases WHERE name = ? AND alias = ?",
+                          [parsed.name, parsed.alias]).fetchone()
+        if row is None:
+            aliases = [r[0] for r in con.execute(
+                "SELECT alias FROM idx.model_aliases WHERE name = ? ORDER BY 1", [parsed.name]).fetchall()]
+            raise MlnbError(f"model {parsed.name!r} has no alias {parsed.alias!r}; aliases: "
+                            f"{', '.join(aliases + ['latest'])}")
+        return parsed.name, row[0]
+    if parsed.version not in versions:
+        raise MlnbError(f"model {parsed.name!r} has no version {parsed.version}; versions: "
+                        f"{', '.join(map(str, versions))}")
+    return parsed.name, parsed.version
+
+
+def model_version(uri: str) -> dict[str, Any]:
+    """The record of one version (run, artifact, signature, data lineage, aliases, status)."""
+    import orjson
+
+    with current_store().index() as con:
+        name, version = resolve_version(con, uri)
+        cursor = con.execute("SELECT * FROM idx.model_versions WHERE name = ? AND version = ?", [name, version])
+        columns = [d[0] for d in cursor.description]
+        record = dict(zip(columns, cursor.fetchone()))
+        record["aliases"] = [r[0] for r in con.execute(
+            "SELECT alias FROM idx.model_aliases WHERE name = ? AND version = ? ORDER BY 1", [name, version]
+        ).fetchall()]
+    for key in ("signature", "tags", "data"):
+        record[key] = orjson.loads(record[key]) if record[key] else {}
+    record["uri"] = f"{name}/{version}"
+    return record
+
+
+def load_model(uri: str) -> Any:
+    """Load a version after verifying its artifact's hash against the registry record.
+
+    Loading a pickled model runs code from the file: only artifacts whose SHA-256 matches the
+    record written at registration are loaded, so a file swapped on disk is refused.
+    """
+    record = model_version(uri)
+    payload = current_store().blobs.read_bytes(record["artifact_hash"], verify=True)
+    return get_flavor(record["flavor"]).load(payload)
+
+
+def set_alias(name: str, alias: str, version: int, force: bool = False, reason: str | None = None) -> dict[str, Any]:
+    """Point `name@alias` at `version` (kept in the alias history). Moving `champion` to a version
+    whose run's notebook state is not clean needs `force=True` (and the reason is kept)."""
+    _check_alias(alias)
+    store = current_store()
+    with store.index() as con:
+        _, version = resolve_version(con, f"{_check_name(name)}/{int(version)}")
+        hidden, status = con.execute(
+            "SELECT hidden_state, status FROM idx.model_versions WHERE name = ? AND version = ?", [name, version]
+        ).fetchone()
+        if status == "archived":
+            raise MlnbError(f"{name}/{version} is archived; register a new version or pick another")
+        if alias == PROTECTED_ALIAS and hidden not in (None, "clean") and not force:
+            raise MlnbError(f"{name}/{version} comes from a run whose notebook state is {hidden!r}; "
+                            "pass force=True (and a reason) to make it champion anyway")
+        before = con.execute("SELECT version FROM idx.model_aliases WHERE name = ? AND alias = ?",
+                             [name, alias]).fetchone()
+        store.writer.emit({"e": "alias", "name": name, "alias": alias, "version": version,
+                           "from": before[0] if before else None, "user": runinfo.user_name(), "t": time.time(),
+                           "reason": reason or ("forced despite hidden state " + hidden if force and hidden
+                                                not in (None, "clean") else None)})
+        store.writer.flush(sync=True)
+    return model_version(f"{name}@{alias}")
+
+
+def delete_alias(name: str, alias: str) -> None:
+    """Remove an alias (kept in the history)."""
+    store = current_store()
+    with store.index() as con:
+        resolve_version(con, f"{_check_name(name)}@{_check_alias(alias)}")
+        before = con.execute("SELECT version FROM idx.model_aliases WHERE name = ? AND alias = ?",
+                             [name, alias]).fetchone()
+        store.writer.emit({"e": "alias", "name": name, "alias": alias, "version": None, "from": before[0],
+                           "user": runinfo.user_name(), "t": time.time(), "reason": None})
+        store.writer.flush(sync=True)
+
+
+def update_version(name: str, version: int, description: str | None = None,
+                   tags: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Change a version's description and/or tags."""
+    return _update(name, version, description=description,
+                   labels={str(k): str(v) for k, v in tags.items()} if tags is not None else None)
+
+
+def archive_version(name: str, version: int) -> dict[str, Any]:
+    """Retire a version: it stays loadable by number but can no longer get an alias."""
+    store = current_store()
+    with store.index() as con:
+        aliases = [r[0] for r in con.execute("SELECT alias FROM idx.model_aliases WHERE name = ? AND version = ?",
+                                             [name, version]).fetchall()]
+    if aliases:
+        raise MlnbError(f"{name}/{version} still has alias(es) {', '.join(aliases)}; move or delete them first")
+    return _update(name, version, status="archived")
+
+
+def _update(name: str, version: int, **fields: Any) -> dict[str, Any]:
+    store = current_store()
+    with store.index() as con:
+        _, version = resolve_version(con, f"{_check_name(name)}/{int(version)}")
+        store.writer.emit({"e": "model_version_update", "name": name, "version": version, **fields})
+        store.writer.flush(sync=True)
+    return model_version(f"{name}/{version}")
+
+
+def models() -> Any:
+    """One row per model: versions, latest version, aliases, last registered."""
+    with current_store().index() as con:
+        return con.execute(
+            "SELECT v.name, count(*) AS versions, max(v.version) AS latest, "
+            "(SELECT string_agg(a.alias || '=' || a.version, ', ' ORDER BY a.alias) FROM idx.model_aliases a "
+            " WHERE a.name = v.name) AS aliases, max(v.created) AS last_registered "
+            "FROM idx.model_versions v GROUP BY v.name ORDER BY v.name"
+        ).df()
+
+
+def model_versions(name: str) -> Any:
+    """Versions of one model with their aliases and the producing run's latest metrics."""
+    with current_store().index() as con:
+        resolve_version(con, f"{_check_name(name)}@latest")
+        frame = con.execute(
+            "SELECT v.version, v.status, (SELECT string_agg(a.alias, ', ' ORDER BY a.alias) FROM idx.model_aliases a "
+            " WHERE a.name = v.name AND a.version = v.version) AS aliases, v.run_id, v.flavor, v.size, "
+            "v.hidden_state, v.description, v.created FROM idx.model_versions v WHERE v.name = ? ORDER BY v.version",
+            [name]).df()
+        metrics = con.execute(
+            "SELECT m.run_id, m.key, m.value FROM idx.metric_latest m WHERE m.run_id IN "
+            "(SELECT run_id FROM idx.model_versions WHERE name = ?)", [name]).df()
+    if len(metrics):
+        wide = metrics.pivot(index="run_id", columns="key", values="value").add_prefix("metrics.")
+        frame = frame.merge(wide, left_on="run_id", right_index=True, how="left")
+    return frame
+
+
+def alias_history(name: str) -> Any:
+    """Every alias change of a model: when, by whom, from which version to which, why."""
+    with current_store().index() as con:
+        return con.execute(
+            'SELECT alias, from_version, to_version, "user", ts, reason FROM idx.alias_history '
+            "WHERE name = ? ORDER BY ts", [name]).df()
+
