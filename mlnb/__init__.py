@@ -48,7 +48,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(registry, name)
     if name == "evaluate":
-        from mlnb.evaluate import evaluate
+        from mlnb.evaluation import evaluate
 
         return evaluate
     if name in ("load_ipython_extension", "unload_ipython_extension"):

@@ -221,3 +221,13 @@ def test_import_mlnb_loads_no_heavy_library(tmp_path: Path) -> None:
         "import sys, mlnb; heavy = [m for m in ('duckdb', 'pandas', 'pyarrow', 'numpy', 'IPython', 'psutil') "
         "if m in sys.modules]; print(heavy)", tmp_path)
     assert probe.stdout.strip() == "[]", probe.stderr
+
+
+def test_public_names_stay_functions_after_every_submodule_is_imported() -> None:
+    import importlib
+    import pkgutil
+
+    for module in pkgutil.walk_packages(mlnb.__path__, "mlnb."):
+        importlib.import_module(module.name)
+    not_callable = [name for name in mlnb.__all__ if name != "__version__" and not callable(getattr(mlnb, name))]
+    assert not_callable == []
