@@ -73,6 +73,7 @@ def register_model(model: Any, name: str, run: Any = None, data: Any = None, des
 
     store = current_store(create=True)
     _check_name(name)
+    live_state = _live_capture_state(run if run is not None else active_run())
     chosen = get_flavor(flavor) if flavor else flavor_for(model)
     payload = chosen.dump(model)
     digest, size = store.blobs.put_bytes(payload)
@@ -81,6 +82,8 @@ def register_model(model: Any, name: str, run: Any = None, data: Any = None, des
     with store.index() as con:
         run_id = resolve_run_id(con, run_obj) if run_obj is not None else None
         lineage = _run_lineage(con, run_id) if run_id else {"datasets": [], "notebook": None, "hidden": None}
+        if lineage["hidden"] is None:
+            lineage["hidden"] = live_state
         version = (con.execute("SELECT max(version) FROM idx.model_versions WHERE name = ?", [name]).fetchone()[0]
                    or 0) + 1
         if signature.get("input"):
@@ -115,6 +118,21 @@ def _signature(model: Any, data: Any, fingerprint: Any) -> dict[str, Any]:
             except Exception:  # a signature is best effort; registering must not fail on it
                 pass
     return out
+
+
+def _live_capture_state(run: Any) -> str | None:
+    """For a run still being captured in this kernel: wait for its cell records, return the verdict now."""
+    import sys
+
+    capture = sys.modules.get("mlnb.capture")
+    run_id = getattr(run, "id", run)
+    if capture is None or run_id is None:
+        return None
+    for session in list(capture._sessions.values()):
+        if session.run is not None and session.run.id == run_id and session.run.status == "running":
+            session.wait()  # the lineage of cells run so far must be in the store first
+            return session.hidden_state()[0]
+    return None
 
 
 def _run_lineage(con: Any, run_id: str) -> dict[str, Any]:

@@ -74,3 +74,20 @@ def test_capture_notebook_records_cells_and_lineage(store: Store, tmp_path: Path
         "AND l.dst_id = up.id) SELECT DISTINCT d.n_cols FROM up JOIN datasets d ON up.kind = 'dataset' "
         "AND d.fingerprint = up.id ORDER BY 1", [f"{run['run_id']}:accuracy"])
     assert upstream["n_cols"].tolist() == [30, 31]
+
+
+def test_registry_notebook_promotes_the_better_model(store: Store, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlnb import model_registry as reg
+
+    monkeypatch.setenv("MLNB_HOME", str(store.root))
+    _run_example("03-model-registry.ipynb", tmp_path / "out")
+    versions = reg.model_versions("digits-classifier")
+    assert versions["version"].tolist() == [1, 2] and set(versions["hidden_state"]) == {"clean"}
+    evaluation = mlnb.runs(filter="tags.`mlnb.kind` = 'evaluation'").iloc[0]
+    scores = {v: evaluation[f"metrics.digits-classifier/{v}.f1_macro"] for v in (1, 2)}
+    best = max(scores, key=lambda v: (scores[v], -v))
+    assert reg.model_version("digits-classifier@champion")["version"] == best
+    assert len(reg.alias_history("digits-classifier")) in (2, 4)
+    # each version links back to the data the notebook's cells read
+    assert all(reg.model_version(f"digits-classifier/{v}")["data"]["fingerprints"] for v in (1, 2))
