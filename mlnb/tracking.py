@@ -161,10 +161,11 @@ class Run:
 
 def start_run(experiment: str | None = None, name: str | None = None,
               params: Mapping[str, Any] | None = None, tags: Mapping[str, Any] | None = None,
-              parent: "Run | str | None" = None, store: Store | None = None) -> Run:
+              parent: "Run | str | None" = None, store: Store | None = None, run_id: str | None = None) -> Run:
     """Start a run and make it the active one. Inside another active run it becomes its child.
 
     `with mlnb.start_run(...) as run:` ends it as `finished`, or `failed` on an exception.
+    `run_id` is for callers that allocated the id beforehand (batch runs); normally leave it out.
     """
     store = store or current_store(create=True)
     previous = _active_run.get()
@@ -173,7 +174,9 @@ def start_run(experiment: str | None = None, name: str | None = None,
     parent_id = parent.id if isinstance(parent, Run) else parent
     experiment = experiment or (parent.experiment if isinstance(parent, Run) else None) \
         or os.environ.get("MLNB_EXPERIMENT") or "Default"
-    run = Run(store, uuid.uuid4().hex, experiment, name, parent_id)
+    if run_id is not None and (len(run_id) != 32 or any(c not in "0123456789abcdef" for c in run_id)):
+        raise InvalidValueError(f"run_id must be 32 lowercase hex characters, got {run_id!r}")
+    run = Run(store, run_id or uuid.uuid4().hex, experiment, name, parent_id)
     pid = os.getpid()
     store.writer.emit({
         "e": "run_start", "run": run.id, "exp": experiment, "name": name, "parent": parent_id,
@@ -370,7 +373,8 @@ def _install_exit_hooks() -> None:
 
 
 def _end_open_runs() -> None:
-    status = "failed" if _uncaught else "finished"
+    # a batch kernel that exits with its run open stopped before the last cell: that is a failure
+    status = "failed" if _uncaught or os.environ.get("MLNB_BATCH") == "1" else "finished"
     for run in list(_open_runs):
         try:
             run.end(status)

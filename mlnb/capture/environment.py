@@ -53,14 +53,21 @@ def notebook_snapshot(cells: list[dict[str, Any]]) -> bytes:
     """The notebook file when it can be found, else one rebuilt from the captured cells; redacted."""
     import nbformat
 
-    from mlnb.redact import environment_secrets, redact_text
-
     notebook = runinfo.notebook_path()
     if notebook and Path(notebook).is_file():
         nb = nbformat.read(notebook, as_version=4)
     else:
         nb = nbformat.v4.new_notebook()
         nb.cells = [nbformat.v4.new_code_cell(c["code"], execution_count=c["execution_count"]) for c in cells]
+    return redact_notebook(nb)
+
+
+def redact_notebook(nb: Any) -> bytes:
+    """A notebook's JSON with secrets masked in every cell's source and text outputs."""
+    import nbformat
+
+    from mlnb.redact import environment_secrets, redact_text
+
     secrets = environment_secrets()
     for cell in nb.cells:
         cell.source = redact_text(cell.source, secrets)

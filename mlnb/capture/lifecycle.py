@@ -10,14 +10,15 @@ from mlnb.capture.hidden_state import notebook_positions, verdict
 from mlnb.errors import NoActiveRunError
 
 
-def start(self: Any, experiment: str | None, name: str | None, tags: dict[str, str]) -> Any:
+def start(self: Any, experiment: str | None, name: str | None, tags: dict[str, str],
+          run_id: str | None = None, parent: str | None = None) -> Any:
     """Open a run for this notebook (ending one still open) and record its environment."""
     from mlnb import tracking
     from mlnb.capture.environment import record_environment
 
     if self.run is not None and self.run.status == "running":
         self.stop("finished")
-    self.run = tracking.start_run(experiment=experiment, name=name, tags=tags, parent=None)
+    self.run = tracking.start_run(experiment=experiment, name=name, tags=tags, parent=parent, run_id=run_id)
     self.seq, self.cells_captured = 0, 0
     self.history.clear()
     self.writers.clear()

@@ -70,6 +70,9 @@ class TrackMagics(Magics):
         return None
 
     def _start(self, args: argparse.Namespace) -> None:
+        if self.session.batch:
+            print(f"mlnb: this notebook is already tracked by `mlnb run` (run {self.session.run.id[:8]})")
+            return
         tags = {}
         for item in args.tag:
             if "=" not in item:
@@ -80,6 +83,9 @@ class TrackMagics(Magics):
         print(f"mlnb: tracking run {run.id[:8]} in experiment {run.experiment!r} (store {run.store.root})")
 
     def _stop(self, args: argparse.Namespace) -> None:
+        if self.session.batch:
+            print("mlnb: `mlnb run` ends this run after the last cell")
+            return
         run = self.session.stop(args.status)
         print(f"mlnb: run {run.id[:8]} {run.status}; {self.session.cells_captured} cells captured")
 

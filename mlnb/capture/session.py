@@ -95,6 +95,7 @@ class CaptureSession:
         self.history: list[dict[str, Any]] = []
         self._stack: list[_Pending | None] = []
         self.next_step: str | None = None
+        self.batch = False  # inside `mlnb run`: the run's lifetime belongs to the batch runner
         self.pending_params: dict[str, Any] = {}
         self._param_names: frozenset[str] = frozenset()
         self._last_raw = ""

@@ -1,0 +1,78 @@
+"""Where batch executions run: local worker processes (default) or a Dask distributed cluster.
+
+Both take picklable task specs and yield `(spec, result)` pairs as executions finish. A task
+spec is a plain dict (see `tasks.execute`), so the same spec runs on any worker that can see the
+store's folder.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Protocol
+
+from mlnb.errors import MlnbError
+
+
+class Executor(Protocol):
+    """Runs `fn(spec)` for each spec, yielding (spec, result) in completion order."""
+
+    def run_all(self, fn: Callable[[dict[str, Any]], Any], specs: Iterable[dict[str, Any]]) -> Iterator[tuple[dict, Any]]: ...
+    def close(self) -> None: ...
+
+
+class LocalExecutor:
+    """A pool of fresh worker processes (spawned, so no kernel or DuckDB state is inherited)."""
+
+    def __init__(self, workers: int = 1) -> None:
+        import concurrent.futures
+        import multiprocessing
+
+        self.workers = max(1, int(workers))
+        self._pool = concurrent.futures.ProcessPoolExecutor(
+            max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"))
+
+    def run_all(self, fn: Callable[[dict[str, Any]], Any], specs: Iterable[dict[str, Any]]) -> Iterator[tuple[dict, Any]]:
+        import concurrent.futures
+
+        futures = {self._pool.submit(fn, spec): spec for spec in specs}
+        for future in concurrent.futures.as_completed(futures):
+            yield futures[future], future.result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+class DaskExecutor:
+    """Submits executions to an existing Dask distributed scheduler (`tcp://host:port`)."""
+
+    def __init__(self, address: str) -> None:
+        try:
+            from distributed import Client
+        except ImportError:
+            raise MlnbError('the Dask executor needs dask.distributed: pip install "mlnb[dask]"') from None
+        try:
+            self._client = Client(address, timeout="20s", set_as_default=False)
+        except OSError as exc:
+            raise MlnbError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+
+    def run_all(self, fn: Callable[[dict[str, Any]], Any], specs: Iterable[dict[str, Any]]) -> Iterator[tuple[dict, Any]]:
+        from distributed import as_completed
+
+        specs = list(specs)
+        # pure=False: two identical specs are two executions; retries cover a lost worker
+        futures = {self._client.submit(fn, spec, pure=False, retries=1): i for i, spec in enumerate(specs)}
+        for future in as_completed(futures):
+            yield specs[futures[future]], future.result()
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def get_executor(kind: str = "local", workers: int = 1, address: str | None = None) -> Executor:
+    """`local` (processes on this machine) or `dask` (needs `address`)."""
+    if kind == "local":
+        return LocalExecutor(workers)
+    if kind == "dask":
+        if not address:
+            raise MlnbError("--executor dask needs --address tcp://HOST:PORT of a running dask scheduler")
+        return DaskExecutor(address)
+    raise MlnbError(f"unknown executor {kind!r}; use local or dask")
