@@ -60,7 +60,7 @@ class DaskExecutor:
         specs = list(specs)
         # pure=False: two identical specs are two executions; retries cover a lost worker
         futures = {self._client.submit(fn, spec, pure=False, retries=1): i for i, spec in enumerate(specs)}
-        for future in as_completed(futures):
+        for future in as_completed(list(futures), loop=self._client.loop):
             yield specs[futures[future]], future.result()
 
     def close(self) -> None:
