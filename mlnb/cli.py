@@ -653,5 +653,16 @@ def _file_size(path: Path) -> int:
         return 0
 
 
+def _register_batch_commands() -> None:
+    """Batch commands live with the batch package; importing them loads no heavy library."""
+    from mlnb.batch.commands import reproduce_command, run_command
+
+    cli.add_command(run_command)
+    cli.add_command(reproduce_command)
+
+
+_register_batch_commands()
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
