@@ -76,6 +76,6 @@ def test_notebooks_run_on_a_dask_worker_into_the_same_store(store: Store, tmp_pa
 
 def test_unreachable_scheduler_is_a_one_line_error() -> None:
     with pytest.raises(MlnbError, match="cannot reach the Dask scheduler"):
-        get_executor("dask", address=f"tcp://127.0.0.1:{_free_port()}")
+        get_executor("dask", address=f"tcp://127.0.0.1:{_free_port()}", timeout=2)
     with pytest.raises(MlnbError, match="needs --address"):
         get_executor("dask")

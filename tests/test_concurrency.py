@@ -26,10 +26,11 @@ def _spawn(script: str, *args: object) -> subprocess.Popen[str]:
 
 def test_eight_writers_and_a_reader_lose_nothing(tmp_path: Path, store: Store) -> None:
     # Given 8 writer processes (200 runs x 10 params x 5 metrics x 100 steps each) and a reader
-    root, stop = store.root, tmp_path / "stop"
-    reader = _spawn("reader.py", root, stop)
+    root, stop, barrier = store.root, tmp_path / "stop", tmp_path / "reader-saw-partial"
+    reader = _spawn("reader.py", root, stop, barrier)
     assert reader.stdout.readline().strip() == "ready", reader.stderr.read()
-    writers = [_spawn("writer.py", root, w, 200, 10, 5, 100) for w in range(8)]
+    # writers pause half way until the reader has seen a partial store: reads overlap writes for sure
+    writers = [_spawn("writer.py", root, w, 200, 10, 5, 100, barrier) for w in range(8)]
     # When they all finish
     outputs = [w.communicate(timeout=600) for w in writers]
     stop.touch()

@@ -44,13 +44,13 @@ class LocalExecutor:
 class DaskExecutor:
     """Submits executions to an existing Dask distributed scheduler (`tcp://host:port`)."""
 
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: str, timeout: float = 20) -> None:
         try:
             from distributed import Client
         except ImportError:
             raise MlnbError('the Dask executor needs dask.distributed: pip install "mlnb[dask]"') from None
         try:
-            self._client = Client(address, timeout="20s", set_as_default=False)
+            self._client = Client(address, timeout=f"{timeout}s", set_as_default=False)
         except OSError as exc:
             raise MlnbError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
 
@@ -67,12 +67,12 @@ class DaskExecutor:
         self._client.close()
 
 
-def get_executor(kind: str = "local", workers: int = 1, address: str | None = None) -> Executor:
+def get_executor(kind: str = "local", workers: int = 1, address: str | None = None, timeout: float = 20) -> Executor:
     """`local` (processes on this machine) or `dask` (needs `address`)."""
     if kind == "local":
         return LocalExecutor(workers)
     if kind == "dask":
         if not address:
             raise MlnbError("--executor dask needs --address tcp://HOST:PORT of a running dask scheduler")
-        return DaskExecutor(address)
+        return DaskExecutor(address, timeout)
     raise MlnbError(f"unknown executor {kind!r}; use local or dask")

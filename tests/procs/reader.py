@@ -8,13 +8,15 @@ from pathlib import Path
 import mlnb
 
 
-def main(store: str, stop_file: str) -> None:
+def main(store: str, stop_file: str, barrier: str) -> None:
     mlnb.connect(store)
     queries, partial_views = 0, 0
     while not Path(stop_file).exists():
         mlnb.runs(filter="metrics.m0 >= 0", order_by=["-metrics.m0"], limit=50)
         seen = int(mlnb.sql("SELECT count(*) AS n FROM runs")["n"].iloc[0])
-        partial_views += 0 < seen < 1600  # it read while the writers were still writing
+        if 0 < seen < 1600:  # it read while the writers were still writing
+            partial_views += 1
+            Path(barrier).touch()
         queries += 1
         if queries == 1:
             print("ready", flush=True)
@@ -23,4 +25,4 @@ def main(store: str, stop_file: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main(sys.argv[1], sys.argv[2], sys.argv[3])
