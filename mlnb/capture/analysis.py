@@ -15,56 +15,44 @@ class CellNames:
     parsed: bool = True
 
 
-class _Collector(ast.NodeVisitor):
-    def __init__(self) -> None:
-        self.reads: set[str] = set()
-        self.writes: set[str] = set()
-        self.depth = 0  # > 0 inside a function, class, lambda or comprehension: bindings are local
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+_LOCAL_SCOPES = (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 
-    def visit_Name(self, node: ast.Name) -> None:
-        if isinstance(node.ctx, ast.Load):
-            self.reads.add(node.id)
-        else:
-            self._bind(node.id)
 
-    def _bind(self, name: str) -> None:
-        if self.depth == 0:
-            self.writes.add(name)
+def _collect(tree: ast.AST) -> tuple[set[str], set[str]]:
+    """One iterative pass (cheaper than NodeVisitor's dispatch: this runs on every cell).
 
-    def _nested(self, node: ast.AST) -> None:
-        self.depth += 1
-        self.generic_visit(node)  # names used inside still count as reads of globals
-        self.depth -= 1
-
-    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
-        self._bind(node.name)
-        self._nested(node)
-
-    visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
-
-    def visit_ClassDef(self, node: ast.ClassDef) -> None:
-        self._bind(node.name)
-        self._nested(node)
-
-    def visit_Lambda(self, node: ast.Lambda) -> None:
-        self._nested(node)
-
-    def visit_ListComp(self, node: ast.AST) -> None:
-        self._nested(node)
-
-    visit_SetComp = visit_DictComp = visit_GeneratorExp = visit_ListComp  # type: ignore[assignment]
-
-    def visit_Global(self, node: ast.Global) -> None:
-        self.writes.update(node.names)  # `global x` inside a def rebinds the notebook's x
-
-    def visit_Import(self, node: ast.Import) -> None:
-        for alias in node.names:
-            self._bind(alias.asname or alias.name.split(".")[0])
-
-    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
-        for alias in node.names:
-            if alias.name != "*":
-                self._bind(alias.asname or alias.name)
+    Bindings count only at top level; inside a def, class, lambda or comprehension they are
+    local, but names read there still count as reads of the notebook's globals.
+    """
+    reads: set[str] = set()
+    writes: set[str] = set()
+    stack: list[tuple[ast.AST, int]] = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        kind = type(node)
+        if kind is ast.Name:
+            if isinstance(node.ctx, ast.Load):
+                reads.add(node.id)
+            elif depth == 0:
+                writes.add(node.id)
+            continue
+        inner = depth
+        if isinstance(node, _SCOPES):
+            if depth == 0:
+                writes.add(node.name)
+            inner = depth + 1
+        elif isinstance(node, _LOCAL_SCOPES):
+            inner = depth + 1
+        elif kind is ast.Import or kind is ast.ImportFrom:
+            if depth == 0:
+                writes.update(a.asname or a.name.split(".")[0] for a in node.names if a.name != "*")
+            continue
+        elif kind is ast.Global:
+            writes.update(node.names)  # `global x` inside a def rebinds the notebook's x
+            continue
+        stack.extend((child, inner) for child in ast.iter_child_nodes(node))
+    return reads, writes
 
 
 @functools.lru_cache(maxsize=512)
@@ -74,6 +62,10 @@ def analyse(source: str) -> CellNames:
         tree = ast.parse(source)
     except SyntaxError:
         return CellNames(frozenset(), frozenset(), parsed=False)
-    collector = _Collector()
-    collector.visit(tree)
-    return CellNames(frozenset(collector.reads), frozenset(collector.writes))
+    return analyse_tree(tree)
+
+
+def analyse_tree(tree: ast.AST) -> CellNames:
+    """Reads and writes of an already parsed cell (IPython hands its tree to AST transformers)."""
+    reads, writes = _collect(tree)
+    return CellNames(frozenset(reads), frozenset(writes))

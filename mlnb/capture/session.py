@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import queue
+import collections
 import sys
 import threading
 import time
@@ -19,17 +19,23 @@ from typing import Any
 
 from mlnb.capture.analysis import CellNames, analyse
 
-DATA_TYPES = ("DataFrame", "Series", "ndarray", "Table", "RecordBatch", "Index")
+DATA_TYPES = frozenset({"DataFrame", "Series", "ndarray", "Table", "RecordBatch", "Index"})
+WORKER_POLL_S = float(os.environ.get("MLNB_CAPTURE_POLL", "0.05"))
 # Captured stdout/stderr and text outputs are capped per cell (the user's display is not).
 MAX_STREAM_CHARS = int(os.environ.get("MLNB_CAPTURE_MAX_CHARS", "20000"))
 MAX_VALUE_CHARS = 200
 PAPERMILL_HEADER = "# Parameters"
+_UNPARSED = CellNames(frozenset(), frozenset(), parsed=False)
+# The capture thread waits for a pause between cells, so a burst of cells never competes
+# with it for the GIL; past this many waiting records it works anyway (bounded memory).
+IDLE_S = 0.02
+MAX_WAITING = 5000
 
 
 def is_data(obj: Any) -> bool:
     """True for pandas / numpy / pyarrow containers that get a data fingerprint."""
-    module = type(obj).__module__.split(".")[0]
-    return module in ("pandas", "numpy", "pyarrow") and type(obj).__name__ in DATA_TYPES
+    kind = type(obj)
+    return kind.__name__ in DATA_TYPES and kind.__module__.partition(".")[0] in ("pandas", "numpy", "pyarrow")
 
 
 class _Tee:
@@ -99,7 +105,10 @@ class CaptureSession:
         self.pending_params: dict[str, Any] = {}
         self._param_names: frozenset[str] = frozenset()
         self._last_raw = ""
-        self._queue: "queue.Queue[Any]" = queue.Queue()
+        self._records: collections.deque[tuple[Any, dict[str, Any]]] = collections.deque()
+        self._emit_lock = threading.Lock()  # records are emitted one at a time, in order
+        self._stopping = False
+        self._last_cell = 0.0
         self._worker: threading.Thread | None = None
         self._warned = False
         self._lock = threading.Lock()
@@ -141,19 +150,23 @@ class CaptureSession:
         if not self._active():
             self._stack.append(None)
             return
-        names = analyse(getattr(info, "transformed_cell", None) or self._python_source(raw))
-        ns = self.shell.user_ns
-        ids = {name: id(ns[name]) for name in names.reads | names.writes if name in ns}
-        for name in names.reads:  # data this cell may mutate in place: know its state before
-            if name in ns and is_data(ns[name]):
-                self._fingerprint_known(name, ns[name])
-        pending = _Pending(raw, names, getattr(info, "cell_id", None), time.time(), time.perf_counter(), ids)
+        pending = _Pending(raw, _UNPARSED, getattr(info, "cell_id", None), time.time(), time.perf_counter(), {})
+        self._analyse_before_run(pending, getattr(info, "transformed_cell", None) or self._python_source(raw))
         pending.stdout, pending.stderr = _Tee(sys.stdout, MAX_STREAM_CHARS), _Tee(sys.stderr, MAX_STREAM_CHARS)
         sys.stdout, sys.stderr = pending.stdout, pending.stderr
         for outer in self._stack:  # a magic running cells (%%track): the inner run is the record
             if outer is not None:
                 outer.wrapper = True
         self._stack.append(pending)
+
+    def _analyse_before_run(self, pending: _Pending, source: str) -> None:
+        """What the cell reads and binds, the ids bound before it runs, fingerprints of data it reads."""
+        names = pending.names = analyse(source)
+        ns = self.shell.user_ns
+        pending.ids_before = {name: id(ns[name]) for name in names.reads | names.writes if name in ns}
+        for name in names.reads:  # data this cell may mutate in place: know its state before
+            if name in ns and is_data(ns[name]):
+                self._fingerprint_known(name, ns[name])
 
     def _post(self, result: Any) -> None:
         if self._param_names:
@@ -277,54 +290,49 @@ class CaptureSession:
         self.history.append(entry)
 
     def _submit(self, record: dict[str, Any]) -> None:
+        # no per-cell wake-up: the worker polls, so a burst of cells costs the kernel nothing extra
+        self._records.append((self.run, record))
+        self._last_cell = time.monotonic()
         if self._worker is None or not self._worker.is_alive():
+            self._stopping = False
             self._worker = threading.Thread(target=self._drain, name="mlnb-capture", daemon=True)
             self._worker.start()
-        self._queue.put((self.run, record))
 
     def _drain(self) -> None:
+        while not self._stopping:
+            time.sleep(WORKER_POLL_S)
+            if time.monotonic() - self._last_cell < IDLE_S and len(self._records) < MAX_WAITING:
+                continue
+            self._emit_pending()
+
+    def _emit_pending(self) -> None:
         from mlnb.capture.records import emit_cell
 
         while True:
-            item = self._queue.get()
-            if item is None:  # shutdown
-                self._queue.task_done()
-                return
-            run, record = item
-            try:
-                emit_cell(run, record)
-            except Exception as exc:
-                self._warn(exc)
-            finally:
-                self._queue.task_done()
+            with self._emit_lock:
+                try:
+                    run, record = self._records.popleft()
+                except IndexError:
+                    return
+                try:
+                    emit_cell(run, record)
+                except Exception as exc:
+                    self._warn(exc)
+            time.sleep(0)  # let the kernel's thread have the GIL between records
 
     def wait(self) -> None:
-        """Block until every captured cell has been handed to the event writer."""
-        self._queue.join()
+        """Hand every captured cell to the event writer before returning."""
+        self._emit_pending()
+        with self._emit_lock:  # and let a record the worker took finish
+            pass
 
     def drain_now(self) -> None:
-        """At interpreter exit: stop the worker, then emit whatever is still queued on this thread."""
-        from mlnb.capture.records import emit_cell
-
+        """At interpreter exit: stop the worker, then emit whatever is still waiting."""
         worker = self._worker
         if worker is not None and worker.is_alive():
-            self._queue.put(None)
+            self._stopping = True
             worker.join(timeout=5)
-        while True:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                return
-            if item is None:
-                self._queue.task_done()
-                continue
-            run, record = item
-            try:
-                emit_cell(run, record)
-            except Exception:
-                pass
-            finally:
-                self._queue.task_done()
+        self.wait()
 
     def _warn(self, exc: BaseException) -> None:
         if not self._warned:

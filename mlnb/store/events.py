@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 EVENTS_DIRNAME = "events"
-FLUSH_INTERVAL_S = 0.2
+FLUSH_INTERVAL_S = float(os.environ.get("MLNB_FLUSH_INTERVAL", "0.2"))
 FLUSH_BATCH = 5000
 
 _writers: "weakref.WeakSet[EventWriter]" = weakref.WeakSet()
