@@ -653,15 +653,17 @@ def _file_size(path: Path) -> int:
         return 0
 
 
-def _register_batch_commands() -> None:
-    """Batch commands live with the batch package; importing them loads no heavy library."""
+def _register_commands() -> None:
+    """Commands kept in their own modules (batch, registry); importing them loads no heavy library."""
     from mlnb.batch.commands import reproduce_command, run_command
+    from mlnb.cli_models import models_group
 
     cli.add_command(run_command)
     cli.add_command(reproduce_command)
+    cli.add_command(models_group)
 
 
-_register_batch_commands()
+_register_commands()
 
 
 if __name__ == "__main__":  # pragma: no cover

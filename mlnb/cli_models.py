@@ -1,0 +1,121 @@
+"""`mlnb models ...`: the registry from a terminal (thin faces over mlnb.model_registry)."""
+from __future__ import annotations
+
+import click
+
+from mlnb.cli import Settings, _print_empty, _print_frame, _print_table, _size, format_option, pass_settings
+from mlnb.errors import MlnbError
+
+
+def _connect(settings: Settings) -> None:
+    from mlnb.tracking import _default_store
+
+    _default_store["store"] = settings.open_store()
+
+
+@click.group("models", invoke_without_command=True)
+@format_option
+@click.pass_context
+def models_group(ctx: click.Context, fmt: str) -> None:
+    """List registered models (name, versions, latest, aliases), or manage one.
+
+    \b
+    Examples:
+      mlnb models
+      mlnb models show churn
+      mlnb models alias churn champion 3
+      mlnb models load-check churn@champion
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from mlnb import model_registry
+
+    settings = ctx.find_object(Settings)
+    _connect(settings)
+    frame = model_registry.models()
+    if frame.empty:
+        _print_empty(frame, fmt, 'no models registered yet; use mlnb.register_model(model, "name")')
+    elif fmt != "table":
+        _print_frame(frame, fmt)
+    else:
+        _print_table(frame, f"{len(frame)} model{'' if len(frame) == 1 else 's'}", hide_empty=False)
+
+
+@models_group.command("show")
+@click.argument("name")
+@format_option
+@pass_settings
+def show_model(settings: Settings, name: str, fmt: str) -> None:
+    """Versions of model NAME (status, aliases, producing run, key metrics) and its alias history."""
+    from mlnb import model_registry
+
+    _connect(settings)
+    versions = model_registry.model_versions(name)
+    history = model_registry.alias_history(name)
+    if fmt == "json":
+        import json
+
+        from mlnb.cli import _jsonable
+
+        click.echo(json.dumps({"versions": _jsonable(versions.to_dict("records")),
+                               "alias_history": _jsonable(history.to_dict("records"))}, indent=2))
+        return
+    if fmt == "csv":
+        _print_frame(versions, fmt)
+        return
+    versions = versions.assign(size=versions["size"].map(_size), run_id=versions["run_id"].str[:8])
+    _print_table(versions.drop(columns=["created"]), f"{len(versions)} version(s) of {name}", hide_empty=True)
+    click.echo()
+    if history.empty:
+        click.echo("no alias changes yet")
+        return
+    history = history.assign(change=[f"{_v(a)} -> {_v(b)}" for a, b in zip(history["from_version"],
+                                                                          history["to_version"])])
+    _print_table(history[["alias", "change", "user", "ts", "reason"]], f"{len(history)} alias change(s)",
+                 hide_empty=True)
+
+
+def _v(value: object) -> str:
+    import pandas as pd
+
+    return "-" if pd.isna(value) else str(int(value))  # no version: the alias was new, or deleted
+
+
+@models_group.command("alias")
+@click.argument("name")
+@click.argument("alias")
+@click.argument("version", type=int, required=False)
+@click.option("--delete", is_flag=True, help="Remove the alias instead of setting it.")
+@click.option("--force", is_flag=True, help="Allow champion on a version whose run's notebook state is not clean.")
+@click.option("--reason", help="Why (kept in the alias history).")
+@pass_settings
+def alias_model(settings: Settings, name: str, alias: str, version: int | None, delete: bool, force: bool,
+                reason: str | None) -> None:
+    """Point NAME@ALIAS at VERSION (or --delete it). Every change is kept in the alias history."""
+    from mlnb import model_registry
+
+    _connect(settings)
+    if delete:
+        model_registry.delete_alias(name, alias)
+        click.echo(f"{name}@{alias} deleted")
+        return
+    if version is None:
+        raise MlnbError("give the VERSION to point the alias at, or --delete")
+    history = model_registry.alias_history(name)
+    before = history[history["alias"] == alias]["to_version"].tolist()
+    record = model_registry.set_alias(name, alias, version, force=force, reason=reason)
+    click.echo(f"{name}@{alias}: {_v(before[-1]) if before else '-'} -> {record['version']}")
+
+
+@models_group.command("load-check")
+@click.argument("uri")
+@pass_settings
+def load_check(settings: Settings, uri: str) -> None:
+    """Verify URI's artifact hash and that it loads (name/3, name@champion, name@latest)."""
+    from mlnb import model_registry
+
+    _connect(settings)
+    record = model_registry.model_version(uri)
+    model = model_registry.load_model(record["uri"])
+    click.echo(f"ok: {record['uri']} ({record['flavor']}, {type(model).__name__}, {_size(record['size'])}, "
+               f"sha256 {record['artifact_hash'][:12]})")
