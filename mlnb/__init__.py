@@ -23,7 +23,7 @@ _REGISTRY = (
     "archive_version", "models", "model_versions", "alias_history",
 )
 
-__all__ = [*_TRACKING, *_QUERIES, *_REGISTRY, "evaluate", "fingerprint", "MlnbError", "__version__"]
+__all__ = [*_TRACKING, *_QUERIES, *_REGISTRY, "evaluate", "registry", "fingerprint", "MlnbError", "__version__"]
 
 if TYPE_CHECKING:
     from mlnb.api import experiments, get_run, metric_history, runs, sql
@@ -47,6 +47,10 @@ def __getattr__(name: str) -> Any:
         from mlnb import model_registry as registry
 
         return getattr(registry, name)
+    if name == "registry":
+        from mlnb.widgets.registry_view import registry
+
+        return registry
     if name == "evaluate":
         from mlnb.evaluation import evaluate
 

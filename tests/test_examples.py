@@ -91,3 +91,9 @@ def test_registry_notebook_promotes_the_better_model(store: Store, tmp_path: Pat
     assert len(reg.alias_history("digits-classifier")) in (2, 4)
     # each version links back to the data the notebook's cells read
     assert all(reg.model_version(f"digits-classifier/{v}")["data"]["fingerprints"] for v in (1, 2))
+    # and the saved notebook shows the registry widget's static view
+    import nbformat
+
+    executed = nbformat.read(tmp_path / "out" / "03-model-registry.ipynb", as_version=4)
+    html_outputs = [o["data"]["text/html"] for o in executed.cells[-1].outputs if "text/html" in o.get("data", {})]
+    assert html_outputs and "Alias history" in html_outputs[0]

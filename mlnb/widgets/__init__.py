@@ -1,0 +1,1 @@
+"""In-notebook views (ipywidgets) with static HTML fallbacks for saved and converted notebooks."""
