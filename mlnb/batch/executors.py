@@ -20,25 +20,42 @@ class Executor(Protocol):
 
 
 class LocalExecutor:
-    """A pool of fresh worker processes (spawned, so no kernel or DuckDB state is inherited)."""
+    """Each execution in a fresh `python -m mlnb.batch.worker` process, `workers` at a time.
+
+    A subprocess per task (rather than a multiprocessing pool) works from any caller, a notebook
+    or `python -c` included, and shares no kernel or DuckDB state with it.
+    """
 
     def __init__(self, workers: int = 1) -> None:
         import concurrent.futures
-        import multiprocessing
 
         self.workers = max(1, int(workers))
-        self._pool = concurrent.futures.ProcessPoolExecutor(
-            max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"))
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=self.workers)
 
     def run_all(self, fn: Callable[[dict[str, Any]], Any], specs: Iterable[dict[str, Any]]) -> Iterator[tuple[dict, Any]]:
         import concurrent.futures
 
-        futures = {self._pool.submit(fn, spec): spec for spec in specs}
+        futures = {self._pool.submit(_in_subprocess, fn, spec): spec for spec in specs}
         for future in concurrent.futures.as_completed(futures):
             yield futures[future], future.result()
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _in_subprocess(fn: Callable[[dict[str, Any]], Any], spec: dict[str, Any]) -> Any:
+    import json
+    import subprocess
+    import sys
+
+    target = f"{fn.__module__}:{fn.__qualname__}"
+    done = subprocess.run([sys.executable, "-m", "mlnb.batch.worker", target], input=json.dumps(spec),
+                          capture_output=True, text=True)
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise MlnbError(f"batch worker failed: {reason}")
+    return json.loads(lines[-1])
 
 
 class DaskExecutor:
