@@ -6,9 +6,10 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: demo test install bench clean
 
-demo: $(STAMP)  ## install, execute the example notebooks into ./.mlnb, show where to look
+demo: $(STAMP)  ## install, execute the example notebooks and the example pipeline into ./.mlnb, show where to look
 	$(VENV)/bin/mlnb init .
 	$(PY) scripts/run_examples.py
+	$(VENV)/bin/mlnb pipeline example-notebooks/pipeline/pipeline.yaml
 	@echo
 	$(VENV)/bin/mlnb experiments
 	@echo

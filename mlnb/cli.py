@@ -656,6 +656,7 @@ def _file_size(path: Path) -> int:
 def _register_commands() -> None:
     """Commands kept in their own modules (batch, registry); importing them loads no heavy library."""
     from mlnb.batch.commands import reproduce_command, run_command
+    from mlnb.batch.pipelines import pipeline_command
     from mlnb.batch.sweeps import sweep_command
     from mlnb.cli_models import models_group
 
@@ -663,6 +664,7 @@ def _register_commands() -> None:
     cli.add_command(reproduce_command)
     cli.add_command(models_group)
     cli.add_command(sweep_command)
+    cli.add_command(pipeline_command)
 
 
 _register_commands()

@@ -25,6 +25,7 @@ from mlnb.store.events import EVENTS_DIRNAME, read_new_lines
 
 CORE_EVENTS = ("run_start", "run_end", "params", "metrics", "tags", "artifact")
 _TS = 'make_timestamp(CAST({} * 1000000 AS BIGINT))'  # epoch seconds -> TIMESTAMP (UTC)
+_SEVERITY = "(CASE {0} WHEN 'failed' THEN 4 WHEN 'killed' THEN 3 WHEN 'crashed' THEN 2 WHEN 'finished' THEN 1 ELSE 0 END)"
 _TIME_COLUMNS = {"start_time", "end_time", "ts", "created", "first_seen", "updated"}
 
 
@@ -223,11 +224,16 @@ _CORE_SQL = (
            host = excluded.host, pid = excluded.pid, pid_start = excluded.pid_start,
            notebook = excluded.notebook, git_commit = excluded.git_commit""".format(t=_TS.format("t")),
     # An end may be ingested before its start (different files): upsert keeps both halves.
+    # Two processes may end the same run (a batch kernel and its runner): the more severe
+    # verdict wins whatever order the files are read in.
     """INSERT INTO idx.runs (run_id, status, end_time)
        SELECT run, status, {t} FROM _ev WHERE e = 'run_end'
-       QUALIFY row_number() OVER (PARTITION BY run ORDER BY i DESC) = 1
-       ON CONFLICT (run_id) DO UPDATE SET status = excluded.status, end_time = excluded.end_time""".format(
-        t=_TS.format("t")),
+       QUALIFY row_number() OVER (PARTITION BY run ORDER BY {sev_new} DESC, i DESC) = 1
+       ON CONFLICT (run_id) DO UPDATE SET
+           status = CASE WHEN {sev_excluded} >= {sev_existing} THEN excluded.status ELSE runs.status END,
+           end_time = CASE WHEN {sev_excluded} >= {sev_existing} THEN excluded.end_time ELSE runs.end_time END
+    """.format(t=_TS.format("t"), sev_new=_SEVERITY.format("status"), sev_excluded=_SEVERITY.format("excluded.status"),
+               sev_existing=_SEVERITY.format("runs.status")),
     """INSERT INTO idx.params
        SELECT run, u.k, u.v, u.n FROM (SELECT run, i, unnest(p) AS u FROM _ev WHERE e = 'params')
        QUALIFY row_number() OVER (PARTITION BY run, u.k ORDER BY i DESC) = 1
