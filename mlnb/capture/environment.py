@@ -50,31 +50,44 @@ def record_environment(run: Any, kernel: str | None) -> None:
 
 
 def notebook_snapshot(cells: list[dict[str, Any]]) -> bytes:
-    """The notebook file when it can be found, else one rebuilt from the captured cells; redacted."""
-    import nbformat
+    """The notebook file when it can be found, else one rebuilt from the captured cells; redacted.
+
+    Plain JSON on purpose: this runs in the user's kernel at `%track stop`, and loading nbformat
+    with its schema costs more than the rest of stopping.
+    """
+    import json
 
     notebook = runinfo.notebook_path()
+    nb: dict[str, Any] | None = None
     if notebook and Path(notebook).is_file():
-        nb = nbformat.read(notebook, as_version=4)
-    else:
-        nb = nbformat.v4.new_notebook()
-        nb.cells = [nbformat.v4.new_code_cell(c["code"], execution_count=c["execution_count"]) for c in cells]
+        try:
+            nb = json.loads(Path(notebook).read_text(encoding="utf-8"))
+        except ValueError:
+            nb = None
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+        nb = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
+            {"cell_type": "code", "id": f"cell-{i}", "metadata": {}, "execution_count": c["execution_count"],
+             "source": c["code"], "outputs": []} for i, c in enumerate(cells)]}
     return redact_notebook(nb)
 
 
 def redact_notebook(nb: Any) -> bytes:
-    """A notebook's JSON with secrets masked in every cell's source and text outputs."""
-    import nbformat
+    """A notebook's JSON (a dict or an nbformat node) with secrets masked in sources and text outputs."""
+    import json
 
     from mlnb.redact import environment_secrets, redact_text
 
     secrets = environment_secrets()
-    for cell in nb.cells:
-        cell.source = redact_text(cell.source, secrets)
+    for cell in nb["cells"]:
+        source = cell.get("source", "")
+        cell["source"] = redact_text("".join(source) if isinstance(source, list) else source, secrets)
         for output in cell.get("outputs", []):
-            if isinstance(output.get("text"), str):
-                output["text"] = redact_text(output["text"], secrets)
+            text = output.get("text")
+            if text is not None:
+                output["text"] = redact_text("".join(text) if isinstance(text, list) else text, secrets)
             for mime, value in output.get("data", {}).items():
-                if mime.startswith("text/") and isinstance(value, str):
-                    output["data"][mime] = redact_text(value, secrets)
-    return nbformat.writes(nb).encode()
+                if mime.startswith("text/"):
+                    joined = "".join(value) if isinstance(value, list) else value
+                    if isinstance(joined, str):
+                        output["data"][mime] = redact_text(joined, secrets)
+    return (json.dumps(nb, indent=1, ensure_ascii=False) + "\n").encode()

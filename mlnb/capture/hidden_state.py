@@ -37,10 +37,11 @@ def notebook_positions(path: str | None) -> dict[str, int] | None:
     """Cell id -> index in the saved notebook, when the notebook file can be read."""
     if not path:
         return None
-    try:
-        import nbformat
+    import json
 
-        nb = nbformat.read(path, as_version=4)
-    except Exception:
+    try:  # plain JSON: nbformat's schema validation costs more than the whole check
+        with open(path, encoding="utf-8") as handle:
+            cells = json.load(handle).get("cells", [])
+    except (OSError, ValueError, AttributeError):
         return None
-    return {cell.get("id"): i for i, cell in enumerate(nb.cells) if cell.get("id")}
+    return {cell.get("id"): i for i, cell in enumerate(cells) if isinstance(cell, dict) and cell.get("id")}

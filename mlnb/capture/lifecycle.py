@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import platform
 import sys
+import threading
 from typing import Any
 
 from mlnb.capture.hidden_state import notebook_positions, verdict
@@ -23,7 +24,10 @@ def start(self: Any, experiment: str | None, name: str | None, tags: dict[str, s
     self.history.clear()
     self.writers.clear()
     self.cell_code.clear()
-    record_environment(self.run, kernel=_kernel_name(self.shell))
+    # reading every installed package's metadata takes ~0.1 s: do it beside the first cells
+    self.environment = threading.Thread(target=_record_environment_safely, args=(self, record_environment),
+                                        name="mlnb-environment", daemon=True)
+    self.environment.start()
     params = {**self.params_from_history(), **self.pending_params}
     if params:
         self.run.log_params(params)
@@ -35,6 +39,9 @@ def stop(self: Any, status: str = "finished") -> Any:
     from mlnb.capture.environment import notebook_snapshot
 
     run = self.require_run()
+    environment = getattr(self, "environment", None)
+    if environment is not None:
+        environment.join(timeout=60)
     self.wait()
     state, problems = self.hidden_state()
     run.set_tags({"mlnb.hidden_state": state, "mlnb.hidden_state.details": "\n".join(problems[:20])})
@@ -78,6 +85,13 @@ def track_data(self: Any, name: str, value: Any) -> Any:
     if fp is not None and self.run is not None and self.run.status == "running":
         emit_dataset(self.run, name, fp)
     return fp
+
+
+def _record_environment_safely(self: Any, record_environment: Any) -> None:
+    try:
+        record_environment(self.run, kernel=_kernel_name(self.shell))
+    except Exception as exc:  # the run goes on without it
+        self._warn(exc)
 
 
 def _kernel_name(shell: Any) -> str:
