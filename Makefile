@@ -13,11 +13,14 @@ demo: $(STAMP)  ## install, execute the example notebooks and the example pipeli
 	@echo
 	$(VENV)/bin/mlnb experiments
 	@echo
-	$(VENV)/bin/mlnb runs --limit 10
+	$(VENV)/bin/mlnb runs --limit 12 --columns run_id,experiment,name,status,duration
+	@echo
+	$(VENV)/bin/mlnb models
 	@echo
 	@echo "Store:               $(CURDIR)/.mlnb  (event logs, DuckDB index, artifacts)"
 	@echo "Executed notebooks:  $(CURDIR)/example-notebooks/executed/"
-	@echo "Look around:         $(VENV)/bin/mlnb runs --help | mlnb show <run-id> | mlnb sql \"SELECT * FROM runs\""
+	@echo "Look around:         $(VENV)/bin/mlnb runs --help | mlnb show <run-id> | mlnb models show digits-classifier"
+	@echo "                     $(VENV)/bin/mlnb sql \"SELECT experiment, count(*) FROM runs GROUP BY ALL\""
 
 test: $(STAMP)  ## the whole test suite (what CI runs)
 	$(PY) -m pytest
