@@ -205,6 +205,8 @@ def set_alias(name: str, alias: str, version: int, force: bool = False, reason: 
     """Point `name@alias` at `version` (kept in the alias history). Moving `champion` to a version
     whose run's notebook state is not clean needs `force=True` (and the reason is kept)."""
     _check_alias(alias)
+    if isinstance(version, bool) or not isinstance(version, int) and not str(version).isdigit():
+        raise InvalidValueError(f"version must be a version number like 3, got {version!r}")
     store = current_store()
     with store.index() as con:
         _, version = resolve_version(con, f"{_check_name(name)}/{int(version)}")
@@ -218,6 +220,8 @@ def set_alias(name: str, alias: str, version: int, force: bool = False, reason: 
                             "pass force=True (and a reason) to make it champion anyway")
         before = con.execute("SELECT version FROM idx.model_aliases WHERE name = ? AND alias = ?",
                              [name, alias]).fetchone()
+        if before is not None and before[0] == version:  # already there: no history entry for a no-op
+            return model_version(f"{name}/{version}")
         store.writer.emit({"e": "alias", "name": name, "alias": alias, "version": version,
                            "from": before[0] if before else None, "user": runinfo.user_name(), "t": time.time(),
                            "reason": reason or ("forced despite hidden state " + hidden if force and hidden
@@ -248,12 +252,15 @@ def update_version(name: str, version: int, description: str | None = None,
 def archive_version(name: str, version: int) -> dict[str, Any]:
     """Retire a version: it stays loadable by number but can no longer get an alias."""
     store = current_store()
-    with store.index() as con:
+    with store.index() as con:  # check and archive under one lock: no alias can sneak in between
+        _, version = resolve_version(con, f"{_check_name(name)}/{int(version)}")
         aliases = [r[0] for r in con.execute("SELECT alias FROM idx.model_aliases WHERE name = ? AND version = ?",
                                              [name, version]).fetchall()]
-    if aliases:
-        raise MlnbError(f"{name}/{version} still has alias(es) {', '.join(aliases)}; move or delete them first")
-    return _update(name, version, status="archived")
+        if aliases:
+            raise MlnbError(f"{name}/{version} still has alias(es) {', '.join(aliases)}; move or delete them first")
+        store.writer.emit({"e": "model_version_update", "name": name, "version": version, "status": "archived"})
+        store.writer.flush(sync=True)
+    return model_version(f"{name}/{version}")
 
 
 def _update(name: str, version: int, **fields: Any) -> dict[str, Any]:

@@ -186,3 +186,12 @@ def test_version_lineage_reaches_notebook_cells_and_data(store: Store, tmp_path:
     frame_fp = mlnb.sql("SELECT fingerprint FROM datasets WHERE n_cols = 5")["fingerprint"].tolist()
     assert set(frame_fp) <= set(record["data"]["fingerprints"])
     assert record["hidden_state"] == "clean"
+
+
+def test_moving_an_alias_to_where_it_is_leaves_no_history(store: Store, iris) -> None:
+    _train(iris, 1)
+    reg.set_alias("iris", "champion", 1)
+    reg.set_alias("iris", "champion", 1)
+    assert len(reg.alias_history("iris")) == 1
+    with pytest.raises(MlnbError, match="version must be a version number"):
+        reg.set_alias("iris", "champion", None)

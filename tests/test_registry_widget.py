@@ -84,3 +84,74 @@ def test_refresh_and_mimebundle(two_versions: Store) -> None:
 
 def test_empty_registry(store: Store) -> None:
     assert "No models registered yet" in render_html(registry_state())
+
+
+def test_force_needs_reason_and_does_not_stick(two_versions: Store) -> None:
+    from sklearn.dummy import DummyClassifier
+
+    with mlnb.start_run(name="messy") as run:
+        run.set_tags({"mlnb.hidden_state": "stale-inputs"})
+        with pytest.warns(reg.HiddenStateWarning):
+            reg.register_model(DummyClassifier(), "iris")
+    widget = RegistryWidget("iris")
+    widget.alias.value, widget.version.value, widget.force.value = "champion", 3, True
+    widget.set_button.click()
+    assert "stale-inputs" in widget.confirm_text.value  # the confirmation says why Force is needed
+    widget.confirm_button.click()
+    assert "needs a reason" in widget.message.value and reg.model_version("iris@champion")["version"] == 1
+    widget.reason.value = "reviewed"
+    widget.set_button.click()
+    assert widget.message.value == ""  # the old error is gone once the user asks again
+    widget.confirm_button.click()
+    assert reg.model_version("iris@champion")["version"] == 3
+    assert widget.force.value is False and widget.reason.value == ""
+
+
+def test_unexpected_error_is_one_line(two_versions: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(*args: object, **kwargs: object) -> None:
+        raise OSError("disk full\nsecond line")
+
+    widget = RegistryWidget("iris")
+    monkeypatch.setattr(reg, "set_alias", boom)
+    widget.version.value = 2
+    widget.set_button.click()
+    widget.confirm_button.click()
+    assert "OSError: disk full" in widget.message.value and "second line" not in widget.message.value
+
+
+def test_switch_model_and_alias_options(two_versions: Store) -> None:
+    from sklearn.dummy import DummyClassifier
+
+    reg.register_model(DummyClassifier(), "other")
+    reg.set_alias("iris", "staging", 2)
+    state = registry_state()
+    assert {r["name"]: (r["versions"], r["aliases"]) for r in state["model_rows"]} == {
+        "iris": (2, "champion=1, staging=2"), "other": (1, "")}
+    widget = RegistryWidget()
+    assert widget.model.options == ("iris", "other") and "staging" in widget.alias.options
+    widget.model.value = "other"
+    assert widget.state["selected"] == "other" and [v for _, v in widget.version.options] == [1]
+    widget.refresh_button.click()
+    assert widget.model.value == "other"
+
+
+def test_static_html_is_capped() -> None:
+    state = {
+        "models": ["m"], "selected": "m", "model_rows": [],
+        "versions": [{"version": i, "status": "ready", "aliases": [], "run_id": "", "flavor": None,
+                      "hidden_state": None, "description": "", "metrics": {}} for i in range(1, 61)],
+        "history": [{"alias": "a", "from_version": None, "to_version": 1, "user": "u", "ts": "t", "reason": None}
+                    for _ in range(130)],
+    }
+    page = render_html(state)
+    assert "... 10 more" in page and "... 30 more" in page
+    assert "<td>v60</td>" in page and "<td>v10</td>" not in page and page.count("&rarr;") == 100
+
+
+def test_without_ipywidgets_static_fallback(two_versions: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ipywidgets", None)  # import now raises ImportError
+    with pytest.warns(UserWarning, match=r'pip install "mlnb\[notebook\]"'):
+        view = mlnb.registry("iris")
+    assert "v2" in view._repr_html_() and not hasattr(view, "_repr_mimebundle_")

@@ -22,7 +22,11 @@ def registry_state(name: str | None = None) -> dict[str, Any]:
     models = model_registry.models()
     names = models["name"].tolist() if len(models) else []
     selected = name if name in names else (names[0] if names else None)
-    state: dict[str, Any] = {"models": names, "selected": selected, "versions": [], "history": []}
+    state: dict[str, Any] = {
+        "models": names, "selected": selected, "versions": [], "history": [],
+        "model_rows": [{"name": r["name"], "versions": int(r["versions"]), "aliases": _plain(r["aliases"]) or ""}
+                       for r in models.to_dict("records")] if len(models) else [],
+    }
     if selected is None:
         return state
     versions = model_registry.model_versions(selected)
@@ -72,7 +76,9 @@ def render_html(state: dict[str, Any]) -> str:
                     f"<td><code>{esc(v['run_id'])}</code></td><td>{esc(v['flavor'] or '')}</td>"
                     f"<td>{esc(v['hidden_state'] or 'unknown')}</td>{metrics}<td>{esc(v['description'])}</td></tr>")
     hidden = len(state["versions"]) - MAX_VERSIONS
-    more = f"<p>... {hidden} older versions not shown</p>" if hidden > 0 else ""
+    more = f"<p>... {hidden} more (older versions not shown)</p>" if hidden > 0 else ""
+    earlier = len(state["history"]) - MAX_HISTORY
+    more_history = f"<p>... {earlier} more (earlier alias changes not shown)</p>" if earlier > 0 else ""
     history = "".join(
         f"<tr><td>{esc(h['alias'])}</td><td>{_version(h['from_version'])} &rarr; {_version(h['to_version'])}</td>"
         f"<td>{esc(str(h['user'] or ''))}</td><td>{esc(str(h['ts'])[:19])}</td><td>{esc(h['reason'] or '')}</td></tr>"
@@ -81,7 +87,7 @@ def render_html(state: dict[str, Any]) -> str:
             f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>{more}"
             f"<h5>Alias history</h5><table><thead><tr><th>alias</th><th>change</th><th>by</th><th>when</th>"
             f"<th>reason</th></tr></thead><tbody>{history or '<tr><td colspan=5>no changes yet</td></tr>'}"
-            "</tbody></table></div>")
+            f"</tbody></table>{more_history}</div>")
 
 
 class RegistryWidget:
@@ -129,12 +135,18 @@ class RegistryWidget:
         """Show what the alias move would do; nothing changes until Confirm."""
         name, alias, version = self.state["selected"], self.alias.value.strip(), self.version.value
         if name is None or version is None or not alias:
-            self.message.value = "<span style='color:#b00'>pick a model, an alias and a version first</span>"
+            self._error("pick a model, an alias and a version first")
             return
+        self.message.value = ""
         current = next((v["version"] for v in self.state["versions"] if alias in v["aliases"]), None)
         before = f"v{current}" if current is not None else "nowhere"
+        target = next((v for v in self.state["versions"] if v["version"] == version), {})
+        note = ""
+        if alias == "champion" and target.get("hidden_state") not in (None, "clean"):
+            note = (f" <i>(notebook state: {html.escape(str(target['hidden_state']))}; "
+                    f"needs Force and a reason)</i>")
         self.confirm_text.value = (f"Move <b>{html.escape(alias)}</b> of <code>{html.escape(name)}</code> "
-                                   f"from {before} to <b>v{version}</b>?")
+                                   f"from {before} to <b>v{version}</b>?{note}")
         self.confirmation.layout.display = "flex"
 
     def apply(self) -> None:
@@ -143,13 +155,22 @@ class RegistryWidget:
 
         name, alias, version = self.state["selected"], self.alias.value.strip(), self.version.value
         self._hide_confirmation()
-        try:
-            model_registry.set_alias(name, alias, version, force=self.force.value, reason=self.reason.value or None)
-        except MlnbError as exc:
-            self.message.value = f"<span style='color:#b00'>{html.escape(str(exc))}</span>"
+        reason = self.reason.value.strip() or None
+        if self.force.value and reason is None:
+            self._error("a forced move needs a reason (it is kept in the alias history)")
             return
-        self.message.value = f"{html.escape(name)}@{html.escape(alias)} now points at v{version}"
+        try:
+            model_registry.set_alias(name, alias, version, force=self.force.value, reason=reason)
+        except Exception as exc:  # noqa: BLE001 - shown in the widget, never as a traceback under the cell
+            text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            self._error(text if isinstance(exc, MlnbError) else f"{type(exc).__name__}: {text}")
+            return
+        self.force.value, self.reason.value = False, ""  # a forced move never carries over to the next one
         self.refresh(name)
+        self.message.value = f"{html.escape(name)}@{html.escape(alias)} now points at v{version}"
+
+    def _error(self, text: str) -> None:
+        self.message.value = f"<span style='color:#b00'>{html.escape(text)}</span>"
 
     def _hide_confirmation(self) -> None:
         self.confirmation.layout.display = "none"
@@ -158,6 +179,8 @@ class RegistryWidget:
         self.table.value = render_html(self.state)
         self.version.options = [(f"v{v['version']}", v["version"]) for v in self.state["versions"]
                                 if v["status"] != "archived"]
+        existing = {a for v in self.state["versions"] for a in v["aliases"]}
+        self.alias.options = ["champion", "challenger", *sorted(existing - {"champion", "challenger"})]
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
         bundle = self.view._repr_mimebundle_(**kwargs) or {}
