@@ -231,3 +231,25 @@ def test_public_names_stay_functions_after_every_submodule_is_imported() -> None
         importlib.import_module(module.name)
     not_callable = [name for name in mlnb.__all__ if name != "__version__" and not callable(getattr(mlnb, name))]
     assert not_callable == []
+
+
+def test_upgrade_reingests_events_an_older_version_skipped(store: Store) -> None:
+    import duckdb
+
+    from mlnb import model_registry as reg
+
+    reg.register_model({"rule": 1}, "rules")
+    with mlnb.start_run(name="kept"):
+        mlnb.log_metric("m", 1.0)
+    assert len(reg.model_versions("rules")) == 1
+    store.close()
+    # Given an index left by an older mlnb (schema v1) that skipped the registry events as unknown
+    con = duckdb.connect(str(store.db_path))
+    con.execute("DELETE FROM idx.model_versions")
+    con.execute("UPDATE idx.ingest_state SET unknown_events = 1")
+    con.execute("UPDATE idx.meta SET value = '1' WHERE key = 'schema_version'")
+    con.close()
+    # When this version opens it, everything is read again: nothing lost, nothing doubled
+    assert len(reg.model_versions("rules")) == 1
+    assert mlnb.runs()["name"].tolist() == ["kept"]
+    assert mlnb.sql("SELECT count(*) AS n FROM metrics")["n"][0] == 1

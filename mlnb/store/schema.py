@@ -141,3 +141,17 @@ def migrate(con: Any) -> int:
         con.execute("ROLLBACK")
         raise
     return found
+
+
+def forget_ingested(con: Any) -> None:
+    """Empty every index table so the next ingest reads all events again (an in-place rebuild).
+
+    Used after an upgrade when an older mlnb had skipped event types it did not know.
+    """
+    tables = [r[0] for r in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'idx' AND table_name != 'meta' "
+        "AND table_type = 'BASE TABLE'").fetchall()]
+    con.execute("BEGIN")
+    for table in tables:
+        con.execute(f'DELETE FROM idx."{table}"')  # names come from DuckDB's own catalog
+    con.execute("COMMIT")

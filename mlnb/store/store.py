@@ -216,7 +216,7 @@ class Store:
     def _connect(self) -> Any:
         import duckdb
 
-        from mlnb.store.schema import migrate
+        from mlnb.store.schema import SCHEMA_VERSION, forget_ingested, migrate
 
         self.root.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + 10
@@ -229,7 +229,10 @@ class Store:
                     raise MlnbError(f"cannot open {self.db_path}: {str(exc).splitlines()[0]}") from None
                 time.sleep(0.05)
         try:
-            migrate(con)
+            found = migrate(con)
+            if 0 < found < SCHEMA_VERSION and con.execute(
+                    "SELECT coalesce(sum(unknown_events), 0) FROM idx.ingest_state").fetchone()[0]:
+                forget_ingested(con)  # an older mlnb skipped events this version understands
         except BaseException:
             con.close()
             raise
