@@ -25,13 +25,19 @@ _REGISTRY = (
 
 __all__ = [*_TRACKING, *_QUERIES, *_REGISTRY, "evaluate", "registry", "fingerprint", "MlnbError", "__version__"]
 
-if TYPE_CHECKING:
-    from mlnb.api import experiments, get_run, metric_history, runs, sql
-    from mlnb.errors import MlnbError
-    from mlnb.tracking import (
+if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ resolves these lazily
+    from mlnb.api import experiments, get_run, metric_history, runs, sql  # noqa: F401
+    from mlnb.errors import MlnbError  # noqa: F401
+    from mlnb.evaluation import evaluate  # noqa: F401
+    from mlnb.model_registry import (  # noqa: F401
+        alias_history, archive_version, delete_alias, load_model, model_version, model_versions, models,
+        register_model, set_alias, update_version,
+    )
+    from mlnb.tracking import (  # noqa: F401
         Run, active_run, connect, end_run, log_artifact, log_metric, log_metrics, log_param,
         log_params, set_tag, set_tags, start_run,
     )
+    from mlnb.widgets.registry_view import registry  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:
