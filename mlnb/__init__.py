@@ -23,7 +23,7 @@ _REGISTRY = (
     "archive_version", "models", "model_versions", "alias_history",
 )
 
-__all__ = [*_TRACKING, *_QUERIES, *_REGISTRY, "evaluate", "registry", "fingerprint", "MlnbError", "__version__"]
+__all__ = [*_TRACKING, *_QUERIES, *_REGISTRY, "evaluate", "registry", "pipeline_view", "fingerprint", "MlnbError", "__version__"]
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ resolves these lazily
     from mlnb.api import experiments, get_run, metric_history, runs, sql  # noqa: F401
@@ -37,6 +37,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ resolve
         Run, active_run, connect, end_run, log_artifact, log_metric, log_metrics, log_param,
         log_params, set_tag, set_tags, start_run,
     )
+    from mlnb.batch.pipelines import pipeline_view  # noqa: F401
     from mlnb.widgets.registry_view import registry  # noqa: F401
 
 
@@ -53,6 +54,10 @@ def __getattr__(name: str) -> Any:
         from mlnb import model_registry as registry
 
         return getattr(registry, name)
+    if name == "pipeline_view":
+        from mlnb.batch.pipelines import pipeline_view
+
+        return pipeline_view
     if name == "registry":
         from mlnb.widgets.registry_view import registry
 
