@@ -41,7 +41,7 @@ def models_group(ctx: click.Context, fmt: str) -> None:
         _print_table(frame, f"{len(frame)} model{'' if len(frame) == 1 else 's'}", hide_empty=False)
 
 
-@models_group.command("show")
+@models_group.command("show", epilog="Example: mlnb models show churn --format json")
 @click.argument("name")
 @format_option
 @pass_settings
@@ -81,7 +81,8 @@ def _v(value: object) -> str:
     return "-" if pd.isna(value) else str(int(value))  # no version: the alias was new, or deleted
 
 
-@models_group.command("alias")
+@models_group.command("alias", epilog="Examples: mlnb models alias churn champion 3 | "
+                                       "mlnb models alias churn challenger --delete")
 @click.argument("name")
 @click.argument("alias")
 @click.argument("version", type=int, required=False)
@@ -94,6 +95,8 @@ def alias_model(settings: Settings, name: str, alias: str, version: int | None, 
     """Point NAME@ALIAS at VERSION (or --delete it). Every change is kept in the alias history."""
     from mlnb import model_registry
 
+    if delete and (version is not None or force or reason):
+        raise click.UsageError("--delete takes no VERSION, --force or --reason")
     _connect(settings)
     if delete:
         model_registry.delete_alias(name, alias)
@@ -107,7 +110,7 @@ def alias_model(settings: Settings, name: str, alias: str, version: int | None, 
     click.echo(f"{name}@{alias}: {_v(before[-1]) if before else '-'} -> {record['version']}")
 
 
-@models_group.command("load-check")
+@models_group.command("load-check", epilog="Example: mlnb models load-check churn@champion")
 @click.argument("uri")
 @pass_settings
 def load_check(settings: Settings, uri: str) -> None:
@@ -116,6 +119,12 @@ def load_check(settings: Settings, uri: str) -> None:
 
     _connect(settings)
     record = model_registry.model_version(uri)
-    model = model_registry.load_model(record["uri"])
+    try:
+        model = model_registry.load_model(record["uri"])
+    except MlnbError:
+        raise
+    except Exception as exc:  # the bytes are intact but the flavor cannot turn them back into a model
+        raise MlnbError(f"{record['uri']} passed the hash check but did not load ({record['flavor']}): "
+                        f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
     click.echo(f"ok: {record['uri']} ({record['flavor']}, {type(model).__name__}, {_size(record['size'])}, "
                f"sha256 {record['artifact_hash'][:12]})")

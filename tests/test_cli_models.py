@@ -106,3 +106,29 @@ def test_help_of_every_models_command(store: Store) -> None:
     for args in (("models", "--help"), ("models", "show", "--help"), ("models", "alias", "--help"),
                  ("models", "load-check", "--help")):
         assert _invoke(store, *args).exit_code == 0
+
+
+def test_delete_refuses_a_version_and_bad_payloads_fail_in_one_line(registered: Store) -> None:
+    reg.set_alias("iris", "champion", 1)
+    refused = _invoke(registered, "models", "alias", "iris", "champion", "1", "--delete")
+    assert refused.exit_code == 2 and "--delete takes no VERSION" in refused.output
+    assert reg.model_version("iris@champion")["version"] == 1
+    moved = _invoke(registered, "models", "alias", "iris", "champion", "2", "--force")
+    assert moved.output.strip() == "iris@champion: 1 -> 2"
+    # a pickle whose bytes match the record but cannot be loaded (its module is gone)
+    import sys
+    import types
+
+    from mlnb.tracking import _default_store
+
+    _default_store["store"] = registered
+    broken = types.ModuleType("gone_module")
+    exec("class Thing:\n    pass", broken.__dict__)
+    sys.modules["gone_module"] = broken
+    broken.Thing.__module__ = "gone_module"
+    reg.register_model(broken.Thing(), "gone", flavor="pickle")
+    del sys.modules["gone_module"]
+    result = _invoke(registered, "models", "load-check", "gone/1")
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 1 and len(lines) == 1
+    assert "passed the hash check but did not load" in lines[0]
