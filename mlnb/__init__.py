@@ -23,7 +23,7 @@ _REGISTRY = (
     "archive_version", "models", "model_versions", "alias_history",
 )
 
-__all__ = [*_TRACKING, *_QUERIES, *_REGISTRY, "evaluate", "registry", "pipeline_view", "fingerprint", "MlnbError", "__version__"]
+__all__ = [*_TRACKING, *_QUERIES, *_REGISTRY, "evaluate", "registry", "pipeline_view", "compare", "diff", "lineage", "fingerprint", "MlnbError", "__version__"]
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ resolves these lazily
     from mlnb.api import experiments, get_run, metric_history, runs, sql  # noqa: F401
@@ -38,6 +38,9 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ resolve
         log_params, set_tag, set_tags, start_run,
     )
     from mlnb.batch.pipelines import pipeline_view  # noqa: F401
+    from mlnb.widgets.compare_view import compare  # noqa: F401
+    from mlnb.widgets.diff_view import diff  # noqa: F401
+    from mlnb.widgets.lineage_view import lineage  # noqa: F401
     from mlnb.widgets.registry_view import registry  # noqa: F401
 
 
@@ -62,6 +65,18 @@ def __getattr__(name: str) -> Any:
         from mlnb.widgets.registry_view import registry
 
         return registry
+    if name == "compare":
+        from mlnb.widgets.compare_view import compare
+
+        return compare
+    if name == "diff":
+        from mlnb.widgets.diff_view import diff
+
+        return diff
+    if name == "lineage":
+        from mlnb.widgets.lineage_view import lineage
+
+        return lineage
     if name == "evaluate":
         from mlnb.evaluation import evaluate
 

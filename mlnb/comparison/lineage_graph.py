@@ -1,0 +1,213 @@
+"""Lineage as a graph: datasets, cells, metrics, runs and models upstream and downstream of a start.
+
+The edges are the `lineage` table's (dataset -> cell -> dataset, cell -> cell through a variable,
+cell -> metric, model/run relations) plus run -> cell for the cells each run executed.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlnb.errors import MlnbError
+from mlnb.store import queries
+from mlnb.store.store import Store
+
+MAX_NODES = 300
+MAX_DEPTH = 8
+Node = tuple[str, str]  # (kind, id)
+
+
+@dataclass
+class LineageGraph:
+    """Nodes with what they are, directed edges with their relation, and the node(s) asked about."""
+
+    start: list[Node]
+    nodes: dict[Node, dict[str, Any]] = field(default_factory=dict)
+    edges: list[tuple[Node, Node, str]] = field(default_factory=list)
+    truncated: bool = False
+
+    def upstream(self, node: Node) -> set[Node]:
+        """Every node with a path to `node`."""
+        return self._reach(node, reverse=True)
+
+    def downstream(self, node: Node) -> set[Node]:
+        return self._reach(node, reverse=False)
+
+    def _reach(self, node: Node, reverse: bool) -> set[Node]:
+        seen: set[Node] = set()
+        frontier = [node]
+        while frontier:
+            current = frontier.pop()
+            for src, dst, _ in self.edges:
+                nxt = src if reverse and dst == current else dst if not reverse and src == current else None
+                if nxt is not None and nxt not in seen:
+                    seen.add(nxt)
+                    frontier.append(nxt)
+        return seen
+
+
+def resolve_start(store: Store, obj: Any) -> list[Node]:
+    """Nodes for a Run/run id, a dataset fingerprint, a Fingerprint, a model version or a variable name."""
+    if hasattr(obj, "hash") and hasattr(obj, "schema_hash"):  # a Fingerprint
+        return [("dataset", obj.hash)]
+    if hasattr(obj, "id") and hasattr(obj, "log_metric"):  # a Run
+        return [("run", obj.id)]
+    if isinstance(obj, dict) and {"name", "version"} <= obj.keys():  # a model version record
+        return [("model", f"models:/{obj['name']}/{int(obj['version'])}")]
+    if not isinstance(obj, str) or not obj.strip():
+        raise MlnbError(f"lineage() takes a run, run id, dataset fingerprint, model version or variable name; "
+                        f"got {obj!r}")
+    text = obj.strip()
+    model = re.fullmatch(r"(?:models:/)?([^/@:]+)(?:/|:|@)(\S+)", text)
+    with store.index() as con:
+        fingerprints = con.execute("SELECT fingerprint FROM idx.datasets WHERE starts_with(fingerprint, ?) LIMIT 2",
+                                   [text]).fetchall() if len(text) >= 8 else []
+        if len(fingerprints) == 1:
+            return [("dataset", fingerprints[0][0])]
+        try:
+            return [("run", queries.resolve_run_id(con, text))]
+        except MlnbError:
+            pass
+        if model:
+            name, ref = model.groups()
+            row = con.execute("SELECT version FROM idx.model_aliases WHERE name = ? AND alias = ?", [name, ref]
+                              ).fetchone() if not ref.isdigit() else (int(ref),)
+            if row and con.execute("SELECT 1 FROM idx.model_versions WHERE name = ? AND version = ?",
+                                   [name, row[0]]).fetchone():
+                return [("model", f"models:/{name}/{row[0]}")]
+        written = con.execute(
+            "SELECT dst_kind, dst_id FROM idx.lineage WHERE relation IN (?, ?) ORDER BY ts DESC LIMIT 1",
+            [f"wrote:{text}", f"var:{text}"]).fetchone()
+        if written is None:
+            written = con.execute("SELECT src_kind, src_id FROM idx.lineage WHERE relation = ? ORDER BY ts DESC "
+                                  "LIMIT 1", [f"read:{text}"]).fetchone()
+    if written is None:
+        raise MlnbError(f"nothing in this store is called {text!r}: give a run id, a dataset fingerprint, "
+                        "a model as name/version or name@alias, or a variable name a tracked cell wrote")
+    return [(written[0], written[1])]
+
+
+def build_graph(store: Store, obj: Any, depth: int = MAX_DEPTH, max_nodes: int = MAX_NODES) -> LineageGraph:
+    """Walk the lineage upstream and downstream of `obj` (each direction on its own)."""
+    graph = LineageGraph(resolve_start(store, obj))
+    with store.index() as con:
+        seeds, edges = list(graph.start), set()
+        for kind, ident in graph.start:
+            if kind == "model":  # a model version stands for the run that registered it
+                edges |= _model_edges(con, ident)
+                seeds += [e[0] for e in edges]
+        for kind, ident in list(seeds):
+            if kind == "run":  # a run stands for everything it recorded
+                seeds += [(r[0], r[1]) for r in con.execute(
+                    "SELECT DISTINCT src_kind, src_id FROM idx.lineage WHERE run_id = ? UNION "
+                    "SELECT DISTINCT dst_kind, dst_id FROM idx.lineage WHERE run_id = ?", [ident, ident]).fetchall()]
+        for reverse in (True, False):
+            frontier, seen = set(seeds), set(seeds)
+            for _ in range(depth):
+                if not frontier or len(seen) > max_nodes:
+                    graph.truncated = graph.truncated or bool(frontier)
+                    break
+                found = _neighbours(con, frontier, reverse)
+                edges |= found
+                frontier = {e[0] if reverse else e[1] for e in found} - seen
+                seen |= frontier
+        graph.edges = sorted(edges)
+        _add_run_edges(graph, {n for e in graph.edges for n in e[:2]} | set(seeds))
+        graph.nodes = _describe(con, {n for e in graph.edges for n in e[:2]} | set(seeds))
+    return graph
+
+
+def _neighbours(con: Any, frontier: set[Node], reverse: bool) -> set[tuple[Node, Node, str]]:
+    ids = sorted({ident for _, ident in frontier})
+    side = "dst" if reverse else "src"
+    rows = con.execute(f"SELECT src_kind, src_id, dst_kind, dst_id, relation FROM idx.lineage "
+                       f"WHERE {side}_id IN ({', '.join('?' * len(ids))})", ids).fetchall()
+    found = set()
+    for sk, si, dk, di, rel in rows:
+        if ((dk, di) if reverse else (sk, si)) in frontier:
+            found.add(((sk, si), (dk, di), rel))
+    return found
+
+
+def _model_edges(con: Any, uri: str) -> set[tuple[Node, Node, str]]:
+    """run -> model for the run that registered this model version."""
+    name, version = uri[len("models:/"):].rsplit("/", 1)
+    row = con.execute("SELECT run_id FROM idx.model_versions WHERE name = ? AND version = ?", [name, int(version)]
+                      ).fetchone()
+    return {(("run", row[0]), ("model", uri), "registered")} if row and row[0] else set()
+
+
+def _add_run_edges(graph: LineageGraph, nodes: set[Node]) -> None:
+    """run -> cell for each cell in the graph, so every cell shows which run executed it."""
+    extra = {(("run", ident.rsplit(":", 1)[0]), ("cell", ident), "executed") for kind, ident in nodes if kind == "cell"}
+    graph.edges = sorted(set(graph.edges) | extra)
+
+
+def _describe(con: Any, nodes: set[Node]) -> dict[Node, dict[str, Any]]:
+    """What each node is: code excerpt of a cell, shape of a dataset, value of a metric, ..."""
+    described: dict[Node, dict[str, Any]] = {}
+    by_kind: dict[str, list[str]] = {}
+    for kind, ident in nodes:
+        by_kind.setdefault(kind, []).append(ident)
+        described[(kind, ident)] = {"kind": kind, "id": ident, "label": ident[:12], "detail": ""}
+
+    def rows(sql: str, values: list[Any]) -> list[tuple]:
+        return con.execute(sql, values).fetchall() if values else []
+
+    for fp, kind, n_rows, n_cols in rows(
+            f"SELECT fingerprint, kind, n_rows, n_cols FROM idx.datasets WHERE fingerprint IN "
+            f"({', '.join('?' * len(by_kind.get('dataset', [])))})", by_kind.get("dataset", [])):
+        described[("dataset", fp)].update(label=f"{kind} {n_rows}x{n_cols}", detail=f"{kind} {n_rows} rows x "
+                                          f"{n_cols} cols, fingerprint {fp[:16]}")
+    cells = by_kind.get("cell", [])
+    for run_id, seq, code, status, execution_count in rows(
+            "SELECT run_id, seq, code, status, execution_count FROM idx.cells WHERE run_id || ':' || seq IN "
+            f"({', '.join('?' * len(cells))})", cells):
+        excerpt = "\n".join((code or "").strip().splitlines()[:4])[:160]
+        described[("cell", f"{run_id}:{seq}")].update(
+            label=f"[{execution_count}] {(code or '').strip().splitlines()[0][:24] if (code or '').strip() else ''}",
+            detail=f"cell {seq} of run {run_id[:8]} ({status})\n{excerpt}", run=run_id)
+    runs = by_kind.get("run", [])
+    for run_id, name, experiment, status in rows(
+            f"SELECT run_id, name, experiment, status FROM idx.runs WHERE run_id IN ({', '.join('?' * len(runs))})",
+            runs):
+        described[("run", run_id)].update(label=f"run {run_id[:8]}" + (f" {name}" if name else ""),
+                                          detail=f"run {run_id} '{name or ''}' in {experiment} ({status})")
+    for ident in by_kind.get("metric", []):
+        run_id, _, key = ident.partition(":")
+        value = con.execute("SELECT value FROM idx.metric_latest WHERE run_id = ? AND key = ?", [run_id, key]
+                            ).fetchone()
+        described[("metric", ident)].update(label=key, detail=f"metric {key} of run {run_id[:8]}"
+                                            + (f" = {value[0]:.6g}" if value and value[0] is not None else ""))
+    for ident in by_kind.get("model", []):
+        described[("model", ident)].update(label=ident[len("models:/"):], detail=f"model version {ident}")
+    return described
+
+
+def to_json(graph: LineageGraph) -> dict[str, Any]:
+    """A JSON-friendly form of the graph (for tests, APIs and saving)."""
+    return {"start": [list(n) for n in graph.start], "truncated": graph.truncated,
+            "nodes": [dict(v) for v in graph.nodes.values()],
+            "edges": [{"src": list(s), "dst": list(d), "relation": r} for s, d, r in graph.edges]}
+
+
+def layers(graph: LineageGraph) -> dict[Node, int]:
+    """Column of each node: the longest path from a source (nodes on a cycle go after the rest)."""
+    incoming: dict[Node, int] = {n: 0 for n in graph.nodes}
+    for src, dst, _ in graph.edges:
+        if src in incoming and dst in incoming:
+            incoming[dst] += 1
+    layer = {n: 0 for n in graph.nodes}
+    ready = [n for n, k in incoming.items() if k == 0]
+    while ready:
+        node = ready.pop()
+        for src, dst, _ in graph.edges:
+            if src == node and dst in incoming:
+                layer[dst] = max(layer[dst], layer[node] + 1)
+                incoming[dst] -= 1
+                if incoming[dst] == 0:
+                    ready.append(dst)
+    last = max(layer.values(), default=0)
+    return {n: (layer[n] if incoming[n] == 0 else last + 1) for n in graph.nodes}
+
