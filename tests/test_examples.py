@@ -97,3 +97,25 @@ def test_registry_notebook_promotes_the_better_model(store: Store, tmp_path: Pat
     executed = nbformat.read(tmp_path / "out" / "03-model-registry.ipynb", as_version=4)
     html_outputs = [o["data"]["text/html"] for o in executed.cells[-1].outputs if "text/html" in o.get("data", {})]
     assert html_outputs and "Alias history" in html_outputs[0]
+
+
+def test_compare_notebook_sweeps_then_compares_and_diffs(store: Store, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    monkeypatch.setenv("MLNB_HOME", str(store.root))
+    _run_example("04-compare-runs.ipynb", tmp_path / "out")
+    children = mlnb.runs(experiment="digits-sweep", filter="parent_run_id != ''")
+    assert len(children) == 6 and set(children["status"]) == {"finished"}
+    assert children["metrics.val_accuracy"].notna().all()
+    executed = nbformat.read(tmp_path / "out" / "04-compare-runs.ipynb", as_version=4)
+    compare_output, diff_output, lineage_output = (executed.cells[i].outputs[0]["data"] for i in (3, 5, 7))
+    assert "application/vnd.jupyter.widget-view+json" in compare_output
+    assert "text/html" in compare_output and all(r[:8] in compare_output["text/html"] for r in children["run_id"])
+    assert "-train_fraction = 0.3" in diff_output["text/html"] and "rows 377 -&gt; 1257" in diff_output["text/html"]
+    assert "application/vnd.plotly.v1+json" in lineage_output
+    # without a kernel (nbconvert to HTML, GitHub previews) the static view still shows table and charts
+    page, _ = HTMLExporter().from_notebook_node(executed)
+    assert "mlnb.compare: 6 runs" in page and page.count("plotly-graph-div") >= 4
+    assert (tmp_path / "out" / "04-compare-runs.ipynb").stat().st_size < 1_500_000

@@ -76,12 +76,13 @@ def resolve_start(store: Store, obj: Any) -> list[Node]:
             if row and con.execute("SELECT 1 FROM idx.model_versions WHERE name = ? AND version = ?",
                                    [name, row[0]]).fetchone():
                 return [("model", f"models:/{name}/{row[0]}")]
-        written = con.execute(
-            "SELECT dst_kind, dst_id FROM idx.lineage WHERE relation IN (?, ?) ORDER BY ts DESC LIMIT 1",
-            [f"wrote:{text}", f"var:{text}"]).fetchone()
-        if written is None:
-            written = con.execute("SELECT src_kind, src_id FROM idx.lineage WHERE relation = ? ORDER BY ts DESC "
-                                  "LIMIT 1", [f"read:{text}"]).fetchone()
+        written = None
+        for relation, side in ((f"wrote:{text}", "dst"), (f"var:{text}", "src"), (f"read:{text}", "src")):
+            # the data a variable last held; else the cell that last bound it
+            written = con.execute(f"SELECT {side}_kind, {side}_id FROM idx.lineage WHERE relation = ? "
+                                  "ORDER BY ts DESC LIMIT 1", [relation]).fetchone()
+            if written is not None:
+                break
     if written is None:
         raise MlnbError(f"nothing in this store is called {text!r}: give a run id, a dataset fingerprint, "
                         "a model as name/version or name@alias, or a variable name a tracked cell wrote")

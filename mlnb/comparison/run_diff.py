@@ -8,6 +8,7 @@ from __future__ import annotations
 import difflib
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -199,7 +200,7 @@ def _packages(store: Store, record: queries.RunRecord) -> dict[str, str]:
     except (OSError, ValueError):
         return {}
     pairs = (line.partition("==") for line in text.splitlines() if "==" in line)
-    return {name.lower(): version for name, _, version in pairs}
+    return {re.sub(r"[-_.]+", "-", name).lower(): version for name, _, version in pairs}  # PEP 503 names
 
 
 def _environment_diff(store: Store, a: queries.RunRecord, b: queries.RunRecord) -> list[dict[str, Any]]:

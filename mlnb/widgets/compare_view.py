@@ -134,7 +134,7 @@ class CompareWidget:
 
         self.data = comparison
         self.filter = w.Text(value=comparison.selection.filter or "", placeholder="filter, e.g. metrics.acc > 0.9",
-                             description="filter", layout=w.Layout(width="420px"))
+                             description="filter", continuous_update=False, layout=w.Layout(width="420px"))
         self.apply_button = w.Button(description="Apply", icon="filter")
         self.refresh_button = w.Button(description="Refresh", icon="refresh")
         self.auto_refresh = w.Checkbox(value=False, description="auto-refresh while runs are running")
@@ -154,7 +154,7 @@ class CompareWidget:
             w.HTML("<b>Scatter</b>"), w.HBox([self.scatter_x, self.scatter_y]), self.scatter_box,
         ], layout=w.Layout(width="100%"))
         self.apply_button.on_click(lambda _: self.apply_filter())
-        self.filter.on_submit(lambda _: self.apply_filter())
+        self.filter.observe(lambda _: self.apply_filter(), names="value")  # Enter or leaving the box
         self.refresh_button.on_click(lambda _: self.refresh())
         self.auto_refresh.observe(lambda change: self._schedule() if change["new"] else None, names="value")
         self.table.observe(self._on_table, names=["sort_by", "descending", "page"])

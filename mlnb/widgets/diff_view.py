@@ -104,9 +104,10 @@ def _fp(fingerprint: str | None, shape: tuple[Any, Any]) -> str:
 
 def _data_note(entry: dict[str, Any]) -> str:
     notes = []
-    if entry["a_shape"] != entry["b_shape"] and entry["change"] == "changed":
-        notes.append(f"rows {entry['a_shape'][0]} -> {entry['b_shape'][0]}, cols {entry['a_shape'][1]} -> "
-                     f"{entry['b_shape'][1]}")
+    if entry["change"] == "changed":
+        for axis, what in enumerate(("rows", "cols")):
+            if entry["a_shape"][axis] != entry["b_shape"][axis]:
+                notes.append(f"{what} {entry['a_shape'][axis]} -> {entry['b_shape'][axis]}")
     if entry["schema_changed"]:
         notes.append("schema changed")
     if entry["columns_added"]:
