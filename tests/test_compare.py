@@ -59,7 +59,7 @@ def test_filter_box_uses_the_store_filter_language(widget: CompareWidget) -> Non
     expected = mlnb.runs(experiment="sweep", filter="params.lr > 0.2 and params.optimizer = 'adam'")
     assert widget.table.total == len(expected) > 0
     assert set(widget.table.run_ids) == set(expected["run_id"])
-    assert len(widget.figures["parcoords"].data[0].dimensions[0]["values"]) == len(expected)
+    assert len(widget.figures["parcoords"]["data"][0]["dimensions"][0]["values"]) == len(expected)
 
 
 def test_a_bad_filter_is_one_line_in_the_widget_and_keeps_the_runs(widget: CompareWidget) -> None:
@@ -72,39 +72,42 @@ def test_a_bad_filter_is_one_line_in_the_widget_and_keeps_the_runs(widget: Compa
 def test_selecting_runs_drives_curves_scatter_and_parcoords(widget: CompareWidget) -> None:
     chosen = list(widget.table.run_ids[:3])
     widget.table.selected = chosen
-    curves = widget.figures["curves"]
-    panels = {trace.meta for trace in curves.data}
+    curves = widget.figures["curves"]["data"]
+    panels = {trace["meta"] for trace in curves}
     assert panels == {"accuracy", "loss"}  # one panel per metric
-    assert sorted({trace.legendgroup for trace in curves.data}) == sorted(chosen)  # runs as lines
-    loss = next(t for t in curves.data if t.meta == "loss" and t.legendgroup == chosen[0])
+    assert sorted({trace["legendgroup"] for trace in curves}) == sorted(chosen)  # runs as lines
+    loss = next(t for t in curves if t["meta"] == "loss" and t["legendgroup"] == chosen[0])
     history = mlnb.metric_history(chosen[0], "loss")
-    assert list(loss.x) == history["step"].tolist() and list(loss.y) == pytest.approx(history["value"].tolist())
-    selected_trace = next(t for t in widget.figures["scatter"].data if t.name == "selected")
-    assert len(selected_trace.x) == 3
-    assert len(widget.figures["parcoords"].data[0].dimensions[0]["values"]) == 3
+    assert loss["x"] == history["step"].tolist() and loss["y"] == pytest.approx(history["value"].tolist())
+    selected_trace = next(t for t in widget.figures["scatter"]["data"] if t["name"] == "selected")
+    assert len(selected_trace["x"]) == 3
+    shown = widget.scatter_box.outputs[0]["data"]["application/vnd.plotly.v1+json"]
+    assert shown == widget.figures["scatter"]  # what the frontend receives
+    assert len(widget.figures["parcoords"]["data"][0]["dimensions"][0]["values"]) == 3
     widget.table.selected = []
-    assert len(widget.figures["parcoords"].data[0].dimensions[0]["values"]) == 30
+    assert len(widget.figures["parcoords"]["data"][0]["dimensions"][0]["values"]) == 30
 
 
 def test_parcoords_colour_follows_the_chosen_metric(widget: CompareWidget) -> None:
-    trace = widget.figures["parcoords"].data[0]
-    labels = [d["label"] for d in trace.dimensions]
+    trace = widget.figures["parcoords"]["data"][0]
+    labels = [d["label"] for d in trace["dimensions"]]
     assert labels[:3] == ["layers", "lr", "optimizer"] and labels[-1] == "accuracy"
-    optimizer = trace.dimensions[2]
-    assert list(optimizer["ticktext"]) == ["adam", "sgd"]
+    optimizer = trace["dimensions"][2]
+    assert optimizer["ticktext"] == ["adam", "sgd"]
+    assert set(optimizer["values"]) == {0, 1}
     widget.metric.value = "metrics.loss"
-    trace = widget.figures["parcoords"].data[0]
-    assert trace.dimensions[-1]["label"] == "loss"
+    trace = widget.figures["parcoords"]["data"][0]
+    assert trace["dimensions"][-1]["label"] == "loss"
     frame = widget.data.shown_runs()
-    assert list(trace.line.color) == pytest.approx(frame["metrics.loss"].tolist())
+    assert trace["line"]["color"] == pytest.approx(frame["metrics.loss"].tolist())
 
 
 def test_scatter_axes_can_be_any_param_or_metric(widget: CompareWidget) -> None:
     widget.scatter_x.value, widget.scatter_y.value = "params.lr", "metrics.loss"
-    trace = widget.figures["scatter"].data[0]
+    trace = widget.figures["scatter"]["data"][0]
     frame = mlnb.runs(experiment="sweep")
-    assert sorted(trace.x) == pytest.approx(sorted(frame["params.lr"].tolist()))
-    assert widget.figures["scatter"].layout.title.text == "loss vs lr"
+    assert sorted(trace["x"]) == pytest.approx(sorted(frame["params.lr"].tolist()))
+    assert widget.figures["scatter"]["layout"]["title"]["text"] == "loss vs lr"
 
 
 def test_refresh_picks_up_new_and_running_runs(widget: CompareWidget) -> None:

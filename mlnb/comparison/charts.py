@@ -1,7 +1,7 @@
 """Plotly figures of a comparison: parallel coordinates, metric curves and a scatter.
 
-Builders return plain figure dicts with numpy arrays: plotly validates those in one pass when
-a FigureWidget or HTML is made, instead of element by element. Each builder caps what it draws,
+Builders return plain figure dicts (numbers as numpy arrays, text as lists): `plain()` turns one
+into JSON for plotly's own renderer in one fast pass, with no plotly validation on the way. Each builder caps what it draws,
 so a figure embedded in a saved notebook stays small.
 """
 from __future__ import annotations
@@ -21,6 +21,19 @@ SELECTED_COLOR = "#d62728"
 def short(column: str) -> str:
     """`params.lr` -> `lr`; other names unchanged."""
     return column.split(".", 1)[1] if column.startswith(("params.", "metrics.")) else column
+
+
+def plain(figure: dict[str, Any]) -> dict[str, Any]:
+    """The figure as plain JSON values (numpy arrays to lists, NaN to null)."""
+    import numpy as np
+    import orjson
+
+    def fallback(value: Any) -> Any:  # arrays orjson cannot take as they are (strided, object)
+        if isinstance(value, np.ndarray):
+            return np.ascontiguousarray(value).tolist()
+        raise TypeError(f"not JSON: {type(value).__name__}")
+
+    return orjson.loads(orjson.dumps(figure, default=fallback, option=orjson.OPT_SERIALIZE_NUMPY))
 
 
 def parallel_coordinates(frame: Any, params: Sequence[str], metric: str | None) -> Any:
@@ -107,7 +120,7 @@ def scatter(frame: Any, x: str, y: str, selected: Sequence[str] = ()) -> Any:
         traces.append({
             "type": "scatter", "x": _axis(part[x]), "y": _axis(part[y]), "mode": "markers", "name": name,
             "marker": {"color": color, "size": 9 if name == "selected" else 7},
-            "text": (part["run_id"].str.slice(0, 8) + " " + part["name"].fillna("")).to_numpy(dtype=object),
+            "text": (part["run_id"].str.slice(0, 8) + " " + part["name"].fillna("")).tolist(),
             "hoverinfo": "text+x+y"})
     return {"data": traces, "layout": {"height": 320, "margin": {"l": 50, "r": 20, "t": 40, "b": 40},
                                        "title": {"text": f"{short(y)} vs {short(x)}"},
@@ -121,5 +134,5 @@ def _axis(column: Any) -> Any:
     if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
         return column.astype(float).to_numpy()
     if pd.api.types.is_datetime64_any_dtype(column):
-        return column.astype(str).to_numpy(dtype=object)
-    return column.astype("string").fillna("").to_numpy(dtype=object)
+        return column.astype(str).tolist()
+    return column.astype("string").fillna("").tolist()

@@ -22,6 +22,7 @@ MAX_CURVE_METRICS = 6
 STATIC_ROWS = 50
 STATIC_RUNS = 1_000
 AUTO_REFRESH_SECONDS = 3.0
+PLOTLY_MIME = "application/vnd.plotly.v1+json"
 
 
 class Comparison:
@@ -145,8 +146,8 @@ class CompareWidget:
         axis_options = [(charts.short(c), c) for c in ["start", "duration_s", *comparison.params, *comparison.metrics]]
         self.scatter_x = w.Dropdown(options=axis_options, value=comparison.scatter_x, description="x")
         self.scatter_y = w.Dropdown(options=axis_options, value=comparison.scatter_y, description="y")
-        self.parcoords_box, self.curves_box, self.scatter_box = w.VBox(), w.VBox(), w.VBox()
-        self.figures: dict[str, Any] = {}
+        self.parcoords_box, self.curves_box, self.scatter_box = w.Output(), w.Output(), w.Output()
+        self.figures: dict[str, dict[str, Any]] = {}  # name -> the plotly figure JSON on show
         self.view = w.VBox([
             w.HBox([self.filter, self.apply_button, self.refresh_button, self.auto_refresh]), self.message,
             self.table, w.HTML("<b>Parallel coordinates</b>"), self.metric, self.parcoords_box,
@@ -225,7 +226,8 @@ class CompareWidget:
         if self.data.frame.empty:
             self.message.value = "<i>No runs match. Log some with mlnb.start_run() or %track start.</i>"
             for box in (self.parcoords_box, self.curves_box, self.scatter_box):
-                box.children = ()
+                box.outputs = ()
+            self.figures.clear()
             return
         self._show(self.parcoords_box, "parcoords", self.data.parcoords_figure())
         self._draw_curves()
@@ -235,11 +237,12 @@ class CompareWidget:
         if self.data.metrics:
             self._show(self.curves_box, "curves", self.data.curves_figure())
 
-    def _show(self, box: Any, name: str, figure: Any) -> None:
-        import plotly.graph_objects as go
-
-        self.figures[name] = go.FigureWidget(figure)
-        box.children = (self.figures[name],)
+    def _show(self, box: Any, name: str, figure: dict[str, Any]) -> None:
+        """Show a figure through plotly's mime renderer: no FigureWidget, so no per-kernel plotly set-up
+        (~1.5 s) and no validation; each redraw replaces the output."""
+        self.figures[name] = charts.plain(figure)
+        box.outputs = ({"output_type": "display_data", "metadata": {},
+                        "data": {PLOTLY_MIME: self.figures[name], "text/plain": f"<{name} chart>"}},)
 
     def _error(self, text: str) -> None:
         self.message.value = f"<span style='color:#b00'>{html.escape(text)}</span>"
