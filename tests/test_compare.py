@@ -147,3 +147,29 @@ def test_static_fallback_has_the_table_and_every_chart(widget: CompareWidget) ->
 def test_an_empty_store_says_how_to_log_runs(store: Store) -> None:
     widget = mlnb.compare()
     assert widget.table.total == 0 and "No runs match" in widget.message.value
+
+
+def test_auto_refresh_follows_running_runs_then_stops(widget: CompareWidget, monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    from mlnb.widgets import compare_view
+
+    monkeypatch.setattr(compare_view, "AUTO_REFRESH_SECONDS", 0.05)
+    running = mlnb.start_run(experiment="sweep", name="live")
+
+    async def scenario() -> None:
+        widget.auto_refresh.value = True
+        await asyncio.sleep(0.3)
+        assert widget.table.total == 31  # the running run appeared without a click
+        mlnb.start_run(experiment="sweep", name="later").end()
+        running.end()
+        await asyncio.sleep(0.3)
+
+    asyncio.run(scenario())
+    assert widget.table.total == 32
+    assert widget.auto_refresh.value is False and "no run is running" in widget.message.value
+
+
+def test_auto_refresh_without_an_event_loop_says_so(widget: CompareWidget) -> None:
+    widget.auto_refresh.value = True
+    assert widget.auto_refresh.value is False and "needs a running kernel" in widget.message.value
