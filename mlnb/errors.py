@@ -22,7 +22,11 @@ class StoreVersionError(MlnbError):
     """The store was written by a newer mlnb than this one."""
 
 
-class RunNotFoundError(MlnbError):
+class NotFoundError(MlnbError):
+    """Something asked for by name or id does not exist (a run, model, version, metric, artifact)."""
+
+
+class RunNotFoundError(NotFoundError):
     """A run id (or prefix) matched no run, or more than one."""
 
 

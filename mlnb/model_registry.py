@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlnb import runinfo
-from mlnb.errors import InvalidValueError, MlnbError
+from mlnb.errors import InvalidValueError, MlnbError, NotFoundError
 from mlnb.flavors import flavor_for, get_flavor
 from mlnb.store.queries import resolve_run_id
 from mlnb.tracking import active_run, current_store
@@ -154,7 +154,7 @@ def resolve_version(con: Any, uri: str | ModelURI) -> tuple[str, int]:
         "SELECT version FROM idx.model_versions WHERE name = ? ORDER BY version", [parsed.name]).fetchall()]
     if not versions:
         names = [r[0] for r in con.execute("SELECT DISTINCT name FROM idx.model_versions ORDER BY 1").fetchall()]
-        raise MlnbError(f"no model named {parsed.name!r}; registered models: {', '.join(names) or 'none'}")
+        raise NotFoundError(f"no model named {parsed.name!r}; registered models: {', '.join(names) or 'none'}")
     if parsed.alias == "latest":
         return parsed.name, versions[-1]
     if parsed.alias is not None:
@@ -163,11 +163,11 @@ def resolve_version(con: Any, uri: str | ModelURI) -> tuple[str, int]:
         if row is None:
             aliases = [r[0] for r in con.execute(
                 "SELECT alias FROM idx.model_aliases WHERE name = ? ORDER BY 1", [parsed.name]).fetchall()]
-            raise MlnbError(f"model {parsed.name!r} has no alias {parsed.alias!r}; aliases: "
+            raise NotFoundError(f"model {parsed.name!r} has no alias {parsed.alias!r}; aliases: "
                             f"{', '.join(aliases + ['latest'])}")
         return parsed.name, row[0]
     if parsed.version not in versions:
-        raise MlnbError(f"model {parsed.name!r} has no version {parsed.version}; versions: "
+        raise NotFoundError(f"model {parsed.name!r} has no version {parsed.version}; versions: "
                         f"{', '.join(map(str, versions))}")
     return parsed.name, parsed.version
 

@@ -9,6 +9,8 @@ import mlnb
 from mlnb import tracking
 from mlnb.store.store import Store
 
+pytest_plugins = ["pytest_jupyter.jupyter_server"]  # jp_fetch & co. for the server extension tests
+
 
 @pytest.fixture
 def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Store:

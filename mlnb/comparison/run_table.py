@@ -8,6 +8,7 @@ from typing import Any
 
 from mlnb.errors import MlnbError
 from mlnb.store import queries
+from mlnb.store.browse import json_safe
 from mlnb.store.store import Store
 
 ATTRIBUTE_COLUMNS = ("run_id", "name", "experiment", "status", "start", "duration_s")
@@ -91,18 +92,3 @@ def table_page(frame: Any, columns: Sequence[str], sort_by: str | None = None, d
     chunk = frame.iloc[page * size:(page + 1) * size]
     rows = [[json_safe(v) for v in row] for row in chunk[list(columns)].itertuples(index=False, name=None)]
     return {"rows": rows, "run_ids": chunk["run_id"].tolist(), "total": len(frame), "page": page, "pages": pages}
-
-
-def json_safe(value: Any) -> Any:
-    """A value the frontend can show: None for missing, ISO text for times, plain numbers."""
-    import pandas as pd
-
-    if value is None or (not isinstance(value, (str, list, dict)) and pd.isna(value)):
-        return None
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat(sep=" ", timespec="seconds")
-    if hasattr(value, "item"):  # numpy scalars
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    return value

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from mlnb.errors import MlnbError, ReadOnlySQLError, RunNotFoundError
+from mlnb.errors import MlnbError, NotFoundError, ReadOnlySQLError, RunNotFoundError
 from mlnb.store.filters import compile_filter, compile_order_by
 from mlnb.store.store import Store
 
@@ -187,7 +187,7 @@ def metric_history(store: Store, run: Any, key: str) -> Any:
                 "SELECT key FROM idx.metric_latest WHERE run_id = ? ORDER BY key", [run_id]).fetchall()]
             if key not in keys:
                 have = ", ".join(keys[:20]) if keys else "none"
-                raise MlnbError(f"run {run_id[:8]} has no metric {key!r}; it has: {have}")
+                raise NotFoundError(f"run {run_id[:8]} has no metric {key!r}; it has: {have}")
     return frame
 
 

@@ -1,0 +1,194 @@
+"""Thin tornado handlers over `mlnb.store.browse`: authenticate, parse arguments, run the read
+in a worker thread (the store lock may be held by a kernel for a moment; the server never blocks
+on it), and answer JSON or `{"error": {"code", "message"}}`."""
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import tornado.web
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.utils import url_path_join
+
+from mlnb.errors import FilterError, MlnbError, NotFoundError, StoreNotFoundError
+from mlnb.store import browse
+
+NAME = r"[^/]+"
+
+
+class StoreFinder:
+    """The store the server serves: $MLNB_HOME, else `.mlnb` in the server's root folder or a parent.
+
+    Looked up on each request until found, so `mlnb init` after the server started works.
+    """
+
+    def __init__(self, root_dir: str) -> None:
+        self.root_dir = root_dir
+        self._store: Any = None
+
+    def get(self) -> Any:
+        if self._store is None:
+            from mlnb.store.location import find_store_root
+            from mlnb.store.store import Store
+
+            root = find_store_root(Path(self.root_dir).expanduser())
+            if root is None:
+                raise StoreNotFoundError(f"no mlnb store in {self.root_dir} or its parents; run `mlnb init` there")
+            self._store = Store.open(root)
+        return self._store
+
+
+class MlnbHandler(APIHandler):
+    """JSON in, JSON out, one error shape."""
+
+    def initialize(self, finder: StoreFinder) -> None:
+        self.finder = finder
+
+    async def answer(self, read: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        try:
+            result = await asyncio.to_thread(lambda: read(self.finder.get(), *args, **kwargs))
+        except (FilterError, ValueError) as exc:
+            return self.fail(400, "bad_request", exc)
+        except NotFoundError as exc:
+            return self.fail(404, "not_found", exc)
+        except StoreNotFoundError as exc:
+            return self.fail(404, "no_store", exc)
+        except MlnbError as exc:
+            return self.fail(400, "bad_request", exc)
+        self.finish(json.dumps(result, default=str))
+
+    def fail(self, status: int, code: str, error: Exception | str) -> None:
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        self.set_status(status)
+        self.finish(json.dumps({"error": {"code": code, "message": message}}))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Tornado's own errors (403, 404, 405, 500) in the same shape, without a traceback."""
+        reason = self._reason or "error"
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        message = exc.log_message if isinstance(exc, tornado.web.HTTPError) and exc.log_message else reason
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"error": {"code": reason.lower().replace(" ", "_"), "message": message}}))
+
+    def int_argument(self, name: str, default: int) -> int:
+        raw = self.get_query_argument(name, str(default))
+        try:
+            return int(raw)
+        except ValueError:
+            raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
+
+
+class ExperimentsHandler(MlnbHandler):
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        from mlnb.store import queries
+
+        await self.answer(lambda store: browse.records(queries.experiments(store)))
+
+
+class RunsHandler(MlnbHandler):
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        try:
+            limit, offset = self.int_argument("limit", 50), self.int_argument("offset", 0)
+        except ValueError as exc:
+            return self.fail(400, "bad_request", exc)
+        await self.answer(browse.runs_page, self.get_query_argument("experiment", None) or None,
+                          self.get_query_argument("filter", None) or None,
+                          self.get_query_argument("order_by", None) or None, limit, offset)
+
+
+class RunHandler(MlnbHandler):
+    @tornado.web.authenticated
+    async def get(self, run_id: str) -> None:
+        await self.answer(browse.run_detail, run_id)
+
+
+class MetricHandler(MlnbHandler):
+    @tornado.web.authenticated
+    async def get(self, run_id: str, key: str) -> None:
+        await self.answer(browse.metric_history, run_id, key)
+
+
+class ArtifactHandler(MlnbHandler):
+    @tornado.web.authenticated
+    async def get(self, run_id: str, path: str) -> None:
+        try:
+            data, media, filename = await asyncio.to_thread(browse.artifact, self.finder.get(), run_id, path)
+        except NotFoundError as exc:
+            return self.fail(404, "not_found", exc)
+        except MlnbError as exc:
+            return self.fail(400, "bad_request", exc)
+        except (OSError, ValueError) as exc:
+            return self.fail(500, "artifact_unreadable", exc)
+        self.set_header("Content-Type", media)
+        self.set_header("Content-Disposition", f'attachment; filename="{filename.replace(chr(34), "")}"')
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.finish(data)
+
+
+class DatasetsHandler(MlnbHandler):
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        try:
+            limit, offset = self.int_argument("limit", 50), self.int_argument("offset", 0)
+        except ValueError as exc:
+            return self.fail(400, "bad_request", exc)
+        await self.answer(browse.datasets_page, limit, offset)
+
+
+class ModelsHandler(MlnbHandler):
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        await self.answer(browse.models_overview)
+
+
+class ModelHandler(MlnbHandler):
+    @tornado.web.authenticated
+    async def get(self, name: str) -> None:
+        def one(store: Any) -> Any:
+            for model in browse.models_overview(store):
+                if model["name"] == name:
+                    return model
+            raise NotFoundError(f"no model named {name!r}")
+
+        await self.answer(one)
+
+
+class AliasHandler(MlnbHandler):
+    """POST {"alias", "version", "force"?, "reason"?}: move an alias (XSRF-checked like every Jupyter POST)."""
+
+    @tornado.web.authenticated
+    async def post(self, name: str) -> None:
+        try:
+            body = self.get_json_body() or {}
+        except tornado.web.HTTPError:
+            return self.fail(400, "bad_request", "the body must be JSON like {\"alias\": \"champion\", \"version\": 2}")
+        alias, version = body.get("alias"), body.get("version")
+        if not isinstance(alias, str) or isinstance(version, bool) or not isinstance(version, int):
+            return self.fail(400, "bad_request", 'give {"alias": "<name>", "version": <number>}')
+        await self.answer(browse.move_alias, name, alias, version, bool(body.get("force", False)),
+                          body.get("reason") or None)
+
+
+ROUTES: list[tuple[str, type[MlnbHandler]]] = [
+    (r"experiments", ExperimentsHandler),
+    (r"runs", RunsHandler),
+    (rf"runs/({NAME})", RunHandler),
+    (rf"runs/({NAME})/metrics/({NAME})", MetricHandler),
+    (rf"runs/({NAME})/artifacts/(.+)", ArtifactHandler),
+    (r"datasets", DatasetsHandler),
+    (r"models", ModelsHandler),
+    (rf"models/({NAME})", ModelHandler),
+    (rf"models/({NAME})/aliases", AliasHandler),
+]
+
+
+def setup_handlers(web_app: Any, root_dir: str) -> None:
+    finder = StoreFinder(root_dir)
+    base = url_path_join(web_app.settings["base_url"], "mlnb", "api")
+    web_app.add_handlers(".*$", [(url_path_join(base, route) + "/?$", handler, {"finder": finder})
+                                 for route, handler in ROUTES])

@@ -1,0 +1,188 @@
+"""JSON-ready reads for the faces that browse the store (the server extension, the sidebar panel).
+
+Each function returns plain dicts and lists (no pandas types, no NaN), built from the same
+queries and registry functions as the Python API.
+"""
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from mlnb.errors import MlnbError, NotFoundError
+from mlnb.store import queries
+from mlnb.store.filters import compile_filter
+from mlnb.store.store import Store
+
+MAX_PAGE = 500
+RUN_FIELDS = ("run_id", "experiment", "name", "status", "start", "end", "parent_run_id")
+
+
+def json_safe(value: Any) -> Any:
+    """A value JSON can carry: None for missing, ISO text for times, plain numbers, text for inf."""
+    import pandas as pd
+
+    if value is None or (not isinstance(value, (str, list, dict, tuple)) and pd.isna(value)):
+        return None
+    if isinstance(value, (pd.Timestamp,)) or hasattr(value, "isoformat"):
+        return value.isoformat(sep=" ", timespec="seconds") if hasattr(value, "hour") else value.isoformat()
+    if hasattr(value, "item"):  # numpy scalars
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+def records(frame: Any) -> list[dict[str, Any]]:
+    """A DataFrame as JSON-safe row dicts."""
+    return [{k: json_safe(v) for k, v in row.items()} for row in frame.to_dict("records")]
+
+
+def runs_page(store: Store, experiment: str | None = None, filter: str | None = None,
+              order_by: str | Sequence[str] | None = None, limit: int = 50, offset: int = 0,
+              metrics: int = 4) -> dict[str, Any]:
+    """One page of runs (attributes, params, latest metrics) and the number of runs that match."""
+    if not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
+        raise MlnbError(f"limit must be between 1 and {MAX_PAGE}")
+    frame = queries.runs(store, experiment, filter, order_by, limit, offset)
+    out = []
+    for row in frame.to_dict("records"):
+        item = {k: json_safe(row[k]) for k in RUN_FIELDS}
+        item["params"] = {k[7:]: json_safe(v) for k, v in row.items() if k.startswith("params.") and json_safe(v) is not None}
+        item["metrics"] = {k[8:]: json_safe(v) for k, v in row.items() if k.startswith("metrics.") and json_safe(v) is not None}
+        out.append(item)
+    return {"runs": out, "total": count_runs(store, experiment, filter), "offset": offset, "limit": limit}
+
+
+def count_runs(store: Store, experiment: str | None = None, filter: str | None = None) -> int:
+    """How many runs match an experiment and a filter."""
+    where, args = ["TRUE"], []
+    if experiment is not None:
+        where.append("r.experiment = ?")
+        args.append(experiment)
+    compiled = compile_filter(filter)
+    if compiled is not None:
+        where.append(f"({compiled[0]})")
+        args.extend(compiled[1])
+    with store.index() as con:
+        return int(con.execute(f"SELECT count(*) FROM idx.runs r WHERE {' AND '.join(where)}", args).fetchone()[0])
+
+
+def run_detail(store: Store, run: str) -> dict[str, Any]:
+    """Everything the run view shows: record, cells, lineage edges, metric keys with step counts."""
+    record = queries.get_run(store, run).to_dict()
+    with store.index() as con:
+        cells = con.execute(
+            "SELECT seq, execution_count, cell_id, code, status, duration_s, start_time, details FROM idx.cells "
+            "WHERE run_id = ? ORDER BY seq", [record["run_id"]]).fetchall()
+        lineage = con.execute(
+            "SELECT src_kind, src_id, dst_kind, dst_id, relation FROM idx.lineage WHERE run_id = ? ORDER BY ts",
+            [record["run_id"]]).fetchall()
+        steps = dict(con.execute("SELECT key, count(*) FROM idx.metrics WHERE run_id = ? GROUP BY key",
+                                 [record["run_id"]]).fetchall())
+    record["cells"] = []
+    for seq, count, cell_id, code, status, duration, start, details in cells:
+        info = json.loads(details) if isinstance(details, str) else (details or {})
+        record["cells"].append({
+            "seq": seq, "execution_count": count, "cell_id": cell_id, "code": code, "status": status,
+            "duration_s": json_safe(duration), "start": json_safe(start), "stdout": info.get("stdout"),
+            "error": info.get("error"), "outputs": info.get("outputs") or []})
+    record["lineage"] = [dict(zip(("src_kind", "src_id", "dst_kind", "dst_id", "relation"), r)) for r in lineage]
+    record["metric_steps"] = steps
+    record["metrics"] = {k: json_safe(v) for k, v in record["metrics"].items()}
+    record["notebook_artifact"] = next((a["path"] for a in record["artifacts"] if a["path"].endswith(".ipynb")), None)
+    record["artifacts"] = [{k: json_safe(v) for k, v in a.items()} for a in record["artifacts"]]
+    return record
+
+
+def metric_history(store: Store, run: str, key: str) -> dict[str, Any]:
+    frame = queries.metric_history(store, run, key)
+    return {"key": key, "steps": [int(s) for s in frame["step"]], "values": [json_safe(v) for v in frame["value"]]}
+
+
+def artifact(store: Store, run: str, path: str) -> tuple[bytes, str, str]:
+    """(bytes, media type, file name) of one artifact of a run, looked up by its recorded path.
+
+    The path is only ever compared with the run's artifact records; the bytes come from the
+    content-addressed blob store by hash, so no user text reaches the file system.
+    """
+    with store.index() as con:
+        run_id = queries.resolve_run_id(con, run)
+        row = con.execute("SELECT hash, media_type FROM idx.artifacts WHERE run_id = ? AND path = ?",
+                          [run_id, path]).fetchone()
+    if row is None:
+        raise NotFoundError(f"run {run_id[:8]} has no artifact {path!r}")
+    return store.blobs.read_bytes(row[0]), row[1] or "application/octet-stream", path.rsplit("/", 1)[-1]
+
+
+def datasets_page(store: Store, limit: int = 50, offset: int = 0) -> dict[str, Any]:
+    """Data fingerprints seen, newest first, with shape and the runs that read or wrote them."""
+    if not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
+        raise MlnbError(f"limit must be between 1 and {MAX_PAGE}")
+    with store.index() as con:
+        total = con.execute("SELECT count(*) FROM idx.datasets").fetchone()[0]
+        rows = con.execute(
+            "WITH page AS (SELECT * FROM idx.datasets ORDER BY first_seen DESC, fingerprint LIMIT ? OFFSET ?), "
+            "uses AS (SELECT l.src_id AS fp, l.run_id, l.relation FROM idx.lineage l WHERE l.src_kind = 'dataset' "
+            "UNION ALL SELECT l.dst_id, l.run_id, l.relation FROM idx.lineage l WHERE l.dst_kind = 'dataset') "
+            "SELECT p.fingerprint, p.kind, p.n_rows, p.n_cols, p.first_seen, "
+            "list(DISTINCT u.run_id ORDER BY u.run_id) FILTER (WHERE u.run_id IS NOT NULL), "
+            "list(DISTINCT split_part(u.relation, ':', 2)) FILTER (WHERE u.relation LIKE '%:%') "
+            "FROM page p LEFT JOIN uses u ON u.fp = p.fingerprint "
+            "GROUP BY ALL ORDER BY p.first_seen DESC, p.fingerprint", [limit, offset]).fetchall()
+    out = [{"fingerprint": fp, "kind": kind, "rows": n_rows, "cols": n_cols, "first_seen": json_safe(seen),
+            "runs": list(runs or []), "names": sorted(n for n in (names or []) if n)}
+           for fp, kind, n_rows, n_cols, seen, runs, names in rows]
+    return {"datasets": out, "total": int(total), "offset": offset, "limit": limit}
+
+
+def models_overview(store: Store) -> list[dict[str, Any]]:
+    """Every model with its versions (aliases, status, run, key metrics)."""
+    from mlnb import model_registry
+
+    with _using(store):
+        out = []
+        for model in records(model_registry.models()):
+            versions = records(model_registry.model_versions(model["name"]))
+            for version in versions:
+                version["aliases"] = [a for a in (version.get("aliases") or "").split(", ") if a]
+                version["metrics"] = {k[8:]: v for k, v in list(version.items()) if k.startswith("metrics.")
+                                      and v is not None}
+                for key in [k for k in version if k.startswith("metrics.")]:
+                    del version[key]
+            model["versions"] = versions
+            model["aliases"] = {a: v["version"] for v in versions for a in v["aliases"]}
+            out.append(model)
+    return out
+
+
+def move_alias(store: Store, name: str, alias: str, version: int, force: bool = False,
+               reason: str | None = None) -> dict[str, Any]:
+    from mlnb import model_registry
+
+    with _using(store):
+        model_registry.set_alias(name, alias, version, force=force, reason=reason)
+        history = records(model_registry.alias_history(name))
+    return {"name": name, "alias": alias, "version": version, "history": history[-20:]}
+
+
+class _using:
+    """Make `store` the registry's current store for a block (the server serves one store)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def __enter__(self) -> None:
+        from mlnb import tracking
+
+        self.previous = tracking._default_store.get("store")
+        tracking._default_store["store"] = self.store
+
+    def __exit__(self, *_: Any) -> None:
+        from mlnb import tracking
+
+        if self.previous is None:
+            tracking._default_store.pop("store", None)
+        else:
+            tracking._default_store["store"] = self.previous

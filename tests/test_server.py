@@ -1,0 +1,202 @@
+"""The server extension through a real Jupyter server (pytest-jupyter): every endpoint, auth, errors."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import warnings
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+import tornado.httpclient
+from jupyter_server.utils import JupyterServerAuthWarning
+
+import mlnb
+from mlnb import tracking
+from mlnb.server.handlers import ROUTES
+from mlnb.store.store import Store
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def jp_server_config() -> dict:
+    return {"ServerApp": {"jpserver_extensions": {"mlnb.server": True}, "allow_unauthenticated_access": False}}
+
+
+@pytest.fixture
+def served_store(jp_root_dir: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
+    """A store in the server's root folder: 12 runs, a model with two versions, a tracked dataset."""
+    monkeypatch.delenv("MLNB_HOME", raising=False)
+    tracking._default_store.clear()
+    store = mlnb.connect(jp_root_dir / ".mlnb")
+    ids = []
+    for i in range(12):
+        with mlnb.start_run(experiment="exp" if i < 10 else "other", name=f"run-{i}") as run:
+            run.log_params({"lr": 0.1 * (i + 1), "opt": "adam" if i % 2 else "sgd"})
+            for step in range(3):
+                run.log_metric("acc", i / 10 + step / 100, step=step)
+            run.log_artifact(b"hello artifact", name="notes/hello.txt")
+            ids.append(run.id)
+    with mlnb.start_run(experiment="models") as run:
+        mlnb.register_model({"weights": [1, 2]}, "clf")
+        mlnb.register_model({"weights": [3, 4]}, "clf")
+        mlnb.set_alias("clf", "champion", 1)
+    yield {"store": store, "ids": ids, "model_run": run.id}
+    tracking._default_store.clear()
+    Store._instances.pop(store.root, None)
+
+
+async def get_json(jp_fetch, *parts: str, **params: str) -> dict:
+    response = await jp_fetch("mlnb", "api", *parts, params=params or None)
+    assert response.headers["Content-Type"].startswith("application/json")
+    return json.loads(response.body)
+
+
+async def error_of(jp_fetch, *parts: str, method: str = "GET", body: str | None = None, **params: str):
+    with pytest.raises(tornado.httpclient.HTTPClientError) as caught:
+        await jp_fetch("mlnb", "api", *parts, params=params or None, method=method, body=body)
+    payload = json.loads(caught.value.response.body)
+    assert set(payload) == {"error"} and set(payload["error"]) == {"code", "message"}
+    assert "\n" not in payload["error"]["message"] and "Traceback" not in payload["error"]["message"]
+    return caught.value.code, payload["error"]
+
+
+async def test_runs_page_filter_order_and_paging(jp_fetch, served_store) -> None:
+    page = await get_json(jp_fetch, "runs", limit="5", offset="0", order_by="params.lr DESC")
+    assert page["total"] == 13 and len(page["runs"]) == 5
+    assert [r["params"]["lr"] for r in page["runs"]][:3] == pytest.approx([1.2, 1.1, 1.0])
+    filtered = await get_json(jp_fetch, "runs", filter="params.opt = 'adam' and metrics.acc > 0.3",
+                              experiment="exp")
+    expected = mlnb.runs(experiment="exp", filter="params.opt = 'adam' and metrics.acc > 0.3")
+    assert filtered["total"] == len(expected) > 0
+    assert {r["run_id"] for r in filtered["runs"]} == set(expected["run_id"])
+    second = await get_json(jp_fetch, "runs", limit="5", offset="5", order_by="params.lr DESC")
+    assert not {r["run_id"] for r in second["runs"]} & {r["run_id"] for r in page["runs"]}
+
+
+async def test_run_detail_metrics_and_artifacts(jp_fetch, served_store) -> None:
+    run_id = served_store["ids"][3]
+    detail = await get_json(jp_fetch, "runs", run_id[:8])
+    assert detail["run_id"] == run_id and detail["params"] == {"lr": "0.4", "opt": "adam"}
+    assert detail["metrics"]["acc"] == pytest.approx(0.32) and detail["metric_steps"] == {"acc": 3}
+    assert [a["path"] for a in detail["artifacts"]] == ["notes/hello.txt"]
+    history = await get_json(jp_fetch, "runs", run_id, "metrics", "acc")
+    assert history["steps"] == [0, 1, 2] and history["values"] == pytest.approx([0.3, 0.31, 0.32])
+    response = await jp_fetch("mlnb", "api", "runs", run_id, "artifacts", "notes", "hello.txt")
+    assert response.body == b"hello artifact"
+    assert "attachment" in response.headers["Content-Disposition"]
+
+
+async def test_experiments_datasets_and_models(jp_fetch, served_store) -> None:
+    experiments = await get_json(jp_fetch, "experiments")
+    assert {e["experiment"]: e["runs"] for e in experiments} == {"exp": 10, "other": 2, "models": 1}
+    models = await get_json(jp_fetch, "models")
+    assert [m["name"] for m in models] == ["clf"] and models[0]["aliases"] == {"champion": 1}
+    assert [v["version"] for v in models[0]["versions"]] == [1, 2]
+    one = await get_json(jp_fetch, "models", "clf")
+    assert one["versions"][0]["aliases"] == ["champion"]
+    datasets = await get_json(jp_fetch, "datasets")
+    assert datasets["total"] == len(datasets["datasets"])
+
+
+async def test_moving_an_alias_is_a_post_that_changes_the_store(jp_fetch, served_store) -> None:
+    response = await jp_fetch("mlnb", "api", "models", "clf", "aliases", method="POST",
+                              body=json.dumps({"alias": "champion", "version": 2, "reason": "better"}))
+    assert json.loads(response.body)["history"][-1]["to_version"] == 2
+    assert mlnb.model_version("clf@champion")["version"] == 2
+    code, error = await error_of(jp_fetch, "models", "clf", "aliases", method="POST",
+                                 body=json.dumps({"alias": "champion", "version": 9}))
+    assert code == 404 and "has no version 9" in error["message"]
+    code, error = await error_of(jp_fetch, "models", "clf", "aliases", method="POST", body="not json")
+    assert code == 400 and error["code"] == "bad_request"
+    code, error = await error_of(jp_fetch, "models", "clf", "aliases", method="POST", body=json.dumps({"alias": 3}))
+    assert code == 400 and "version" in error["message"]
+
+
+async def test_bad_filters_unknown_ids_and_bad_numbers(jp_fetch, served_store) -> None:
+    code, error = await error_of(jp_fetch, "runs", filter="params.lr >")
+    assert code == 400 and error["code"] == "bad_request" and "bad filter" in error["message"]
+    code, error = await error_of(jp_fetch, "runs", filter="x'; DROP TABLE runs; --")
+    assert code == 400
+    code, error = await error_of(jp_fetch, "runs", "ffffffffffff")
+    assert code == 404 and error["code"] == "not_found"
+    code, error = await error_of(jp_fetch, "runs", served_store["ids"][0], "metrics", "nope")
+    assert code == 404 and "has no metric" in error["message"]
+    code, error = await error_of(jp_fetch, "runs", limit="ten")
+    assert code == 400 and "limit" in error["message"]
+    code, error = await error_of(jp_fetch, "runs", limit="100000")
+    assert code == 400
+    code, error = await error_of(jp_fetch, "models", "nope")
+    assert code == 404
+    assert len(mlnb.runs()) == 13  # nothing was dropped
+
+
+@pytest.mark.parametrize("path", [
+    "../../.mlnb/mlnb.duckdb", "..%2F..%2Fmlnb.duckdb", "%2Fetc%2Fpasswd", "notes/../../../etc/passwd",
+    "notes%2F..%2F..%2F..%2Fetc%2Fpasswd", "blobs/" + "a" * 64,
+])
+async def test_artifact_paths_never_leave_the_artifact_store(jp_fetch, served_store, path: str) -> None:
+    run_id = served_store["ids"][0]
+    with pytest.raises(tornado.httpclient.HTTPClientError) as caught:
+        await jp_fetch("mlnb", "api", "runs", run_id, "artifacts", *path.split("/"))
+    assert caught.value.code in (400, 404)
+    assert b"root:" not in (caught.value.response.body or b"") and b"DUCK" not in (caught.value.response.body or b"")
+
+
+def _sample_paths(ids: list[str]) -> list[tuple[str, str]]:
+    run = ids[0]
+    return [("GET", "experiments"), ("GET", "runs"), ("GET", f"runs/{run}"), ("GET", f"runs/{run}/metrics/acc"),
+            ("GET", f"runs/{run}/artifacts/notes/hello.txt"), ("GET", "datasets"), ("GET", "models"),
+            ("GET", "models/clf"), ("POST", "models/clf/aliases")]
+
+
+async def test_every_endpoint_refuses_unauthenticated_requests(http_server_client, jp_base_url, served_store) -> None:
+    samples = _sample_paths(served_store["ids"])
+    assert len(samples) == len(ROUTES)  # a new route needs a sample here
+    for method, path in samples:
+        url = f"{jp_base_url}mlnb/api/{path}"
+        with pytest.raises(tornado.httpclient.HTTPClientError) as caught:
+            await http_server_client.fetch(url, method=method, body=json.dumps(
+                {"alias": "champion", "version": 2}) if method == "POST" else None, follow_redirects=False)
+        assert caught.value.code == 403, (method, path)
+    assert mlnb.model_version("clf@champion")["version"] == 1  # the refused POST changed nothing
+
+
+def test_every_handler_method_is_decorated_with_authenticated() -> None:
+    from jupyter_server.serverapp import ServerWebApplication, _has_tornado_web_authenticated
+
+    for route, handler in ROUTES:
+        assert ServerWebApplication._check_handler_auth(None, route, handler) == [], route
+        verbs = [v for v in ("get", "post", "put", "patch", "delete") if v in handler.__dict__]
+        assert verbs and all(_has_tornado_web_authenticated(handler.__dict__[v]) for v in verbs), handler.__name__
+
+
+async def test_server_start_raises_no_auth_warning(jp_serverapp) -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        from mlnb.server.handlers import setup_handlers
+
+        setup_handlers(jp_serverapp.web_app, jp_serverapp.root_dir)
+    assert not [w for w in caught if issubclass(w.category, JupyterServerAuthWarning)]
+
+
+async def test_reads_while_another_process_writes(jp_fetch, served_store, jp_root_dir: Path) -> None:
+    writer = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import mlnb
+        mlnb.connect({str(jp_root_dir / '.mlnb')!r})
+        for i in range(150):
+            with mlnb.start_run(experiment="live") as run:
+                run.log_metrics({{"m": i}})
+        """)])
+    totals = []
+    try:
+        while writer.poll() is None:
+            totals.append((await get_json(jp_fetch, "runs", experiment="live", limit="5"))["total"])
+    finally:
+        writer.wait(timeout=120)
+    totals.append((await get_json(jp_fetch, "runs", experiment="live", limit="5"))["total"])
+    assert writer.returncode == 0
+    assert totals == sorted(totals) and totals[-1] == 150 and len(totals) > 2
