@@ -1,0 +1,1 @@
+"""Browser end-to-end harness: JupyterLab server helper (jupyterlab.py) and Chromium driver (run_notebook.mjs)."""
