@@ -22,7 +22,8 @@ demo: $(STAMP)  ## install, execute the example notebooks and the example pipeli
 	@echo "Look around:         $(VENV)/bin/mlnb runs --help | mlnb show <run-id> | mlnb models show digits-classifier"
 	@echo "                     $(VENV)/bin/mlnb sql \"SELECT experiment, count(*) FROM runs GROUP BY ALL\""
 
-test: $(STAMP)  ## the whole test suite (what CI runs)
+test: $(STAMP)  ## the whole test suite (what CI runs); sets up Chromium + playwright-core for the browser tests
+	bash scripts/setup_browser_tests.sh
 	$(PY) -m pytest
 
 install: $(STAMP)

@@ -46,9 +46,10 @@ def parallel_coordinates(frame: Any, params: Sequence[str], metric: str | None) 
         dimensions.append(_dimension(frame[metric], short(metric)))
         line = {"color": values.fillna(values.min() if values.notna().any() else 0).to_numpy(),
                 "colorscale": "Viridis", "showscale": True, "colorbar": {"title": {"text": short(metric)}}}
-    title = f"{len(frame)} runs: params → {short(metric) if metric else 'metric'}"
+    title = f"{len(frame)} run{'s' if len(frame) != 1 else ''}: params → {short(metric) if metric else 'metric'}"
     return {"data": [{"type": "parcoords", "dimensions": dimensions, "line": line}],
-            "layout": {"height": 360, "margin": {"l": 60, "r": 60, "t": 50, "b": 30}, "title": {"text": title}}}
+            "layout": {"height": 400, "margin": {"l": 60, "r": 80, "t": 90, "b": 30},
+                       "title": {"text": title, "y": 0.98, "yanchor": "top"}}}
 
 
 def _dimension(column: Any, label: str) -> dict[str, Any]:

@@ -138,7 +138,8 @@ class CompareWidget:
                              description="filter", continuous_update=False, layout=w.Layout(width="420px"))
         self.apply_button = w.Button(description="Apply", icon="filter")
         self.refresh_button = w.Button(description="Refresh", icon="refresh")
-        self.auto_refresh = w.Checkbox(value=False, description="auto-refresh while runs are running")
+        self.auto_refresh = w.Checkbox(value=False, description="auto-refresh while runs are running",
+                                       indent=False, style={"description_width": "initial"})
         self.message = w.HTML()
         self.table = RunTableWidget()
         metric_options = [(charts.short(m), m) for m in comparison.metrics]
