@@ -3,10 +3,13 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+JLPM := $(VENV)/bin/jlpm
+NODE_STAMP := node_modules/.installed-stamp
+LABEXT := mlnb/labextension/static/style.js
 
 .PHONY: demo test install bench clean
 
-demo: $(STAMP)  ## install, execute the example notebooks and the example pipeline into ./.mlnb, show where to look
+demo: $(STAMP) $(LABEXT)  ## install, execute the example notebooks and the example pipeline into ./.mlnb, show where to look
 	$(VENV)/bin/mlnb init .
 	$(PY) scripts/run_examples.py
 	$(VENV)/bin/mlnb pipeline example-notebooks/pipeline/pipeline.yaml
@@ -22,11 +25,23 @@ demo: $(STAMP)  ## install, execute the example notebooks and the example pipeli
 	@echo "Look around:         $(VENV)/bin/mlnb runs --help | mlnb show <run-id> | mlnb models show digits-classifier"
 	@echo "                     $(VENV)/bin/mlnb sql \"SELECT experiment, count(*) FROM runs GROUP BY ALL\""
 
-test: $(STAMP)  ## the whole test suite (what CI runs); sets up Chromium + playwright-core for the browser tests
+test: $(STAMP) $(LABEXT)  ## the whole test suite (what CI runs): jest, then pytest (incl. browser tests in Chromium)
 	bash scripts/setup_browser_tests.sh
+	$(JLPM) jest
 	$(PY) -m pytest
 
-install: $(STAMP)
+install: $(STAMP) $(LABEXT)
+
+# Node side (jlpm = the Yarn that jupyter-builder ships; yarn.lock pins everything)
+$(NODE_STAMP): $(STAMP) package.json yarn.lock
+	$(JLPM) install --immutable
+	touch $(NODE_STAMP)
+
+# The JupyterLab extension, built from labextension/ and linked into the venv's JupyterLab
+$(LABEXT): $(NODE_STAMP) $(wildcard labextension/src/*.ts) labextension/style/index.css
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(JLPM) build:prod
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/jupyter-builder develop --overwrite .
+	touch $(LABEXT)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -44,6 +44,15 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ resolve
     from mlnb.widgets.registry_view import registry  # noqa: F401
 
 
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """Where the prebuilt JupyterLab extension lives (for `jupyter-builder develop`)."""
+    return [{"src": "labextension", "dest": "mlnb"}]
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    return [{"module": "mlnb.server"}]
+
+
 def __getattr__(name: str) -> Any:
     if name in _TRACKING:
         from mlnb import tracking

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Set up what the browser end-to-end tests need: Debian's Chromium (apt, as root or with sudo)
-# and playwright-core from package-lock.json (npm ci; it never downloads a browser).
+# Set up what the browser end-to-end tests need: Debian's Chromium (apt, as root or with sudo).
+# playwright-core (which never downloads a browser) comes with the Node packages (`jlpm install`).
 # Called by `make test`. Without root/sudo or npm it warns and the browser tests skip, unless
 # MLNB_REQUIRE_BROWSER=1 (CI), where it fails.
 set -euo pipefail
@@ -31,7 +31,3 @@ if [ ! -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
         || fail_or_warn "could not install chromium: run 'sudo apt-get install chromium'"
 fi
 
-command -v npm >/dev/null 2>&1 || fail_or_warn "node (>= 20) and npm are needed for the browser tests"
-if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-    PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
-fi

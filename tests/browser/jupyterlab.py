@@ -77,7 +77,7 @@ def browser_missing_reason() -> str | None:
     if shutil.which("node") is None:
         missing.append("`node` is not on PATH")
     if not (PLAYWRIGHT_CORE / "package.json").is_file():
-        missing.append(f"{PLAYWRIGHT_CORE.relative_to(REPO_ROOT)} is missing (run `npm ci` at the repo root)")
+        missing.append(f"{PLAYWRIGHT_CORE.relative_to(REPO_ROOT)} is missing (run `make install`, which runs `jlpm install`)")
     chromium = chromium_path()
     if not (os.path.isfile(chromium) and os.access(chromium, os.X_OK)):
         missing.append(f"no Chromium at {chromium} (apt-get install chromium, or set CHROMIUM=...)")

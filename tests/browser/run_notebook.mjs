@@ -41,6 +41,7 @@ Config keys (times in ms):
   viewport={width:1400,height:1000}; fitNotebook=true (grow the viewport to the whole notebook
                      for the screenshot, up to maxHeight=8000); collapseSidebars=true
   shutdownKernel=true  shut the notebook's kernel down at the end (the notebook is never saved)
+  dialogsInActions=false  leave dialogs opened during the actions to them (e.g. click a confirm button)
 
 Prints one JSON line on stdout: {ok, error, selectors:[{selector, found, count, ms}], actions,
 cells, cellErrors, openWidgets, consoleErrors, pageErrors, failedRequests, dialogs, notifications, kernel,
@@ -346,8 +347,9 @@ async function main() {
     mark('selectorsFound');
 
     result.stage = 'actions';
+    if (config.dialogsInActions) clearInterval(dialogTimer);  // the actions answer dialogs themselves
     for (const action of config.actions) {
-      await sweepDialogs();
+      if (!config.dialogsInActions) await sweepDialogs();
       await runAction(page, config, result, action);
     }
     mark('actionsDone');

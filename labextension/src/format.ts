@@ -1,0 +1,90 @@
+// Pure helpers for the panel and the run view (unit-tested with jest).
+
+/** A number for a narrow table cell: 4 significant digits, integers as they are. */
+export function formatValue(value: unknown): string {
+  if (value === null || value === undefined) {
+    return '';
+  }
+  if (typeof value === 'number') {
+    return Number.isInteger(value) ? String(value) : value.toPrecision(4);
+  }
+  return String(value);
+}
+
+/** "3 s", "4 min", "2 h", "5 d" ago, from an ISO-like timestamp (UTC, as the API sends it). */
+export function ago(timestamp: string | null, now: Date = new Date()): string {
+  if (!timestamp) {
+    return '';
+  }
+  const then = new Date(timestamp.replace(' ', 'T') + (/[zZ]|[+-]\d\d:?\d\d$/.test(timestamp) ? '' : 'Z'));
+  const seconds = Math.max(0, Math.round((now.getTime() - then.getTime()) / 1000));
+  if (Number.isNaN(seconds)) {
+    return '';
+  }
+  if (seconds < 60) {
+    return `${seconds} s ago`;
+  }
+  if (seconds < 3600) {
+    return `${Math.floor(seconds / 60)} min ago`;
+  }
+  if (seconds < 86400) {
+    return `${Math.floor(seconds / 3600)} h ago`;
+  }
+  return `${Math.floor(seconds / 86400)} d ago`;
+}
+
+/** Page arithmetic: which page we are on, how many there are, and whether we can move. */
+export function pageInfo(total: number, offset: number, limit: number): {
+  page: number; pages: number; hasPrevious: boolean; hasNext: boolean; label: string;
+} {
+  const pages = Math.max(1, Math.ceil(total / limit));
+  const page = Math.min(pages, Math.floor(offset / limit) + 1);
+  const first = total === 0 ? 0 : offset + 1;
+  const last = Math.min(total, offset + limit);
+  return {
+    page, pages, hasPrevious: offset > 0, hasNext: offset + limit < total,
+    label: `${first}-${last} of ${total}`
+  };
+}
+
+/** The few metrics worth showing next to a model version (alphabetical, at most `count`). */
+export function keyMetrics(metrics: Record<string, number>, count = 3): [string, number][] {
+  return Object.entries(metrics)
+    .filter(([, v]) => typeof v === 'number')
+    .sort(([a], [b]) => a.localeCompare(b))
+    .slice(0, count);
+}
+
+/** An SVG polyline `points` attribute for a metric curve inside a width x height box. */
+export function sparkline(steps: number[], values: (number | string | null)[], width: number, height: number): string {
+  const points: [number, number][] = [];
+  steps.forEach((s, i) => {
+    const v = values[i];
+    if (typeof v === 'number' && Number.isFinite(v)) {
+      points.push([s, v]);
+    }
+  });
+  if (points.length === 0) {
+    return '';
+  }
+  const xs = points.map(p => p[0]);
+  const ys = points.map(p => p[1]);
+  const [x0, x1] = [Math.min(...xs), Math.max(...xs)];
+  const [y0, y1] = [Math.min(...ys), Math.max(...ys)];
+  const sx = (x: number) => (x1 === x0 ? width / 2 : ((x - x0) / (x1 - x0)) * width);
+  const sy = (y: number) => (y1 === y0 ? height / 2 : height - ((y - y0) / (y1 - y0)) * height);
+  return points.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(' ');
+}
+
+/** Whether an alias move needs the user's attention beyond the confirmation (hidden notebook state). */
+export function aliasWarning(alias: string, hiddenState: string | null): string | null {
+  if (alias === 'champion' && hiddenState && hiddenState !== 'clean') {
+    return `this version comes from a notebook with hidden state (${hiddenState}); the server will refuse unless forced`;
+  }
+  return null;
+}
+
+/** Short run label: first 8 characters of the id and the name. */
+export function runLabel(runId: string, name: string | null): string {
+  return name ? `${runId.slice(0, 8)} ${name}` : runId.slice(0, 8);
+}

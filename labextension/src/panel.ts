@@ -1,0 +1,198 @@
+// The left-sidebar panel "mlnb": Models, Runs and Datasets of the project's store, kept live.
+import { Dialog, showDialog } from '@jupyterlab/apputils';
+import { Widget } from '@lumino/widgets';
+
+import { ApiError, requestAPI } from './api';
+import { button, el } from './dom';
+import { aliasWarning, ago, formatValue, keyMetrics, pageInfo, runLabel } from './format';
+import { AliasMove, DatasetsPage, ModelSummary, RunsPage } from './types';
+
+const POLL_MS = 1500;
+const PAGE = 20;
+
+export class MlnbPanel extends Widget {
+  private runsOffset = 0;
+  private filterText = '';
+  private timer: number | undefined;
+  private readonly models = el('div', { className: 'mlnb-section-body mlnb-models' });
+  private readonly runs = el('div', { className: 'mlnb-section-body mlnb-runs' });
+  private readonly datasets = el('div', { className: 'mlnb-section-body mlnb-datasets' });
+  private readonly message = el('div', { className: 'mlnb-message' });
+  private readonly filterInput = el('input', {
+    className: 'jp-mod-styled mlnb-filter',
+    attrs: { placeholder: "filter, e.g. status = 'failed'", 'aria-label': 'run filter' }
+  });
+
+  constructor(private readonly openRun: (runId: string) => void) {
+    super();
+    this.id = 'mlnb-panel';
+    this.title.caption = 'mlnb: runs, models and data';
+    this.addClass('mlnb-panel');
+    this.filterInput.addEventListener('keydown', event => {
+      if (event.key === 'Enter') {
+        this.filterText = this.filterInput.value.trim();
+        this.runsOffset = 0;
+        void this.refreshRuns();
+      }
+    });
+    this.node.append(
+      el('div', { className: 'mlnb-header' }, [
+        el('span', { className: 'mlnb-title', text: 'mlnb' }),
+        button('Refresh', () => void this.refresh())
+      ]),
+      this.message,
+      section('Models', this.models),
+      section('Runs', this.runs, [this.filterInput]),
+      section('Datasets', this.datasets)
+    );
+  }
+
+  protected onAfterAttach(): void {
+    void this.refresh();
+    this.timer = window.setInterval(() => {
+      if (this.isVisible) {
+        void this.refreshRuns();
+      }
+    }, POLL_MS);
+  }
+
+  protected onBeforeDetach(): void {
+    window.clearInterval(this.timer);
+  }
+
+  protected onAfterShow(): void {
+    void this.refresh();
+  }
+
+  async refresh(): Promise<void> {
+    await Promise.all([this.refreshModels(), this.refreshRuns(), this.refreshDatasets()]);
+  }
+
+  private showError(error: unknown): void {
+    const text = error instanceof ApiError ? error.message : String(error);
+    this.message.textContent = text;
+    this.message.classList.add('mlnb-error');
+  }
+
+  private clearError(): void {
+    this.message.textContent = '';
+    this.message.classList.remove('mlnb-error');
+  }
+
+  async refreshRuns(): Promise<void> {
+    let page: RunsPage;
+    try {
+      page = await requestAPI<RunsPage>(['runs'], { limit: PAGE, offset: this.runsOffset, filter: this.filterText });
+    } catch (error) {
+      this.showError(error);
+      return;
+    }
+    this.clearError();
+    const info = pageInfo(page.total, page.offset, page.limit);
+    const list = el('ul', { className: 'mlnb-list' });
+    for (const run of page.runs) {
+      const metrics = Object.entries(run.metrics).slice(0, 2).map(([k, v]) => `${k}=${formatValue(v)}`).join(' ');
+      const item = el('li', { className: 'mlnb-run', attrs: { 'data-run-id': run.run_id, 'data-status': run.status } }, [
+        el('span', { className: `mlnb-status mlnb-status-${run.status}`, text: run.status }),
+        el('span', { className: 'mlnb-run-label', text: runLabel(run.run_id, run.name) }),
+        el('span', { className: 'mlnb-dim', text: `${run.experiment} · ${ago(run.start)}` }),
+        el('span', { className: 'mlnb-dim', text: metrics })
+      ]);
+      item.addEventListener('click', () => this.openRun(run.run_id));
+      list.appendChild(item);
+    }
+    const pager = el('div', { className: 'mlnb-pager' }, [
+      button('‹', () => { this.runsOffset = Math.max(0, this.runsOffset - PAGE); void this.refreshRuns(); }),
+      el('span', { className: 'mlnb-page-label', text: info.label }),
+      button('›', () => { this.runsOffset += PAGE; void this.refreshRuns(); })
+    ]);
+    (pager.children[0] as HTMLButtonElement).disabled = !info.hasPrevious;
+    (pager.children[2] as HTMLButtonElement).disabled = !info.hasNext;
+    this.runs.replaceChildren(page.runs.length ? list : el('p', { className: 'mlnb-dim', text: 'no runs yet' }), pager);
+  }
+
+  async refreshModels(): Promise<void> {
+    let models: ModelSummary[];
+    try {
+      models = await requestAPI<ModelSummary[]>(['models']);
+    } catch (error) {
+      this.showError(error);
+      return;
+    }
+    const blocks = models.map(model => {
+      const rows = model.versions.slice().reverse().map(version => {
+        const aliasSelect = el('select', { className: 'mlnb-alias-select', attrs: { 'aria-label': 'alias' } });
+        const known = new Set(['champion', 'challenger', ...Object.keys(model.aliases)]);
+        for (const alias of known) {
+          aliasSelect.appendChild(el('option', { text: alias, attrs: { value: alias } }));
+        }
+        const move = button('Set', () => void this.moveAlias(model.name, aliasSelect.value, version.version, version.hidden_state));
+        move.classList.add('mlnb-set-alias');
+        move.title = `move the chosen alias of ${model.name} to v${version.version}`;
+        return el('div', { className: 'mlnb-version', attrs: { 'data-version': String(version.version) } }, [
+          el('span', { className: 'mlnb-version-number', text: `v${version.version}` }),
+          ...version.aliases.map(a => el('span', { className: `mlnb-badge${a === 'champion' ? ' mlnb-champion' : ''}`, text: a })),
+          el('span', { className: 'mlnb-dim', text: keyMetrics(version.metrics).map(([k, v]) => `${k}=${formatValue(v)}`).join(' ') }),
+          el('span', { className: 'mlnb-dim', text: version.status === 'archived' ? 'archived' : '' }),
+          version.status === 'archived' ? null : el('span', { className: 'mlnb-alias-controls' }, [aliasSelect, move])
+        ]);
+      });
+      return el('div', { className: 'mlnb-model', attrs: { 'data-model': model.name } }, [
+        el('div', { className: 'mlnb-model-name', text: model.name }), ...rows
+      ]);
+    });
+    this.models.replaceChildren(...(blocks.length ? blocks : [el('p', {
+      className: 'mlnb-dim', text: 'no models yet: mlnb.register_model(model, "name")'
+    })]));
+  }
+
+  async refreshDatasets(): Promise<void> {
+    let page: DatasetsPage;
+    try {
+      page = await requestAPI<DatasetsPage>(['datasets'], { limit: 30 });
+    } catch (error) {
+      this.showError(error);
+      return;
+    }
+    const list = el('ul', { className: 'mlnb-list' });
+    for (const d of page.datasets) {
+      list.appendChild(el('li', { className: 'mlnb-dataset', title: d.fingerprint }, [
+        el('span', { className: 'mlnb-run-label', text: d.names.length ? d.names.join(', ') : d.kind }),
+        el('span', { className: 'mlnb-dim', text: `${d.rows ?? '?'} x ${d.cols ?? '?'} · ${d.fingerprint.slice(0, 10)}` }),
+        el('span', { className: 'mlnb-dim', text: `${d.runs.length} run${d.runs.length === 1 ? '' : 's'}: ${d.runs.map(r => r.slice(0, 8)).join(' ')}` })
+      ]));
+    }
+    this.datasets.replaceChildren(page.datasets.length ? list : el('p', { className: 'mlnb-dim', text: 'no tracked data yet (%track start in a notebook)' }));
+  }
+
+  async moveAlias(name: string, alias: string, version: number, hiddenState: string | null): Promise<void> {
+    const warning = aliasWarning(alias, hiddenState);
+    const body = el('div', {}, [
+      el('p', { text: `Move ${name}@${alias} to v${version}?` }),
+      warning ? el('p', { className: 'mlnb-error', text: warning }) : null
+    ]);
+    const result = await showDialog({
+      title: 'Move alias',
+      body: new Widget({ node: body }),
+      buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Move' })]
+    });
+    if (!result.button.accept) {
+      return;
+    }
+    try {
+      await requestAPI<AliasMove>(['models', name, 'aliases'], {}, {
+        method: 'POST', body: JSON.stringify({ alias, version })
+      });
+      this.clearError();
+    } catch (error) {
+      this.showError(error);
+    }
+    await this.refreshModels();
+  }
+}
+
+function section(title: string, body: HTMLElement, tools: HTMLElement[] = []): HTMLElement {
+  return el('div', { className: 'mlnb-section', attrs: { 'data-section': title.toLowerCase() } }, [
+    el('h3', { className: 'mlnb-section-title', text: title }), ...tools, body
+  ]);
+}

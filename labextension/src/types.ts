@@ -1,0 +1,120 @@
+// Wire types of the mlnb server API (/mlnb/api/...), in one place. They mirror mlnb/store/browse.py.
+
+export type RunStatus = 'running' | 'finished' | 'failed' | 'crashed' | 'killed';
+
+export interface RunSummary {
+  run_id: string;
+  experiment: string;
+  name: string | null;
+  status: RunStatus;
+  start: string | null;
+  end: string | null;
+  parent_run_id: string | null;
+  params: Record<string, string | number | null>;
+  metrics: Record<string, number | string | null>;
+}
+
+export interface RunsPage {
+  runs: RunSummary[];
+  total: number;
+  offset: number;
+  limit: number;
+}
+
+export interface CellOutput {
+  type: string;
+  'text/plain'?: string;
+  'text/html'?: string;
+  artifact?: { hash: string; size: number; media_type: string };
+}
+
+export interface CellRecord {
+  seq: number;
+  execution_count: number | null;
+  cell_id: string | null;
+  code: string;
+  status: string;
+  duration_s: number | null;
+  start: string | null;
+  stdout: string | null;
+  error: { type: string; message: string; traceback?: string } | null;
+  outputs: CellOutput[];
+}
+
+export interface ArtifactRecord {
+  path: string;
+  hash: string;
+  size: number;
+  media_type: string | null;
+  created: string | null;
+}
+
+export interface RunDetail extends Omit<RunSummary, 'params' | 'metrics'> {
+  user: string | null;
+  host: string | null;
+  notebook: string | null;
+  git_commit: string | null;
+  params: Record<string, string>;
+  metrics: Record<string, number | string | null>;
+  tags: Record<string, string>;
+  artifacts: ArtifactRecord[];
+  cells: CellRecord[];
+  lineage: { src_kind: string; src_id: string; dst_kind: string; dst_id: string; relation: string }[];
+  metric_steps: Record<string, number>;
+  notebook_artifact: string | null;
+}
+
+export interface MetricHistory {
+  key: string;
+  steps: number[];
+  values: (number | string | null)[];
+}
+
+export interface ModelVersion {
+  version: number;
+  status: string;
+  aliases: string[];
+  run_id: string | null;
+  flavor: string | null;
+  size: number | null;
+  hidden_state: string | null;
+  description: string | null;
+  created: string | null;
+  metrics: Record<string, number>;
+}
+
+export interface ModelSummary {
+  name: string;
+  versions: ModelVersion[];
+  latest: number;
+  aliases: Record<string, number>;
+  last_registered: string | null;
+}
+
+export interface DatasetSummary {
+  fingerprint: string;
+  kind: string;
+  rows: number | null;
+  cols: number | null;
+  first_seen: string | null;
+  runs: string[];
+  names: string[];
+}
+
+export interface DatasetsPage {
+  datasets: DatasetSummary[];
+  total: number;
+  offset: number;
+  limit: number;
+}
+
+export interface AliasMove {
+  name: string;
+  alias: string;
+  version: number;
+  history: { alias: string; from_version: number | null; to_version: number | null; reason: string | null }[];
+}
+
+export interface ApiErrorBody {
+  error: { code: string; message: string };
+}
