@@ -12,7 +12,6 @@ from typing import Any
 
 from mlnb.errors import MlnbError, NotFoundError
 from mlnb.store import queries
-from mlnb.store.filters import compile_filter
 from mlnb.store.store import Store
 
 MAX_PAGE = 500
@@ -45,28 +44,14 @@ def runs_page(store: Store, experiment: str | None = None, filter: str | None = 
     """One page of runs (attributes, params, latest metrics) and the number of runs that match."""
     if not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
         raise MlnbError(f"limit must be between 1 and {MAX_PAGE}")
-    frame = queries.runs(store, experiment, filter, order_by, limit, offset)
+    frame, total = queries.runs_counted(store, experiment, filter, order_by, limit, offset)
     out = []
     for row in frame.to_dict("records"):
         item = {k: json_safe(row[k]) for k in RUN_FIELDS}
         item["params"] = {k[7:]: json_safe(v) for k, v in row.items() if k.startswith("params.") and json_safe(v) is not None}
         item["metrics"] = {k[8:]: json_safe(v) for k, v in row.items() if k.startswith("metrics.") and json_safe(v) is not None}
         out.append(item)
-    return {"runs": out, "total": count_runs(store, experiment, filter), "offset": offset, "limit": limit}
-
-
-def count_runs(store: Store, experiment: str | None = None, filter: str | None = None) -> int:
-    """How many runs match an experiment and a filter."""
-    where, args = ["TRUE"], []
-    if experiment is not None:
-        where.append("r.experiment = ?")
-        args.append(experiment)
-    compiled = compile_filter(filter)
-    if compiled is not None:
-        where.append(f"({compiled[0]})")
-        args.extend(compiled[1])
-    with store.index() as con:
-        return int(con.execute(f"SELECT count(*) FROM idx.runs r WHERE {' AND '.join(where)}", args).fetchone()[0])
+    return {"runs": out, "total": total, "offset": offset, "limit": limit}
 
 
 def run_detail(store: Store, run: str) -> dict[str, Any]:

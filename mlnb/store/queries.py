@@ -20,6 +20,13 @@ RUN_COLUMNS = ("run_id", "experiment", "name", "status", "start", "end", "parent
 def runs(store: Store, experiment: str | Sequence[str] | None = None, filter: str | None = None,
          order_by: str | Sequence[str] | None = None, limit: int | None = None, offset: int = 0) -> Any:
     """One row per run: attributes, then `params.*`, `metrics.*` (latest value) and `tags.*`."""
+    return runs_counted(store, experiment, filter, order_by, limit, offset)[0]
+
+
+def runs_counted(store: Store, experiment: str | Sequence[str] | None = None, filter: str | None = None,
+                 order_by: str | Sequence[str] | None = None, limit: int | None = None,
+                 offset: int = 0) -> tuple[Any, int]:
+    """`runs(...)` and the number of runs matching before paging, from one pass over the runs."""
     import pandas as pd
 
     where, args = ["TRUE"], []
@@ -36,12 +43,18 @@ def runs(store: Store, experiment: str | Sequence[str] | None = None, filter: st
     if limit is not None:
         page, page_args = " LIMIT ? OFFSET ?", [_count(limit, "limit"), *page_args]
     with store.index() as con:
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE _sel AS SELECT r.run_id, "
-            f"row_number() OVER (ORDER BY {', '.join(order_sql)}) AS pos FROM idx.runs r "
-            f"WHERE {' AND '.join(where)} ORDER BY pos{page}",
-            [*order_args, *args, *page_args],
-        )
+        # top-N with the total as a window count: no full sort, no second filter pass
+        selected = con.execute(
+            f"SELECT r.run_id, count(*) OVER () FROM idx.runs r WHERE {' AND '.join(where)} "
+            f"ORDER BY {', '.join(order_sql)}{page}", [*args, *order_args, *page_args],
+        ).fetchall()
+        if selected:
+            total = int(selected[0][1])
+        else:
+            total = int(con.execute(f"SELECT count(*) FROM idx.runs r WHERE {' AND '.join(where)}", args).fetchone()[0])
+        ids = [row[0] for row in selected]
+        con.execute("CREATE OR REPLACE TEMP TABLE _sel AS SELECT unnest(?::VARCHAR[]) AS run_id, "
+                    "unnest(range(?::BIGINT)) AS pos", [ids, len(ids)])
         base = con.execute(
             'SELECT r.run_id, r.experiment, r.name, r.status, r.start_time AS "start", '
             'r.end_time AS "end", r.parent_run_id FROM _sel JOIN idx.runs r USING (run_id) ORDER BY _sel.pos'
@@ -49,12 +62,6 @@ def runs(store: Store, experiment: str | Sequence[str] | None = None, filter: st
         params = con.execute(
             "SELECT p.run_id, p.key, p.value, p.value_num FROM idx.params p JOIN _sel USING (run_id)"
         ).df()
-        # a param column is numeric when every value in it has a numeric reading (and is no bool)
-        kinds = dict(con.execute(
-            "SELECT key, CASE WHEN bool_and(value_num IS NOT NULL AND lower(value) NOT IN ('true', 'false')) "
-            "THEN (CASE WHEN bool_and(regexp_full_match(value, '[+-]?[0-9]+')) THEN 'int' ELSE 'float' END) "
-            "ELSE 'text' END FROM idx.params JOIN _sel USING (run_id) GROUP BY key"
-        ).fetchall())
         metrics = con.execute(
             "SELECT m.run_id, m.key, m.value FROM idx.metric_latest m JOIN _sel USING (run_id)"
         ).df()
@@ -62,7 +69,7 @@ def runs(store: Store, experiment: str | Sequence[str] | None = None, filter: st
         con.execute("DROP TABLE _sel")
     frames = [base.set_index("run_id")]
     if len(params):
-        frames.append(_typed_params(params, kinds).add_prefix("params."))
+        frames.append(_typed_params(params, _param_kinds(params)).add_prefix("params."))
     if len(metrics):
         frames.append(metrics.pivot(index="run_id", columns="key", values="value").add_prefix("metrics."))
     if len(tags):
@@ -70,7 +77,19 @@ def runs(store: Store, experiment: str | Sequence[str] | None = None, filter: st
     table = pd.concat(frames, axis=1, join="outer").reindex(base["run_id"]) if len(frames) > 1 else frames[0]
     table = table.reset_index()
     table.columns.name = None
-    return table
+    return table, total
+
+
+def _param_kinds(params: Any) -> dict[str, str]:
+    """int, float or text per param key: numeric when every value has a numeric reading and none is a bool."""
+    import pandas as pd
+
+    text = params["value"].astype("string")
+    numeric = params["value_num"].notna() & ~text.str.lower().isin(["true", "false"]).fillna(False)
+    whole = text.str.fullmatch(r"[+-]?[0-9]+").fillna(False)
+    verdict = pd.DataFrame({"key": params["key"], "numeric": numeric.astype(bool), "whole": whole.astype(bool)}) \
+        .groupby("key").all()
+    return {key: ("int" if row.whole else "float") if row.numeric else "text" for key, row in verdict.iterrows()}
 
 
 def _count(value: Any, what: str) -> int:
