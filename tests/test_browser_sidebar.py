@@ -23,9 +23,14 @@ PANEL = "#mlnb-panel"
 
 
 def test_sidebar_lists_runs_and_models_and_moves_an_alias(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    exercise_sidebar(tmp_path, monkeypatch, sys.executable, SCREENSHOTS / "sidebar.png")
+
+
+def exercise_sidebar(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, python: str, screenshot: Path) -> None:
+    """The whole sidebar story against the JupyterLab of `python`'s environment."""
     require_browser()
     root = tmp_path / "lab"
-    root.mkdir()
+    root.mkdir(parents=True)
     monkeypatch.setenv("MLNB_HOME", str(root / ".mlnb"))
     mlnb.connect(root / ".mlnb")
     example = subprocess.run([sys.executable, str(ROOT / "scripts" / "run_examples.py"), "--out", str(tmp_path / "out"),
@@ -38,7 +43,6 @@ def test_sidebar_lists_runs_and_models_and_moves_an_alias(tmp_path: Path, monkey
     captured = mlnb.sql("SELECT run_id FROM cells GROUP BY run_id ORDER BY count(*) DESC LIMIT 1")["run_id"][0]
     make_notebook(["import mlnb\nfirst = mlnb.start_run(experiment='live', name='first-live')"], root / "live.ipynb")
     version_row = f"{PANEL} .mlnb-model[data-model='digits-classifier'] .mlnb-version[data-version='{other}']"
-    screenshot = SCREENSHOTS / "sidebar.png"
     screenshot.unlink(missing_ok=True)
     actions = [
         {"action": "click", "selector": "li[data-id='mlnb-panel']", "expect": PANEL},
@@ -70,7 +74,7 @@ def test_sidebar_lists_runs_and_models_and_moves_an_alias(tmp_path: Path, monkey
         {"action": "count", "selector": f"#mlnb-run-view-{captured} .mlnb-cell"},
     ]
     try:
-        with jupyterlab_server(root, home=tmp_path / "jupyter") as server:
+        with jupyterlab_server(root, home=tmp_path / "jupyter", python=python) as server:
             result = run_in_browser(server, "live.ipynb", [".jp-Notebook"], screenshot, actions=actions,
                                     dialogsInActions=True, collapseSidebars=False, fitNotebook=False,
                                     viewport={"width": 1400, "height": 1000})

@@ -64,6 +64,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
     if (restorer) {
       restorer.add(panel, 'mlnb-panel');
     }
+    // `/lab?mlnb-panel` opens with the panel shown (what `make demo` launches)
+    if (new URLSearchParams(window.location.search).has('mlnb-panel')) {
+      void app.restored.then(() => app.shell.activateById(panel.id));
+    }
     if (palette) {
       palette.addItem({ command: 'mlnb:refresh', category: 'mlnb' });
     }

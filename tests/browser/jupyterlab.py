@@ -186,7 +186,7 @@ class JupyterLabServer:
                 proc.kill()
 
 
-def _private_env(home: Path) -> dict[str, str]:
+def _private_env(home: Path, python: str = sys.executable) -> dict[str, str]:
     """Environment for the server (and its kernels): private Jupyter/IPython dirs."""
     dirs = {
         "JUPYTER_CONFIG_DIR": home / "config",
@@ -205,7 +205,7 @@ def _private_env(home: Path) -> dict[str, str]:
     env.update({name: str(path) for name, path in dirs.items()})
     env["PYTHONUNBUFFERED"] = "1"
     # Kernels start from this interpreter's environment even if PATH says otherwise.
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env["PATH"] = os.pathsep.join([str(Path(python).parent), env.get("PATH", "")])
     return env
 
 
@@ -238,7 +238,7 @@ def _write_config(home: Path, root_dir: Path, port: int, token: str) -> None:
 
 @contextlib.contextmanager
 def jupyterlab_server(root_dir: Path, home: Path | None = None, startup_timeout: float = 60.0,
-                      attempts: int = 3) -> Iterator[JupyterLabServer]:
+                      attempts: int = 3, python: str = sys.executable) -> Iterator[JupyterLabServer]:
     """Start `python -m jupyterlab` serving `root_dir`; yields a JupyterLabServer; stops it after.
 
     `home` holds the private Jupyter dirs, the driver configs and the server log (default: a new
@@ -249,7 +249,7 @@ def jupyterlab_server(root_dir: Path, home: Path | None = None, startup_timeout:
     home = Path(tempfile.mkdtemp(prefix="mlnb-jupyter-")) if own_home else Path(home).resolve()
     home.mkdir(parents=True, exist_ok=True)
     try:
-        with _serve(root_dir, home, startup_timeout, attempts) as server:
+        with _serve(root_dir, home, startup_timeout, attempts, python) as server:
             yield server
     finally:
         if own_home:
@@ -257,8 +257,9 @@ def jupyterlab_server(root_dir: Path, home: Path | None = None, startup_timeout:
 
 
 @contextlib.contextmanager
-def _serve(root_dir: Path, home: Path, startup_timeout: float, attempts: int) -> Iterator[JupyterLabServer]:
-    env = _private_env(home)
+def _serve(root_dir: Path, home: Path, startup_timeout: float, attempts: int,
+           python: str = sys.executable) -> Iterator[JupyterLabServer]:
+    env = _private_env(home, python)
     token = secrets.token_hex(24)
     server: JupyterLabServer | None = None
     errors = []
@@ -268,7 +269,7 @@ def _serve(root_dir: Path, home: Path, startup_timeout: float, attempts: int) ->
         log_path = home / f"jupyterlab-{port}.log"
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.allow_root=True",
+                [python, "-m", "jupyterlab", "--no-browser", "--ServerApp.allow_root=True",
                  f"--ServerApp.port={port}", "--ServerApp.ip=127.0.0.1", f"--ServerApp.root_dir={root_dir}"],
                 cwd=root_dir, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True)  # own process group: stop() can signal the whole group
