@@ -1,7 +1,8 @@
 """The mlnb sidebar in a real JupyterLab (headless Chromium) over a store filled by an example
 notebook: models and runs are listed, a run started in a notebook shows up by itself, an alias
 moved from the UI lands in the store, and a run opens in the main area. Screenshot:
-test-output/browser/sidebar.png (the README shows it)."""
+test-output/browser/sidebar-run-view.png (the README shows it) and sidebar.png (the opened
+notebook snapshot at the end)."""
 from __future__ import annotations
 
 import subprocess
@@ -72,6 +73,10 @@ def exercise_sidebar(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, python: st
         {"action": "click", "selector": f"{PANEL} .mlnb-run[data-run-id='{captured}']",
          "expect": f"#mlnb-run-view-{captured} .mlnb-cell"},
         {"action": "count", "selector": f"#mlnb-run-view-{captured} .mlnb-cell"},
+        {"action": "screenshot", "path": str(screenshot.with_name(screenshot.stem + "-run-view.png"))},
+        {"action": "click", "selector": f"#mlnb-run-view-{captured} .mlnb-open-snapshot"},
+        {"action": "expectText", "selector": ".jp-MainAreaWidget .lm-TabBar, #jp-main-dock-panel",
+         "text": f"run-{captured[:8]}.ipynb"},
     ]
     try:
         with jupyterlab_server(root, home=tmp_path / "jupyter", python=python) as server:
@@ -81,7 +86,9 @@ def exercise_sidebar(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, python: st
     finally:
         tracking._default_store.clear()
     assert result["ok"], describe_failure(result)
-    cells_shown = result["actions"][-1]["value"]
+    cells_shown = next(a["value"] for a in result["actions"] if a["action"] == "count")
+    snapshot = root / "mlnb-snapshots" / f"run-{captured[:8]}.ipynb"
+    assert snapshot.is_file() and "register_model" in snapshot.read_text()
     assert cells_shown == len(mlnb.sql("SELECT seq FROM cells WHERE run_id = ?", [captured])) > 0
     store = mlnb.connect(root / ".mlnb")
     try:

@@ -19,6 +19,8 @@ BASE = [
     "features = raw[raw['x'] < {cut}].copy()\nfeatures['z'] = features['x'] * {scale}",
     "score = float(features['z'].mean())\nmlnb.log_metric('score', score)\nprint('score', score)",
     "mlnb.log_params({'cut': {cut}, 'scale': {scale}})",
+    "%matplotlib inline\nimport matplotlib.pyplot as plt\nfrom IPython.display import display\n"
+    "figure, axes = plt.subplots(figsize=(2, 2))\naxes.plot(features['z'])\ndisplay(figure)\nplt.close(figure)",
 ]
 
 
@@ -98,6 +100,9 @@ def test_diff_of_data_outputs_and_packages(two_runs) -> None:
                for c in features["profile_changes"])
     output = next(e for e in d.outputs if "score" in e["a_text"])
     assert f"score {sum(x * 2 for x in range(80)) / 80}" in output["a_text"] and "+score" in output["diff"]
+    plot = next(e for e in d.outputs if e["images_changed"])
+    assert plot["code"].startswith("%matplotlib") and len(plot["a_images"]) == len(plot["b_images"]) == 1
+    assert plot["a_images"][0]["hash"] != plot["b_images"][0]["hash"]
     packages = {e["item"]: e["change"] for e in d.environment if e["item"].startswith("package mlnbfake")}
     assert packages == {"package mlnbfake-upgraded": "upgraded", "package mlnbfake-removed": "removed",
                         "package mlnbfake-added": "added"}
@@ -113,6 +118,7 @@ def test_diff_html_shows_every_section(two_runs) -> None:
     assert "mlnbfake-upgraded" in page and "0.9" in page and "1.1" in page
     assert "+features = raw[raw[&#x27;x&#x27;] &lt; 50].copy()" in page
     assert "data-change='added'" in page
+    assert page.count("<img") == 2 and "data:image/png;base64," in page  # the two plots side by side
     assert "1 cells" not in repr(view) and "differ" in repr(view)
 
 
@@ -151,3 +157,16 @@ def test_lineage_of_a_run_and_of_a_fingerprint(two_runs) -> None:
     assert readers == {a, b}  # both runs read the same raw data
     with pytest.raises(mlnb.MlnbError, match="nothing in this store is called"):
         mlnb.lineage("no_such_variable")
+
+
+def test_lineage_of_a_model_version_reaches_its_run_and_data(store: Store) -> None:
+    import pandas as pd
+
+    frame = pd.DataFrame({"x": range(10)})
+    with mlnb.start_run(experiment="models") as run:
+        version = mlnb.register_model({"weights": [1]}, "tiny", data=frame)
+    graph = mlnb.lineage("tiny/1").graph
+    model = ("model", "models:/tiny/1")
+    assert graph.start == [model] and ("run", run.id) in graph.upstream(model)
+    assert graph.nodes[model]["label"] == "tiny/1" and version["version"] == 1
+    assert mlnb.lineage("tiny@latest").graph.start == [model]

@@ -200,3 +200,29 @@ async def test_reads_while_another_process_writes(jp_fetch, served_store, jp_roo
     totals.append((await get_json(jp_fetch, "runs", experiment="live", limit="5"))["total"])
     assert writer.returncode == 0
     assert totals == sorted(totals) and totals[-1] == 150 and len(totals) > 2
+
+
+async def test_cookie_authenticated_post_needs_the_xsrf_token(http_server_client, jp_base_url, jp_auth_header,
+                                                               served_store) -> None:
+    token = jp_auth_header["Authorization"].split()[-1]
+    # a browser session: log in with the token once, then only cookies
+    form = await http_server_client.fetch(f"{jp_base_url}login", raise_error=False)
+    first = [c.split(";")[0] for c in form.headers.get_list("Set-Cookie")]
+    login_xsrf = next(c.split("=", 1)[1] for c in first if c.startswith("_xsrf="))
+    login = await http_server_client.fetch(f"{jp_base_url}login?next=%2F", method="POST", follow_redirects=False,
+                                           raise_error=False, body=f"password={token}&_xsrf={login_xsrf}",
+                                           headers={"Content-Type": "application/x-www-form-urlencoded",
+                                                    "Cookie": "; ".join(first)})
+    cookies = "; ".join(first + [c.split(";")[0] for c in login.headers.get_list("Set-Cookie")])
+    assert "username" in cookies, login.headers
+    ok = await http_server_client.fetch(f"{jp_base_url}mlnb/api/models", headers={"Cookie": cookies})
+    assert ok.code == 200  # reading with the session cookie works
+    body = json.dumps({"alias": "champion", "version": 2})
+    refused = await http_server_client.fetch(f"{jp_base_url}mlnb/api/models/clf/aliases", method="POST", body=body,
+                                             headers={"Cookie": cookies}, raise_error=False)
+    assert refused.code == 403 and "xsrf" in refused.body.decode().lower()
+    assert mlnb.model_version("clf@champion")["version"] == 1
+    xsrf = next(c.split("=", 1)[1] for c in cookies.split("; ") if c.startswith("_xsrf="))
+    accepted = await http_server_client.fetch(f"{jp_base_url}mlnb/api/models/clf/aliases", method="POST", body=body,
+                                              headers={"Cookie": cookies, "X-XSRFToken": xsrf})
+    assert accepted.code == 200 and mlnb.model_version("clf@champion")["version"] == 2

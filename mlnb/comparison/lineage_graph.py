@@ -71,8 +71,13 @@ def resolve_start(store: Store, obj: Any) -> list[Node]:
             pass
         if model:
             name, ref = model.groups()
-            row = con.execute("SELECT version FROM idx.model_aliases WHERE name = ? AND alias = ?", [name, ref]
-                              ).fetchone() if not ref.isdigit() else (int(ref),)
+            if ref.isdigit():
+                row: Any = (int(ref),)
+            elif ref == "latest":
+                row = con.execute("SELECT max(version) FROM idx.model_versions WHERE name = ?", [name]).fetchone()
+            else:
+                row = con.execute("SELECT version FROM idx.model_aliases WHERE name = ? AND alias = ?",
+                                  [name, ref]).fetchone()
             if row and con.execute("SELECT 1 FROM idx.model_versions WHERE name = ? AND version = ?",
                                    [name, row[0]]).fetchone():
                 return [("model", f"models:/{name}/{row[0]}")]
