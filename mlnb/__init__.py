@@ -49,10 +49,6 @@ def _jupyter_labextension_paths() -> list[dict[str, str]]:
     return [{"src": "labextension", "dest": "mlnb"}]
 
 
-def _jupyter_server_extension_points() -> list[dict[str, str]]:
-    return [{"module": "mlnb.server"}]
-
-
 def __getattr__(name: str) -> Any:
     if name in _TRACKING:
         from mlnb import tracking

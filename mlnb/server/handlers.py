@@ -73,12 +73,17 @@ class MlnbHandler(APIHandler):
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps({"error": {"code": reason.lower().replace(" ", "_"), "message": message}}))
 
-    def int_argument(self, name: str, default: int) -> int:
-        raw = self.get_query_argument(name, str(default))
-        try:
-            return int(raw)
-        except ValueError:
-            raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
+    def page_arguments(self) -> tuple[int, int] | None:
+        """(limit, offset) from the query, or None after answering 400 for a bad number."""
+        values = []
+        for name, default in (("limit", 50), ("offset", 0)):
+            raw = self.get_query_argument(name, str(default))
+            try:
+                values.append(int(raw))
+            except ValueError:
+                self.fail(400, "bad_request", f"{name} must be a whole number, got {raw!r}")
+                return None
+        return values[0], values[1]
 
 
 class ExperimentsHandler(MlnbHandler):
@@ -92,10 +97,10 @@ class ExperimentsHandler(MlnbHandler):
 class RunsHandler(MlnbHandler):
     @tornado.web.authenticated
     async def get(self) -> None:
-        try:
-            limit, offset = self.int_argument("limit", 50), self.int_argument("offset", 0)
-        except ValueError as exc:
-            return self.fail(400, "bad_request", exc)
+        page = self.page_arguments()
+        if page is None:
+            return
+        limit, offset = page
         await self.answer(browse.runs_page, self.get_query_argument("experiment", None) or None,
                           self.get_query_argument("filter", None) or None,
                           self.get_query_argument("order_by", None) or None, limit, offset)
@@ -133,11 +138,9 @@ class ArtifactHandler(MlnbHandler):
 class DatasetsHandler(MlnbHandler):
     @tornado.web.authenticated
     async def get(self) -> None:
-        try:
-            limit, offset = self.int_argument("limit", 50), self.int_argument("offset", 0)
-        except ValueError as exc:
-            return self.fail(400, "bad_request", exc)
-        await self.answer(browse.datasets_page, limit, offset)
+        page = self.page_arguments()
+        if page is not None:
+            await self.answer(browse.datasets_page, *page)
 
 
 class ModelsHandler(MlnbHandler):
