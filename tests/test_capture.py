@@ -129,7 +129,7 @@ def test_a_failing_hook_never_breaks_the_cell(store: Store, tmp_path: Path) -> N
     path = make_notebook([
         "%load_ext mlnb",
         "%track start --name broken-hook",
-        "import mlnb.capture.session as s\ndef boom(*a, **k):\n    raise RuntimeError('capture bug')\ns.analyse = boom",
+        "import mlnb.capture.session as s\ndef boom(*a, **k):\n    raise RuntimeError('capture bug')\ns.analyse = s.analyse_tree = boom",
         "x = 41 + 1\nprint(x)",
         "print('still fine')",
     ], tmp_path / "hook.ipynb")

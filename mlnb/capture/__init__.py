@@ -23,6 +23,7 @@ def load_ipython_extension(shell: Any) -> None:
     shell.register_magics(TrackMagics(shell, session))
     shell.events.register("pre_run_cell", session.pre_run_cell)
     shell.events.register("post_run_cell", session.post_run_cell)
+    shell.ast_transformers.append(_CellAnalyser(session))
     _tee_displays(shell, session)
 
 
@@ -33,6 +34,21 @@ def unload_ipython_extension(shell: Any) -> None:
         return
     shell.events.unregister("pre_run_cell", session.pre_run_cell)
     shell.events.unregister("post_run_cell", session.post_run_cell)
+    shell.ast_transformers[:] = [t for t in shell.ast_transformers if not isinstance(t, _CellAnalyser)]
+
+
+class _CellAnalyser:
+    """An AST transformer that changes nothing: it hands IPython's parsed cell to the session."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+
+    def visit(self, tree: Any) -> Any:
+        try:  # IPython drops a transformer that raises; capture problems must never cost that
+            self.session.analyse_parsed_cell(tree)
+        except Exception as exc:  # noqa: BLE001 - reported once by the session, the cell runs
+            self.session._warn(exc)
+        return tree
 
 
 def session_for(shell: Any) -> Any:

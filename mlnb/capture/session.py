@@ -17,7 +17,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlnb.capture.analysis import CellNames, analyse
+from mlnb.capture.analysis import CellNames, analyse, analyse_tree
 
 DATA_TYPES = frozenset({"DataFrame", "Series", "ndarray", "Table", "RecordBatch", "Index"})
 WORKER_POLL_S = float(os.environ.get("MLNB_CAPTURE_POLL", "0.05"))
@@ -75,6 +75,7 @@ class _Pending:
     displays: list[dict[str, Any]] = field(default_factory=list)
     wrapper: bool = False  # a %%track cell whose body was recorded by the nested run_cell
     extra_reads: set[str] = field(default_factory=set)  # names read by magics (%track params x)
+    analysed: bool = False
 
 
 @dataclass
@@ -150,8 +151,8 @@ class CaptureSession:
         if not self._active():
             self._stack.append(None)
             return
+        # the names are read from the tree IPython parses next (see `analyse_parsed_cell`)
         pending = _Pending(raw, _UNPARSED, getattr(info, "cell_id", None), time.time(), time.perf_counter(), {})
-        self._analyse_before_run(pending, getattr(info, "transformed_cell", None) or self._python_source(raw))
         pending.stdout, pending.stderr = _Tee(sys.stdout, MAX_STREAM_CHARS), _Tee(sys.stderr, MAX_STREAM_CHARS)
         sys.stdout, sys.stderr = pending.stdout, pending.stderr
         for outer in self._stack:  # a magic running cells (%%track): the inner run is the record
@@ -159,9 +160,16 @@ class CaptureSession:
                 outer.wrapper = True
         self._stack.append(pending)
 
-    def _analyse_before_run(self, pending: _Pending, source: str) -> None:
+    def analyse_parsed_cell(self, tree: Any) -> None:
+        """Called with the syntax tree IPython parsed for the cell, just before it runs (an AST
+        transformer): reusing IPython's parse keeps a second parse off the cell's path."""
+        pending = self._pending
+        if pending is not None and not pending.analysed:
+            self._analyse_before_run(pending, analyse_tree(tree))
+
+    def _analyse_before_run(self, pending: _Pending, names: CellNames) -> None:
         """What the cell reads and binds, the ids bound before it runs, fingerprints of data it reads."""
-        names = pending.names = analyse(source)
+        pending.names, pending.analysed = names, True
         ns = self.shell.user_ns
         pending.ids_before = {name: id(ns[name]) for name in names.reads | names.writes if name in ns}
         for name in names.reads:  # data this cell may mutate in place: know its state before
@@ -176,6 +184,8 @@ class CaptureSession:
         pending = self._stack.pop()
         if pending is None:
             return
+        if not pending.analysed and pending.raw.strip():  # IPython did not hand us its tree
+            self._analyse_before_run(pending, analyse(self._python_source(pending.raw)))
         sys.stdout, sys.stderr = pending.stdout.target, pending.stderr.target
         duration = time.perf_counter() - pending.perf
         if pending.wrapper or self.run is None or self.run.status != "running":
