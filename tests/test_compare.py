@@ -173,3 +173,18 @@ def test_auto_refresh_follows_running_runs_then_stops(widget: CompareWidget, mon
 def test_auto_refresh_without_an_event_loop_says_so(widget: CompareWidget) -> None:
     widget.auto_refresh.value = True
     assert widget.auto_refresh.value is False and "needs a running kernel" in widget.message.value
+
+
+def test_filtering_down_to_runs_without_the_chosen_columns_keeps_working(store: Store) -> None:
+    _log_runs(4)
+    for i in range(3):
+        with mlnb.start_run(experiment="sweep", name=f"plain-{i}") as run:
+            run.log_params({"depth": i})
+            run.log_metric("f1", i / 10)
+    widget = mlnb.compare(experiment="sweep")
+    widget.scatter_x.value, widget.scatter_y.value = "params.lr", "metrics.loss"
+    widget.filter.value = "name LIKE 'plain-%'"
+    assert widget.message.value == "" and widget.table.total == 3
+    assert widget.data.metric == "metrics.f1" and widget.metric.options == (("f1", "metrics.f1"),)
+    assert widget.figures["scatter"]["layout"]["title"]["text"] == "f1 vs depth"
+    assert widget.figures["parcoords"]["data"][0]["dimensions"][-1]["label"] == "f1"

@@ -34,14 +34,13 @@ class Comparison:
         self._wanted = (metrics, params)
         self.sort_by, self.descending, self.page, self.page_size = "", False, 0, PAGE_SIZE
         self.selected: list[str] = []
+        self.metric: str | None = None
+        self.scatter_x, self.scatter_y = "", ""
         self.reload()
-        self.metric = self.metrics[0] if self.metrics else None
-        numeric = [c for c in self.params if _numeric(self.frame[c])] + self.metrics
-        self.scatter_x = numeric[0] if numeric else "start"
-        self.scatter_y = self.metrics[0] if self.metrics else (numeric[-1] if numeric else "duration_s")
 
     def reload(self) -> None:
-        """Read the runs again (new runs, finished runs); keeps the selection that still exists."""
+        """Read the runs again (new runs, finished runs); keeps the selection and the chosen
+        columns that still exist, and picks new ones for those that do not."""
         self.frame = load_runs(self.store, self.selection)
         metrics, params = self._wanted
         self.metrics = pick_columns(self.frame, metrics, "metrics")
@@ -49,6 +48,17 @@ class Comparison:
         self.columns = [*ATTRIBUTE_COLUMNS, *self.params, *self.metrics]
         present = set(self.frame["run_id"])
         self.selected = [r for r in self.selected if r in present]
+        if self.metric not in self.metrics:
+            self.metric = self.metrics[0] if self.metrics else None
+        numeric = [c for c in self.params if _numeric(self.frame[c])] + self.metrics
+        if self.scatter_x not in self.axis_columns():
+            self.scatter_x = numeric[0] if numeric else "start"
+        if self.scatter_y not in self.axis_columns():
+            self.scatter_y = self.metrics[0] if self.metrics else (numeric[-1] if numeric else "duration_s")
+
+    def axis_columns(self) -> list[str]:
+        """Columns a scatter axis can show."""
+        return ["start", "duration_s", *self.params, *self.metrics]
 
     def table(self) -> dict[str, Any]:
         return table_page(self.frame, self.columns, self.sort_by or None, self.descending, self.page, self.page_size)
@@ -142,11 +152,11 @@ class CompareWidget:
                                        indent=False, style={"description_width": "initial"})
         self.message = w.HTML()
         self.table = RunTableWidget()
-        metric_options = [(charts.short(m), m) for m in comparison.metrics]
-        self.metric = w.Dropdown(options=metric_options, value=comparison.metric, description="color by")
-        axis_options = [(charts.short(c), c) for c in ["start", "duration_s", *comparison.params, *comparison.metrics]]
-        self.scatter_x = w.Dropdown(options=axis_options, value=comparison.scatter_x, description="x")
-        self.scatter_y = w.Dropdown(options=axis_options, value=comparison.scatter_y, description="y")
+        self.metric = w.Dropdown(description="color by")
+        self.scatter_x = w.Dropdown(description="x")
+        self.scatter_y = w.Dropdown(description="y")
+        self._syncing = False
+        self._sync_controls()
         self.parcoords_box, self.curves_box, self.scatter_box = w.Output(), w.Output(), w.Output()
         self.figures: dict[str, dict[str, Any]] = {}  # name -> the plotly figure JSON on show
         self.view = w.VBox([
@@ -202,17 +212,35 @@ class CompareWidget:
         self._draw_charts()
 
     def _on_metric(self, change: dict[str, Any]) -> None:
+        if self._syncing:
+            return
         self.data.metric = change["new"]
         self._show(self.parcoords_box, "parcoords", self.data.parcoords_figure())
 
     def _on_axis(self, _change: dict[str, Any]) -> None:
+        if self._syncing:
+            return
         self.data.scatter_x, self.data.scatter_y = self.scatter_x.value, self.scatter_y.value
         self._show(self.scatter_box, "scatter", self.data.scatter_figure())
 
     # --- drawing ---------------------------------------------------------------------------
     def _draw_all(self) -> None:
+        self._sync_controls()
         self._draw_table()
         self._draw_charts()
+
+    def _sync_controls(self) -> None:
+        """Dropdowns offer the columns the current runs have (without redrawing on the way)."""
+        self._syncing = True
+        try:
+            self.metric.options = [(charts.short(m), m) for m in self.data.metrics]
+            self.metric.value = self.data.metric
+            axes = [(charts.short(c), c) for c in self.data.axis_columns()]
+            for dropdown, value in ((self.scatter_x, self.data.scatter_x), (self.scatter_y, self.data.scatter_y)):
+                dropdown.options = axes
+                dropdown.value = value
+        finally:
+            self._syncing = False
 
     def _draw_table(self) -> None:
         page = self.data.table()
