@@ -7,7 +7,9 @@ Starts `jupyter server` (this environment's, with the mlnb extension) on a free 
 serving a store built once under benchmarks/.work/api-<runs>, then times HTTP GETs of
 /mlnb/api/runs with the token, from a client in this process (a fresh connection per request,
 as a browser tab polling would, without keep-alive). Median of --repeat requests after one
-warm-up request each. Target: a page of 50 runs in under 100 ms.
+warm-up request each, plus the panel's real pattern: one request every 1.5 s, each of which
+reopens the index (the server releases it right after a burst so kernels never wait). Target: a
+page of runs in under 100 ms.
 """
 from __future__ import annotations
 
@@ -105,6 +107,15 @@ def main() -> None:
             median = statistics.median(times)
             verdict = "PASS" if median < TARGET_S else "FAIL"
             print(f"| {label} | {total:,} | {median * 1000:.1f} ms | < 100 ms: {verdict} |")
+        # the panel polls every 1.5 s, and the server closes the index after each burst of
+        # requests (so kernels never wait for it): every poll reopens DuckDB
+        times = []
+        for _ in range(5):
+            time.sleep(1.5)
+            times.append(get("runs", limit="20")[0])
+        median = statistics.median(times)
+        print(f"| the panel's poll: 20 newest runs, 1.5 s after the previous request (median of 5) | "
+              f"{args.runs:,} | {median * 1000:.1f} ms | < 100 ms: {'PASS' if median < TARGET_S else 'FAIL'} |")
     finally:
         server.terminate()
         server.wait(timeout=20)

@@ -17,6 +17,7 @@ from mlnb.errors import FilterError, MlnbError, NotFoundError, StoreNotFoundErro
 from mlnb.store import browse
 
 NAME = r"[^/]+"
+SERVER_LINGER_S = 0.05
 
 
 class StoreFinder:
@@ -37,7 +38,11 @@ class StoreFinder:
             root = find_store_root(Path(self.root_dir).expanduser())
             if root is None:
                 raise StoreNotFoundError(f"no mlnb store in {self.root_dir} or its parents; run `mlnb init` there")
-            self._store = Store.open(root)
+            store = Store.open(root)
+            # a long-running server must not keep kernels waiting for the index: close it (and
+            # release the lock) right after each request instead of lingering
+            store.linger_s = SERVER_LINGER_S
+            self._store = store
         return self._store
 
 

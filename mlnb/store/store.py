@@ -54,6 +54,7 @@ class Store:
         self._owner_pid = os.getpid()
         self._idle_since = 0.0
         self._closer: threading.Thread | None = None
+        self.linger_s = LINGER_S  # how long an idle index connection (and the lock) is kept
         _open_stores.add(self)
 
     @classmethod
@@ -80,7 +81,7 @@ class Store:
     def index(self, refresh: bool = True) -> Iterator[Any]:
         """A read-write connection to the up-to-date index, held under the index lock.
 
-        After use the connection lingers for LINGER_S (a burst of queries opens DuckDB once),
+        After use the connection lingers for `linger_s` (a burst of queries opens DuckDB once),
         then a timer closes it and releases the lock for other processes.
         """
         with self._lock:
@@ -107,7 +108,7 @@ class Store:
                 self._depth = 0
                 self._idle_since = time.monotonic()
                 if self._con is not None:
-                    if LINGER_S <= 0:
+                    if self.linger_s <= 0:
                         self._close_index()
                     else:
                         self._start_closer()
@@ -148,11 +149,11 @@ class Store:
 
     def _close_when_idle(self) -> None:
         while True:
-            time.sleep(LINGER_S / 4)
+            time.sleep(self.linger_s / 4)
             with self._lock:
                 if self._con is None:
                     return
-                if not self._depth and time.monotonic() - self._idle_since >= LINGER_S:
+                if not self._depth and time.monotonic() - self._idle_since >= self.linger_s:
                     self._close_index()
                     return
 
