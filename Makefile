@@ -26,10 +26,10 @@ demo: $(STAMP) $(LABEXT)  ## install, execute the example notebooks and the exam
 	@echo "                     $(VENV)/bin/mlnb sql \"SELECT experiment, count(*) FROM runs GROUP BY ALL\""
 	@echo "Compare and diff:    example-notebooks/executed/04-compare-runs.ipynb"
 	@if [ -n "$(NO_LAB)$$MLNB_DEMO_NO_LAB" ]; then \
-		echo "JupyterLab:          skipped (NO_LAB); start it with: $(VENV)/bin/jupyter lab --LabApp.default_url='/lab?mlnb-panel'"; \
+		echo "JupyterLab:          skipped (NO_LAB); start it with: $(VENV)/bin/jupyter lab --LabApp.default_url=/lab/workspaces/mlnb"; \
 	else \
 		echo "Starting JupyterLab on this store with the mlnb panel open (Ctrl-C to stop; make demo NO_LAB=1 skips this)"; \
-		$(VENV)/bin/jupyter lab --LabApp.default_url='/lab?mlnb-panel' $$( [ "$$(id -u)" = 0 ] && echo --allow-root ); \
+		$(VENV)/bin/jupyter lab --LabApp.default_url=/lab/workspaces/mlnb $$( [ "$$(id -u)" = 0 ] && echo --allow-root ); \
 	fi
 
 test: $(STAMP) $(LABEXT)  ## the whole test suite (what CI runs): jest, then pytest (incl. browser tests in Chromium)

@@ -64,8 +64,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
     if (restorer) {
       restorer.add(panel, 'mlnb-panel');
     }
-    // `/lab?mlnb-panel` opens with the panel shown (what `make demo` launches)
-    if (new URLSearchParams(window.location.search).has('mlnb-panel')) {
+    // `/lab/workspaces/mlnb` (what `make demo` opens) or `/lab?mlnb-panel` start with the panel shown
+    const wanted = new URLSearchParams(window.location.search).has('mlnb-panel')
+      || /\/workspaces\/mlnb\/?$/.test(window.location.pathname);
+    if (wanted) {
       void app.restored.then(() => app.shell.activateById(panel.id));
     }
     if (palette) {
