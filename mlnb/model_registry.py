@@ -17,6 +17,7 @@ from mlnb import runinfo
 from mlnb.errors import InvalidValueError, MlnbError, NotFoundError
 from mlnb.flavors import flavor_for, get_flavor
 from mlnb.store.queries import resolve_run_id
+from mlnb.store.store import Store
 from mlnb.tracking import active_run, current_store
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")
@@ -172,11 +173,11 @@ def resolve_version(con: Any, uri: str | ModelURI) -> tuple[str, int]:
     return parsed.name, parsed.version
 
 
-def model_version(uri: str) -> dict[str, Any]:
+def model_version(uri: str, store: Store | None = None) -> dict[str, Any]:
     """The record of one version (run, artifact, signature, data lineage, aliases, status)."""
     import orjson
 
-    with current_store().index() as con:
+    with (store or current_store()).index() as con:
         name, version = resolve_version(con, uri)
         cursor = con.execute("SELECT * FROM idx.model_versions WHERE name = ? AND version = ?", [name, version])
         columns = [d[0] for d in cursor.description]
@@ -201,13 +202,14 @@ def load_model(uri: str) -> Any:
     return get_flavor(record["flavor"]).load(payload)
 
 
-def set_alias(name: str, alias: str, version: int, force: bool = False, reason: str | None = None) -> dict[str, Any]:
+def set_alias(name: str, alias: str, version: int, force: bool = False, reason: str | None = None,
+              store: Store | None = None) -> dict[str, Any]:
     """Point `name@alias` at `version` (kept in the alias history). Moving `champion` to a version
     whose run's notebook state is not clean needs `force=True` (and the reason is kept)."""
     _check_alias(alias)
     if isinstance(version, bool) or not isinstance(version, int) and not str(version).isdigit():
         raise InvalidValueError(f"version must be a version number like 3, got {version!r}")
-    store = current_store()
+    store = store or current_store()
     with store.index() as con:
         _, version = resolve_version(con, f"{_check_name(name)}/{int(version)}")
         hidden, status = con.execute(
@@ -221,13 +223,13 @@ def set_alias(name: str, alias: str, version: int, force: bool = False, reason: 
         before = con.execute("SELECT version FROM idx.model_aliases WHERE name = ? AND alias = ?",
                              [name, alias]).fetchone()
         if before is not None and before[0] == version:  # already there: no history entry for a no-op
-            return model_version(f"{name}/{version}")
+            return model_version(f"{name}/{version}", store)
         store.writer.emit({"e": "alias", "name": name, "alias": alias, "version": version,
                            "from": before[0] if before else None, "user": runinfo.user_name(), "t": time.time(),
                            "reason": reason or ("forced despite hidden state " + hidden if force and hidden
                                                 not in (None, "clean") else None)})
         store.writer.flush(sync=True)
-    return model_version(f"{name}@{alias}")
+    return model_version(f"{name}@{alias}", store)
 
 
 def delete_alias(name: str, alias: str) -> None:
@@ -272,9 +274,9 @@ def _update(name: str, version: int, **fields: Any) -> dict[str, Any]:
     return model_version(f"{name}/{version}")
 
 
-def models() -> Any:
+def models(store: Store | None = None) -> Any:
     """One row per model: versions, latest version, aliases, last registered."""
-    with current_store().index() as con:
+    with (store or current_store()).index() as con:
         return con.execute(
             "SELECT v.name, count(*) AS versions, max(v.version) AS latest, "
             "(SELECT string_agg(a.alias || '=' || a.version, ', ' ORDER BY a.alias) FROM idx.model_aliases a "
@@ -283,9 +285,9 @@ def models() -> Any:
         ).df()
 
 
-def model_versions(name: str) -> Any:
+def model_versions(name: str, store: Store | None = None) -> Any:
     """Versions of one model with their aliases and the producing run's latest metrics."""
-    with current_store().index() as con:
+    with (store or current_store()).index() as con:
         resolve_version(con, f"{_check_name(name)}@latest")
         frame = con.execute(
             "SELECT v.version, v.status, (SELECT string_agg(a.alias, ', ' ORDER BY a.alias) FROM idx.model_aliases a "
@@ -301,9 +303,9 @@ def model_versions(name: str) -> Any:
     return frame
 
 
-def alias_history(name: str) -> Any:
+def alias_history(name: str, store: Store | None = None) -> Any:
     """Every alias change of a model: when, by whom, from which version to which, why."""
-    with current_store().index() as con:
+    with (store or current_store()).index() as con:
         return con.execute(
             'SELECT alias, from_version, to_version, "user", ts, reason FROM idx.alias_history '
             "WHERE name = ? ORDER BY ts", [name]).df()

@@ -126,48 +126,25 @@ def models_overview(store: Store) -> list[dict[str, Any]]:
     """Every model with its versions (aliases, status, run, key metrics)."""
     from mlnb import model_registry
 
-    with _using(store):
-        out = []
-        for model in records(model_registry.models()):
-            versions = records(model_registry.model_versions(model["name"]))
-            for version in versions:
-                version["aliases"] = [a for a in (version.get("aliases") or "").split(", ") if a]
-                version["metrics"] = {k[8:]: v for k, v in list(version.items()) if k.startswith("metrics.")
-                                      and v is not None}
-                for key in [k for k in version if k.startswith("metrics.")]:
-                    del version[key]
-            model["versions"] = versions
-            model["aliases"] = {a: v["version"] for v in versions for a in v["aliases"]}
-            out.append(model)
+    out = []
+    for model in records(model_registry.models(store)):
+        versions = records(model_registry.model_versions(model["name"], store))
+        for version in versions:
+            version["aliases"] = [a for a in (version.get("aliases") or "").split(", ") if a]
+            version["metrics"] = {k[8:]: v for k, v in list(version.items()) if k.startswith("metrics.") and v is not None}
+            for key in [k for k in version if k.startswith("metrics.")]:
+                del version[key]
+        model["versions"] = versions
+        model["aliases"] = {a: v["version"] for v in versions for a in v["aliases"]}
+        out.append(model)
     return out
 
 
 def move_alias(store: Store, name: str, alias: str, version: int, force: bool = False,
                reason: str | None = None) -> dict[str, Any]:
+    """Point an alias at a version (the registry's checks apply); returns the recent history."""
     from mlnb import model_registry
 
-    with _using(store):
-        model_registry.set_alias(name, alias, version, force=force, reason=reason)
-        history = records(model_registry.alias_history(name))
+    model_registry.set_alias(name, alias, version, force=force, reason=reason, store=store)
+    history = records(model_registry.alias_history(name, store))
     return {"name": name, "alias": alias, "version": version, "history": history[-20:]}
-
-
-class _using:
-    """Make `store` the registry's current store for a block (the server serves one store)."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    def __enter__(self) -> None:
-        from mlnb import tracking
-
-        self.previous = tracking._default_store.get("store")
-        tracking._default_store["store"] = self.store
-
-    def __exit__(self, *_: Any) -> None:
-        from mlnb import tracking
-
-        if self.previous is None:
-            tracking._default_store.pop("store", None)
-        else:
-            tracking._default_store["store"] = self.previous
