@@ -39,6 +39,7 @@ def served_store(jp_root_dir: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
             for step in range(3):
                 run.log_metric("acc", i / 10 + step / 100, step=step)
             run.log_artifact(b"hello artifact", name="notes/hello.txt")
+            run.log_artifact(b"<script>alert(1)</script>", name="page.html")
             ids.append(run.id)
     with mlnb.start_run(experiment="models") as run:
         mlnb.register_model({"weights": [1, 2]}, "clf")
@@ -82,12 +83,15 @@ async def test_run_detail_metrics_and_artifacts(jp_fetch, served_store) -> None:
     detail = await get_json(jp_fetch, "runs", run_id[:8])
     assert detail["run_id"] == run_id and detail["params"] == {"lr": "0.4", "opt": "adam"}
     assert detail["metrics"]["acc"] == pytest.approx(0.32) and detail["metric_steps"] == {"acc": 3}
-    assert [a["path"] for a in detail["artifacts"]] == ["notes/hello.txt"]
+    assert [a["path"] for a in detail["artifacts"]] == ["notes/hello.txt", "page.html"]
     history = await get_json(jp_fetch, "runs", run_id, "metrics", "acc")
     assert history["steps"] == [0, 1, 2] and history["values"] == pytest.approx([0.3, 0.31, 0.32])
     response = await jp_fetch("mlnb", "api", "runs", run_id, "artifacts", "notes", "hello.txt")
-    assert response.body == b"hello artifact"
+    assert response.body == b"hello artifact" and response.headers["Content-Type"].startswith("text/plain")
     assert "attachment" in response.headers["Content-Disposition"]
+    page = await jp_fetch("mlnb", "api", "runs", run_id, "artifacts", "page.html")
+    assert page.headers["Content-Type"] == "application/octet-stream"  # never rendered on Jupyter's origin
+    assert "sandbox" in page.headers["Content-Security-Policy"] and page.body.startswith(b"<script>")
 
 
 async def test_experiments_datasets_and_models(jp_fetch, served_store) -> None:

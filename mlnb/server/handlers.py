@@ -18,6 +18,9 @@ from mlnb.store import browse
 
 NAME = r"[^/]+"
 SERVER_LINGER_S = 0.05
+# media types served as they are; anything else (HTML, SVG, scripts) goes out as octet-stream
+INERT_MEDIA = frozenset({"text/plain", "text/csv", "application/json", "image/png", "image/jpeg", "image/gif",
+                         "application/octet-stream", "application/x-ipynb+json", "application/vnd.plotly.v1+json"})
 
 
 class StoreFinder:
@@ -134,10 +137,13 @@ class ArtifactHandler(MlnbHandler):
             return self.fail(400, "bad_request", exc)
         except (OSError, ValueError) as exc:
             return self.fail(500, "artifact_unreadable", exc)
-        self.set_header("Content-Type", media)
-        self.set_header("Content-Disposition", f'attachment; filename="{filename.replace(chr(34), "")}"')
+        # artifacts are user content on the Jupyter origin: never let the browser run them
+        content_type = media if media.split(";")[0].strip() in INERT_MEDIA else "application/octet-stream"
+        safe_name = "".join(c for c in filename if c.isprintable() and c not in '"\\;') or "artifact"
+        self.set_header("Content-Disposition", f'attachment; filename="{safe_name}"')
         self.set_header("X-Content-Type-Options", "nosniff")
-        self.finish(data)
+        self.set_header("Content-Security-Policy", "sandbox; default-src 'none'")
+        self.finish(data, set_content_type=content_type)  # APIHandler would label it JSON
 
 
 class DatasetsHandler(MlnbHandler):
