@@ -1,6 +1,8 @@
 """mlnb.compare against a real store: table pages, sorting, filtering, selection driving the charts."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 import mlnb
@@ -188,3 +190,18 @@ def test_filtering_down_to_runs_without_the_chosen_columns_keeps_working(store: 
     assert widget.data.metric == "metrics.f1" and widget.metric.options == (("f1", "metrics.f1"),)
     assert widget.figures["scatter"]["layout"]["title"]["text"] == "f1 vs depth"
     assert widget.figures["parcoords"]["data"][0]["dimensions"][-1]["label"] == "f1"
+
+
+def test_user_text_is_escaped_in_tables_and_charts(store: Store) -> None:
+    hostile = "<img src=x onerror=alert(1)>"
+    for i in range(2):
+        with mlnb.start_run(experiment="xss", name=hostile) as run:
+            run.log_params({"opt": hostile, "lr": i})
+            run.log_metric(hostile, 0.5 + i, step=0)
+    widget = mlnb.compare(experiment="xss")
+    assert hostile not in widget.data.render_html()
+    shown = {name: {**figure, "data": [{k: v for k, v in trace.items() if k != "meta"} for trace in figure["data"]]}
+             for name, figure in widget.figures.items()}  # `meta` is data plotly never renders
+    figures = json.dumps(shown)
+    assert hostile not in figures and "&lt;img src=x" in figures
+    assert mlnb.lineage(widget.table.run_ids[0]).graph is not None

@@ -6,6 +6,7 @@ so a figure embedded in a saved notebook stays small.
 """
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,6 +22,11 @@ SELECTED_COLOR = "#d62728"
 def short(column: str) -> str:
     """`params.lr` -> `lr`; other names unchanged."""
     return column.split(".", 1)[1] if column.startswith(("params.", "metrics.")) else column
+
+
+def label(column: str) -> str:
+    """A column's short name for plotly text, which reads a little HTML: user text is escaped."""
+    return html.escape(short(column))
 
 
 def plain(figure: dict[str, Any]) -> dict[str, Any]:
@@ -39,14 +45,14 @@ def plain(figure: dict[str, Any]) -> dict[str, Any]:
 def parallel_coordinates(frame: Any, params: Sequence[str], metric: str | None) -> Any:
     """One line per run through its params, ending in (and coloured by) the chosen metric."""
     frame = frame.head(MAX_PARCOORDS_RUNS)
-    dimensions = [_dimension(frame[c], short(c)) for c in list(params)[:MAX_DIMENSIONS]]
+    dimensions = [_dimension(frame[c], label(c)) for c in list(params)[:MAX_DIMENSIONS]]
     line: dict[str, Any] = {}
     if metric is not None and metric in frame:
         values = frame[metric].astype(float)
-        dimensions.append(_dimension(frame[metric], short(metric)))
+        dimensions.append(_dimension(frame[metric], label(metric)))
         line = {"color": values.fillna(values.min() if values.notna().any() else 0).to_numpy(),
-                "colorscale": "Viridis", "showscale": True, "colorbar": {"title": {"text": short(metric)}}}
-    title = f"{len(frame)} run{'s' if len(frame) != 1 else ''}: params → {short(metric) if metric else 'metric'}"
+                "colorscale": "Viridis", "showscale": True, "colorbar": {"title": {"text": label(metric)}}}
+    title = f"{len(frame)} run{'s' if len(frame) != 1 else ''}: params → {label(metric) if metric else 'metric'}"
     return {"data": [{"type": "parcoords", "dimensions": dimensions, "line": line}],
             "layout": {"height": 400, "margin": {"l": 60, "r": 80, "t": 90, "b": 30},
                        "title": {"text": title, "y": 0.98, "yanchor": "top"}}}
@@ -62,7 +68,7 @@ def _dimension(column: Any, label: str) -> dict[str, Any]:
     categories = sorted(text.unique().tolist())
     codes = {name: i for i, name in enumerate(categories)}
     return {"label": label, "values": text.map(codes).to_numpy(dtype=float), "tickvals": list(range(len(categories))),
-            "ticktext": categories}
+            "ticktext": [html.escape(c) for c in categories]}
 
 
 def metric_histories(store: Store, run_ids: Sequence[str], keys: Sequence[str]) -> Any:
@@ -95,7 +101,7 @@ def metric_curves(histories: Any, keys: Sequence[str], labels: dict[str, str]) -
         if i:
             layout[f"xaxis{suffix}"]["matches"] = "x"
         layout[f"yaxis{suffix}"] = {"anchor": f"x{suffix}", "domain": [max(0.0, top - height), top]}
-        layout["annotations"].append({"text": f"<b>{key}</b>", "xref": "paper", "yref": "paper", "x": 0, "y": top,
+        layout["annotations"].append({"text": f"<b>{html.escape(key)}</b>", "xref": "paper", "yref": "paper", "x": 0, "y": top,
                                       "xanchor": "left", "yanchor": "bottom", "showarrow": False})
         rows = histories[histories["key"] == key]
         for n, run_id in enumerate(list(labels)[:MAX_CURVE_RUNS]):
@@ -104,7 +110,7 @@ def metric_curves(histories: Any, keys: Sequence[str], labels: dict[str, str]) -
                 continue
             points = points.iloc[::max(1, -(-len(points) // MAX_CURVE_POINTS))]
             traces.append({"type": "scatter", "x": points["step"].to_numpy(), "y": points["value"].to_numpy(),
-                           "mode": "lines+markers" if len(points) < 30 else "lines", "name": labels[run_id],
+                           "mode": "lines+markers" if len(points) < 30 else "lines", "name": html.escape(labels[run_id]),
                            "legendgroup": run_id, "showlegend": i == 0, "line": {"color": palette[n % 10]},
                            "xaxis": f"x{suffix}", "yaxis": f"y{suffix}", "meta": key})
     return {"data": traces, "layout": layout}
@@ -121,11 +127,11 @@ def scatter(frame: Any, x: str, y: str, selected: Sequence[str] = ()) -> Any:
         traces.append({
             "type": "scatter", "x": _axis(part[x]), "y": _axis(part[y]), "mode": "markers", "name": name,
             "marker": {"color": color, "size": 9 if name == "selected" else 7},
-            "text": (part["run_id"].str.slice(0, 8) + " " + part["name"].fillna("")).tolist(),
+            "text": [html.escape(t) for t in (part["run_id"].str.slice(0, 8) + " " + part["name"].fillna(""))],
             "hoverinfo": "text+x+y"})
     return {"data": traces, "layout": {"height": 320, "margin": {"l": 50, "r": 20, "t": 40, "b": 40},
-                                       "title": {"text": f"{short(y)} vs {short(x)}"},
-                                       "xaxis": {"title": {"text": short(x)}}, "yaxis": {"title": {"text": short(y)}}}}
+                                       "title": {"text": f"{label(y)} vs {label(x)}"},
+                                       "xaxis": {"title": {"text": label(x)}}, "yaxis": {"title": {"text": label(y)}}}}
 
 
 def _axis(column: Any) -> Any:

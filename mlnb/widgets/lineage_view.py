@@ -82,7 +82,7 @@ def lineage_figure(graph: LineageGraph) -> dict[str, Any]:
         traces.append({
             "type": "scatter", "mode": "markers+text", "name": kind,
             "x": [where[n][0] for n in nodes], "y": [where[n][1] for n in nodes],
-            "text": [i["label"] for i in info], "textposition": "bottom center",
+            "text": [html.escape(i["label"]) for i in info], "textposition": "bottom center",
             "hovertext": [html.escape(i["detail"] or i["id"]).replace("\n", "<br>") for i in info],
             "hoverinfo": "text", "customdata": [i["id"] for i in info],
             "marker": {"color": color, "symbol": symbol, "size": 16,
