@@ -7,7 +7,6 @@ import sys
 import textwrap
 import warnings
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 import tornado.httpclient

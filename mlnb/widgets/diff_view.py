@@ -52,7 +52,7 @@ def render_html(d: RunDiff, store: Any) -> str:
     parts.append(_section("Params", ["param", "a", "b"], [
         (e["change"], [e["key"], e["a"], e["b"]]) for e in d.changed("params")], len(d.params)))
     parts.append(_section("Metrics", ["metric", "a", "b", "delta"], [
-        (e["change"] if e["change"] != "same" else "same",
+        (e["change"],
          [e["key"], _num(e["a"]), _num(e["b"]), _delta(e)]) for e in d.metrics], len(d.metrics), show_same=True))
     parts.append(_cells_html(d))
     parts.append(_outputs_html(d, store))
