@@ -49,52 +49,30 @@ def _jupyter_labextension_paths() -> list[dict[str, str]]:
     return [{"src": "labextension", "dest": "mlnb"}]
 
 
+# public name -> the module that defines it (imported on first access)
+_HOMES: dict[str, str] = {
+    **{name: "mlnb.tracking" for name in _TRACKING},
+    **{name: "mlnb.api" for name in _QUERIES},
+    **{name: "mlnb.model_registry" for name in _REGISTRY},
+    "pipeline_view": "mlnb.batch.pipelines",
+    "registry": "mlnb.widgets.registry_view",
+    "compare": "mlnb.widgets.compare_view",
+    "diff": "mlnb.widgets.diff_view",
+    "lineage": "mlnb.widgets.lineage_view",
+    "evaluate": "mlnb.evaluation",
+    "load_ipython_extension": "mlnb.capture",
+    "unload_ipython_extension": "mlnb.capture",
+    "MlnbError": "mlnb.errors",
+}
+
+
 def __getattr__(name: str) -> Any:
-    if name in _TRACKING:
-        from mlnb import tracking
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'mlnb' has no attribute {name!r}")
+    import importlib
 
-        return getattr(tracking, name)
-    if name in _QUERIES:
-        from mlnb import api
-
-        return getattr(api, name)
-    if name in _REGISTRY:
-        from mlnb import model_registry as registry
-
-        return getattr(registry, name)
-    if name == "pipeline_view":
-        from mlnb.batch.pipelines import pipeline_view
-
-        return pipeline_view
-    if name == "registry":
-        from mlnb.widgets.registry_view import registry
-
-        return registry
-    if name == "compare":
-        from mlnb.widgets.compare_view import compare
-
-        return compare
-    if name == "diff":
-        from mlnb.widgets.diff_view import diff
-
-        return diff
-    if name == "lineage":
-        from mlnb.widgets.lineage_view import lineage
-
-        return lineage
-    if name == "evaluate":
-        from mlnb.evaluation import evaluate
-
-        return evaluate
-    if name in ("load_ipython_extension", "unload_ipython_extension"):
-        from mlnb import capture
-
-        return getattr(capture, name)
-    if name == "MlnbError":
-        from mlnb.errors import MlnbError
-
-        return MlnbError
-    raise AttributeError(f"module 'mlnb' has no attribute {name!r}")
+    return getattr(importlib.import_module(home), name)
 
 
 def __dir__() -> list[str]:
