@@ -36,12 +36,15 @@ class Comparison:
         self.selected: list[str] = []
         self.metric: str | None = None
         self.scatter_x, self.scatter_y = "", ""
+        self._loads = 0  # how many times the runs were read: part of the page cache's key
+        self._page: tuple[tuple[Any, ...], dict[str, Any]] | None = None
         self.reload()
 
     def reload(self) -> None:
         """Read the runs again (new runs, finished runs); keeps the selection and the chosen
         columns that still exist, and picks new ones for those that do not."""
         self.frame = load_runs(self.store, self.selection)
+        self._loads += 1
         metrics, params = self._wanted
         self.metrics = pick_columns(self.frame, metrics, "metrics")
         self.params = pick_columns(self.frame, params, "params")
@@ -61,7 +64,12 @@ class Comparison:
         return ["start", "duration_s", *self.params, *self.metrics]
 
     def table(self) -> dict[str, Any]:
-        return table_page(self.frame, self.columns, self.sort_by or None, self.descending, self.page, self.page_size)
+        """The current page; kept until the runs, sort or page change (the table and the curves both ask)."""
+        key = (self._loads, self.sort_by, self.descending, self.page, self.page_size)
+        if self._page is None or self._page[0] != key:
+            self._page = (key, table_page(self.frame, self.columns, self.sort_by or None, self.descending, self.page,
+                                          self.page_size))
+        return self._page[1]
 
     def shown_runs(self) -> Any:
         """The runs the charts draw: the selected ones, or all when nothing is selected."""
@@ -105,7 +113,7 @@ class Comparison:
                        + "</tr>" for row in page["rows"])
         more = f"<p>... {page['total'] - len(page['rows'])} more runs not shown</p>" if page["pages"] > 1 else ""
         static = copy.copy(self)
-        static.frame = self.frame.head(STATIC_RUNS)
+        static.frame, static._page = self.frame.head(STATIC_RUNS), None
         figures = [static.parcoords_figure(), static.curves_figure(), static.scatter_figure()] if len(self.frame) else []
         plots = "".join(figure_html(f, first=i == 0) for i, f in enumerate(figures))
         return (f"<div class='mlnb-compare'><h4>mlnb.compare: {esc(self.describe())}</h4>"
@@ -180,7 +188,10 @@ class CompareWidget:
     def apply_filter(self) -> None:
         """Re-select the runs with the filter box's text (store filter language)."""
         old = self.data.selection
-        self.data.selection = Selection(old.runs, old.experiment, self.filter.value.strip() or None)
+        text = self.filter.value.strip() or None
+        if text == old.filter:
+            return  # Enter or leaving the box already applied it (clicking Apply does both)
+        self.data.selection = Selection(old.runs, old.experiment, text)
         try:
             self.data.reload()
         except MlnbError as exc:
@@ -201,8 +212,10 @@ class CompareWidget:
         self._draw_all()
 
     def _on_table(self, _change: dict[str, Any]) -> None:
-        self.data.sort_by, self.data.descending, self.data.page = self.table.sort_by, self.table.descending, \
-            self.table.page
+        state = (self.table.sort_by, self.table.descending, self.table.page)
+        if state == (self.data.sort_by, self.data.descending, self.data.page):
+            return  # one click changes up to three traits: the first notification did the work
+        self.data.sort_by, self.data.descending, self.data.page = state
         self._draw_table()
         if not self.data.selected:
             self._draw_curves()
