@@ -136,6 +136,7 @@ def test_lineage_of_a_variable_walks_the_chain_of_cells(two_runs) -> None:
     assert raw_nodes, "the raw frame feeds features"
     metric = [n for n in downstream if n[0] == "metric"]
     assert [graph.nodes[n]["label"] for n in metric] == ["score"]
+    assert graph.nodes[metric[0]]["detail"].endswith(f"= {sum(x * 3 for x in range(50)) / 50:.6g}")
     writer = next(n for n in upstream if n[0] == "cell" and "assign" in graph.nodes[n]["detail"])
     assert writer[1].startswith(b)
     figure = view.figure()

@@ -180,12 +180,14 @@ def _describe(con: Any, nodes: set[Node]) -> dict[Node, dict[str, Any]]:
             runs):
         described[("run", run_id)].update(label=f"run {run_id[:8]}" + (f" {name}" if name else ""),
                                           detail=f"run {run_id} '{name or ''}' in {experiment} ({status})")
-    for ident in by_kind.get("metric", []):
+    metrics = by_kind.get("metric", [])
+    values = dict(rows(f"SELECT run_id || ':' || key, value FROM idx.metric_latest WHERE run_id || ':' || key IN "
+                       f"({', '.join('?' * len(metrics))})", metrics))
+    for ident in metrics:
         run_id, _, key = ident.partition(":")
-        value = con.execute("SELECT value FROM idx.metric_latest WHERE run_id = ? AND key = ?", [run_id, key]
-                            ).fetchone()
+        value = values.get(ident)
         described[("metric", ident)].update(label=key, detail=f"metric {key} of run {run_id[:8]}"
-                                            + (f" = {value[0]:.6g}" if value and value[0] is not None else ""))
+                                            + (f" = {value:.6g}" if value is not None else ""))
     for ident in by_kind.get("model", []):
         described[("model", ident)].update(label=ident[len("models:/"):], detail=f"model version {ident}")
     return described

@@ -50,7 +50,9 @@ def runs_counted(store: Store, experiment: str | Sequence[str] | None = None, fi
         ).fetchall()
         if selected:
             total = int(selected[0][1])
-        else:
+        elif not offset:
+            total = 0  # nothing matched at all
+        else:  # past the last page: count the matches
             total = int(con.execute(f"SELECT count(*) FROM idx.runs r WHERE {' AND '.join(where)}", args).fetchone()[0])
         ids = [row[0] for row in selected]
         con.execute("CREATE OR REPLACE TEMP TABLE _sel AS SELECT unnest(?::VARCHAR[]) AS run_id, "
