@@ -204,4 +204,10 @@ def test_user_text_is_escaped_in_tables_and_charts(store: Store) -> None:
              for name, figure in widget.figures.items()}  # `meta` is data plotly never renders
     figures = json.dumps(shown)
     assert hostile not in figures and "&lt;img src=x" in figures
-    assert mlnb.lineage(widget.table.run_ids[0]).graph is not None
+    view = mlnb.lineage(widget.table.run_ids[0])
+    labels = [info["label"] + " " + str(info["detail"]) for info in view.graph.nodes.values()]
+    assert any(hostile in label for label in labels)  # the graph carries the hostile text ...
+    bundle = view._repr_mimebundle_()
+    drawn = json.dumps(bundle["application/vnd.plotly.v1+json"]["data"])
+    assert hostile not in drawn and "&lt;img src=x" in drawn  # ... and the figure shows it escaped
+    assert hostile not in bundle["text/html"] and "&lt;img src=x" in bundle["text/html"]

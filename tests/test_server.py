@@ -44,9 +44,27 @@ def served_store(jp_root_dir: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
         mlnb.register_model({"weights": [1, 2]}, "clf")
         mlnb.register_model({"weights": [3, 4]}, "clf")
         mlnb.set_alias("clf", "champion", 1)
-    yield {"store": store, "ids": ids, "model_run": run.id}
+    data_run = _capture_a_dataset()
+    yield {"store": store, "ids": ids, "model_run": run.id, "data_run": data_run}
     tracking._default_store.clear()
     Store._instances.pop(store.root, None)
+
+
+def _capture_a_dataset() -> str:
+    """A captured notebook session (real IPython shell) that reads a 3 x 2 DataFrame: one dataset, one run."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "mlnb")
+    session = mlnb.capture.session_for(shell)
+    for code in ("%track start --experiment data --name reader",
+                 "import pandas as pd\nframe = pd.DataFrame({'a': [1, 2, 3], 'b': ['x', 'y', 'z']})",
+                 "total = int(frame['a'].sum())", "%track stop"):
+        shell.run_cell(code, store_history=True)
+    session.wait()
+    run_id = mlnb.runs(experiment="data")["run_id"].iloc[0]
+    session.run, session.paused = None, False
+    return run_id
 
 
 async def get_json(jp_fetch, *parts: str, **params: str) -> dict:
@@ -66,7 +84,7 @@ async def error_of(jp_fetch, *parts: str, method: str = "GET", body: str | None 
 
 async def test_runs_page_filter_order_and_paging(jp_fetch, served_store) -> None:
     page = await get_json(jp_fetch, "runs", limit="5", offset="0", order_by="params.lr DESC")
-    assert page["total"] == 13 and len(page["runs"]) == 5
+    assert page["total"] == 14 and len(page["runs"]) == 5
     assert [r["params"]["lr"] for r in page["runs"]][:3] == pytest.approx([1.2, 1.1, 1.0])
     filtered = await get_json(jp_fetch, "runs", filter="params.opt = 'adam' and metrics.acc > 0.3",
                               experiment="exp")
@@ -95,14 +113,18 @@ async def test_run_detail_metrics_and_artifacts(jp_fetch, served_store) -> None:
 
 async def test_experiments_datasets_and_models(jp_fetch, served_store) -> None:
     experiments = await get_json(jp_fetch, "experiments")
-    assert {e["experiment"]: e["runs"] for e in experiments} == {"exp": 10, "other": 2, "models": 1}
+    assert {e["experiment"]: e["runs"] for e in experiments} == {"exp": 10, "other": 2, "models": 1, "data": 1}
     models = await get_json(jp_fetch, "models")
     assert [m["name"] for m in models] == ["clf"] and models[0]["aliases"] == {"champion": 1}
     assert [v["version"] for v in models[0]["versions"]] == [1, 2]
     one = await get_json(jp_fetch, "models", "clf")
     assert one["versions"][0]["aliases"] == ["champion"]
     datasets = await get_json(jp_fetch, "datasets")
-    assert datasets["total"] == len(datasets["datasets"])
+    assert datasets["total"] == len(datasets["datasets"]) == 1
+    frame = datasets["datasets"][0]
+    assert (frame["rows"], frame["cols"], frame["kind"]) == (3, 2, "pandas.DataFrame")
+    assert frame["runs"] == [served_store["data_run"]] and "frame" in frame["names"]
+    assert frame["fingerprint"] == mlnb.sql("SELECT fingerprint FROM datasets")["fingerprint"].iloc[0]
 
 
 async def test_moving_an_alias_is_a_post_that_changes_the_store(jp_fetch, served_store) -> None:
@@ -134,19 +156,28 @@ async def test_bad_filters_unknown_ids_and_bad_numbers(jp_fetch, served_store) -
     assert code == 400
     code, error = await error_of(jp_fetch, "models", "nope")
     assert code == 404
-    assert len(mlnb.runs()) == 13  # nothing was dropped
+    assert len(mlnb.runs()) == 14  # nothing was dropped
 
 
 @pytest.mark.parametrize("path", [
     "../../.mlnb/mlnb.duckdb", "..%2F..%2Fmlnb.duckdb", "%2Fetc%2Fpasswd", "notes/../../../etc/passwd",
-    "notes%2F..%2F..%2F..%2Fetc%2Fpasswd", "blobs/" + "a" * 64,
+    "notes%2F..%2F..%2F..%2Fetc%2Fpasswd", "%2E%2E%2F%2E%2E%2Fmlnb.duckdb", "notes%2F..%2F..%2Fsecret.txt",
+    "blobs/" + "a" * 64, "%252E%252E%252Fsecret.txt",
 ])
-async def test_artifact_paths_never_leave_the_artifact_store(jp_fetch, served_store, path: str) -> None:
-    run_id = served_store["ids"][0]
+async def test_artifact_paths_never_leave_the_artifact_store(http_server_client, jp_base_url, jp_auth_header,
+                                                             served_store, jp_root_dir: Path, path: str) -> None:
+    # Given a file next to the store that a traversal would reach, and the path sent on the wire exactly
+    # as written (jp_fetch would escape the '%' again, so these go through the raw client)
+    (jp_root_dir / ".mlnb" / "secret.txt").write_text("root:x:0:0 secret")
+    base = f"{jp_base_url}mlnb/api/runs/{served_store['ids'][0]}/artifacts/"
     with pytest.raises(tornado.httpclient.HTTPClientError) as caught:
-        await jp_fetch("mlnb", "api", "runs", run_id, "artifacts", *path.split("/"))
+        await http_server_client.fetch(base + path, headers=jp_auth_header)
     assert caught.value.code in (400, 404)
-    assert b"root:" not in (caught.value.response.body or b"") and b"DUCK" not in (caught.value.response.body or b"")
+    body = caught.value.response.body or b""
+    assert b"root:" not in body and b"DUCK" not in body
+    # And the same raw client does reach the handler with %2F decoded (so the cases above are real)
+    served = await http_server_client.fetch(base + "notes%2Fhello.txt", headers=jp_auth_header)
+    assert served.body == b"hello artifact"
 
 
 def _sample_paths(ids: list[str]) -> list[tuple[str, str]]:
