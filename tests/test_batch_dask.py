@@ -50,7 +50,7 @@ def dask_cluster(tmp_path: Path):
         time.sleep(0.5)
     else:
         pytest.fail("dask cluster did not start: " + (tmp_path / "dask.log").read_text()[-2000:])
-    yield address
+    yield address, worker.pid
     worker.terminate()
     scheduler.terminate()
     worker.wait(30)
@@ -58,12 +58,14 @@ def dask_cluster(tmp_path: Path):
     logs.close()
 
 
-def test_notebooks_run_on_a_dask_worker_into_the_same_store(store: Store, tmp_path: Path, dask_cluster: str) -> None:
-    notebook = make_notebook(["k = 1", "import mlnb, os\nmlnb.log_metric('k2', k * 2)\nmlnb.set_tag('pid', os.getpid())"],
+def test_notebooks_run_on_a_dask_worker_into_the_same_store(store: Store, tmp_path: Path, dask_cluster) -> None:
+    address, worker_pid = dask_cluster
+    notebook = make_notebook(["k = 1", "import mlnb, psutil\nmlnb.log_metric('k2', k * 2)\n"
+                              "mlnb.set_tag('ancestors', ' '.join(str(p.pid) for p in psutil.Process().parents()))"],
                              tmp_path / "square.ipynb", tags={0: ["parameters"]})
     specs = [{"store": str(store.root), "notebook": str(notebook), "parameters": {"k": k}, "experiment": "dask",
               "run_id": uuid.uuid4().hex} for k in (1, 2, 3)]
-    executor = get_executor("dask", address=dask_cluster)
+    executor = get_executor("dask", address=address)
     try:
         results = [result for _, result in executor.run_all(tasks.execute, specs)]
     finally:
@@ -72,6 +74,9 @@ def test_notebooks_run_on_a_dask_worker_into_the_same_store(store: Store, tmp_pa
     runs = mlnb.runs(experiment="dask", order_by="params.k")
     assert runs["metrics.k2"].tolist() == [2.0, 4.0, 6.0]
     assert set(runs["run_id"]) == {s["run_id"] for s in specs}
+    # each kernel descends from the `dask worker` process, so the worker ran the task (not this process)
+    for ancestors in runs["tags.ancestors"]:
+        assert str(worker_pid) in ancestors.split(), ancestors
 
 
 def test_unreachable_scheduler_is_a_one_line_error() -> None:

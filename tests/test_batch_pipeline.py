@@ -12,6 +12,7 @@ from mlnb.batch.pipelines import load_pipeline, pipeline_view, run_pipeline
 from mlnb.cli import cli
 from mlnb.errors import MlnbError
 from mlnb.store.store import Store
+from tests.cliutil import assert_one_line_error
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "example-notebooks" / "pipeline"
 pytestmark = pytest.mark.slow
@@ -82,9 +83,9 @@ def test_independent_steps_both_run_and_cli(store: Store, pipeline: Path) -> Non
     (pipeline.parent / "model.joblib").write_bytes(b"placeholder")  # evaluate (no train dependency) will fail
     runner = CliRunner()
     result = runner.invoke(cli, ["--store", str(store.root), "pipeline", str(pipeline), "--workers", "2"])
-    assert result.exit_code == 1 and "error: pipeline digits failed at step evaluate" in result.output
+    assert_one_line_error(result, "error: pipeline digits failed at step evaluate")
     assert "train" in result.output and "report" in result.output
     rows = {line.split()[0]: line for line in result.output.splitlines() if line.startswith("  ")}
     assert "ran in" in rows["train"] and "ran in" in rows["report"] and "FAILED" in rows["evaluate"]
     bad = runner.invoke(cli, ["--store", str(store.root), "pipeline", str(pipeline), "--set", "trainC=1"])
-    assert bad.exit_code == 1 and "use --set step.param=value" in bad.output
+    assert_one_line_error(bad, "use --set step.param=value")

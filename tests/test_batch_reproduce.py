@@ -9,6 +9,7 @@ import mlnb
 from mlnb.batch import run
 from mlnb.batch.reproduce import reproduce
 from mlnb.store.store import Store
+from tests.cliutil import assert_one_line_error
 from tests.nbutil import make_notebook
 
 pytestmark = pytest.mark.slow
@@ -58,4 +59,4 @@ def test_reproduce_cli_exit_codes(store: Store, tmp_path: Path) -> None:
     ok = runner.invoke(cli, ["--store", str(store.root), "reproduce", seeded.run_id[:10]])
     assert ok.exit_code == 0 and "reproduced" in ok.output
     unknown = runner.invoke(cli, ["--store", str(store.root), "reproduce", "ffffffffff"])
-    assert unknown.exit_code == 1 and "error: no run" in unknown.output
+    assert_one_line_error(unknown, "error: no run")

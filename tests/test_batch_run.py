@@ -8,6 +8,7 @@ import pytest
 import mlnb
 from mlnb.batch import run
 from mlnb.store.store import Store
+from tests.cliutil import assert_one_line_error
 from tests.nbutil import make_notebook
 
 pytestmark = pytest.mark.slow
@@ -68,13 +69,11 @@ def test_cli_run_exit_codes_and_messages(store: Store, train_nb: Path, tmp_path:
     params_file = tmp_path / "params.yaml"
     params_file.write_text("lr: 3\nepochs: 1\n")
     bad = runner.invoke(cli, ["--store", str(store.root), "run", str(train_nb), "-f", str(params_file)])
-    assert bad.exit_code == 1
-    lines = [line for line in bad.output.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1 and "ValueError: lr too big" in lines[0]
+    assert_one_line_error(bad, "ValueError: lr too big")
     missing = runner.invoke(cli, ["--store", str(store.root), "run", str(tmp_path / "nope.ipynb")])
-    assert missing.exit_code == 1 and "error: no notebook at" in missing.output
+    assert_one_line_error(missing, "error: no notebook at")
     badparam = runner.invoke(cli, ["--store", str(store.root), "run", str(train_nb), "-p", "lr"])
-    assert badparam.exit_code == 1 and "use -p name=value" in badparam.output
+    assert_one_line_error(badparam, "use -p name=value")
     statuses = sorted(mlnb.runs()["status"].tolist())
     assert statuses == ["failed", "finished"]
     assert mlnb.runs(filter="status = 'finished'")["params.lr"].tolist() == [0.25]

@@ -11,6 +11,7 @@ from mlnb.batch.sweeps import combinations, sweep
 from mlnb.cli import cli
 from mlnb.errors import MlnbError
 from mlnb.store.store import Store
+from tests.cliutil import assert_one_line_error
 from tests.nbutil import make_notebook
 
 pytestmark = pytest.mark.slow
@@ -67,8 +68,8 @@ def test_cli_sweep(store: Store, notebook: Path) -> None:
     assert ok.exit_code == 0, ok.output
     assert "2 combinations, 0 failed" in ok.output and "best: run" in ok.output and "lr=0.3" in ok.output
     bad = runner.invoke(cli, ["--store", str(store.root), "sweep", str(notebook), "--grid", "lr"])
-    assert bad.exit_code == 1 and "error: bad --grid 'lr'" in bad.output
+    assert_one_line_error(bad, "error: bad --grid 'lr'")
     all_failed = runner.invoke(cli, ["--store", str(store.root), "sweep", str(notebook), "--grid", "depth=10"])
-    assert all_failed.exit_code == 1 and "every run of sweep" in all_failed.output
+    assert_one_line_error(all_failed, "every run of sweep")
     with pytest.raises(MlnbError, match="at least one --grid"):
         combinations({})

@@ -19,6 +19,7 @@ from click.testing import CliRunner
 import mlnb
 import mlnb.tracking
 from mlnb.cli import cli, main
+from tests.cliutil import assert_one_line_error
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
@@ -69,16 +70,6 @@ def run_cli(store_root: Path | None, *args: str, input: str | None = None):
 def ok(result) -> str:
     assert result.exit_code == 0, (result.output, result.exception)
     return result.stdout
-
-
-def assert_one_line_error(result, *fragments: str) -> None:
-    assert result.exit_code == 1, result.output
-    assert "Traceback" not in result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
-    assert result.stdout == ""
 
 
 def table_rows(output: str) -> list[list[str]]:

@@ -1,0 +1,19 @@
+"""What every CLI test checks of a failure: exit code 1 and exactly one `error: ...` line on stderr."""
+from __future__ import annotations
+
+from typing import Any
+
+
+def assert_one_line_error(result: Any, *fragments: str) -> None:
+    """`result` is click's CliRunner result; each fragment must appear in the one error line.
+
+    Progress lines ("running x.ipynb ...") may come before the error; nothing may follow it, so an
+    error that spills over several lines (or a traceback) fails.
+    """
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    lines = result.stderr.strip().splitlines()
+    errors = [i for i, line in enumerate(lines) if line.startswith("error: ")]
+    assert len(errors) == 1 and errors[0] == len(lines) - 1, result.stderr
+    for fragment in fragments:
+        assert fragment in lines[-1], (fragment, lines[-1])
