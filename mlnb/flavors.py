@@ -206,6 +206,13 @@ class PathFlavor:
         files = list((target / "files").iterdir())
         return files[0] if len(files) == 1 and files[0].is_file() else target / "files"
 
+    def describe(self, payload: bytes) -> str:
+        from mlnb.model_cache import manifest
+
+        with tarfile.open(fileobj=io.BytesIO(payload), mode="r:gz") as tar:
+            _check_members(tar)
+        return f"archive of {len(manifest(payload))} file(s), entry paths checked"
+
 
 class JsonFlavor:
     """Plain data (dicts with string keys, lists, strings, numbers, booleans, None) as JSON."""
@@ -306,8 +313,11 @@ def dump_model(obj: Any, name: str | None = None) -> tuple[Flavor, bytes]:
         chosen = get_flavor(name)
         try:
             return chosen, chosen.dump(obj)
-        except _Unsuitable as exc:
-            raise InvalidValueError(f"the {name} flavor cannot save this {type(obj).__name__}: {exc}") from None
+        except MlnbError:
+            raise
+        except Exception as exc:  # e.g. json for an object JSON cannot hold
+            raise InvalidValueError(f"the {name} flavor cannot save this {type(obj).__name__}: "
+                                    f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
     flavor_for(obj)  # the path check
     for flavor in _FLAVORS:
         if flavor.handles(obj):
