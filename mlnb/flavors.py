@@ -111,9 +111,9 @@ class SkopsFlavor:
         from mlnb.model_trust import split_skops_types
 
         allowed, refused = split_skops_types(_skops().get_untrusted_types(data=payload))
-        parts = ["skops file read without loading"]
+        parts = ["skops file; its types checked against the allow list"]
         if allowed:
-            parts.append(f"allowed types beyond skops' defaults: {', '.join(allowed[:6])}")
+            parts.append(f"allowed beyond skops' defaults: {', '.join(allowed[:6])}")
         if refused:
             parts.append(f"types outside the allow list: {', '.join(refused[:8])}")
         return "; ".join(parts)
@@ -179,7 +179,7 @@ class SaveLoadFlavor:
 
     def describe(self, payload: bytes) -> str:
         meta = json.loads(_archive_member(payload, "mlnb-flavor.json") or b"{}")
-        return f"archive entries checked; it would call {meta.get('class', '?')}.load"
+        return f"archive entry paths checked; loading calls {meta.get('class', '?')}.load"
 
 
 class PathFlavor:
@@ -275,8 +275,8 @@ def _describe_pickle(kind: str, payload: bytes) -> str:
     usual = (*TRUSTED_ROOTS, "joblib", "copyreg", "collections", "_codecs")
     names = sorted(names, key=lambda n: n.split(".")[0] in usual)
     shown = ", ".join(names[:6]) + (f" (+{len(names) - 6} more)" if len(names) > 6 else "")
-    scope = "" if complete else " (read up to its first raw array)"
-    return f"{kind} read without loading; it would import{scope}: {shown or 'nothing'}"
+    scope = "" if complete else ", up to its first raw array"
+    return f"{kind}; its imports (read statically{scope}): {shown or 'none'}"
 
 
 def _archive_member(payload: bytes, name: str) -> bytes | None:

@@ -31,9 +31,13 @@ def cache_root() -> Path:
     else:
         base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
         root = Path(base) / "mlnb" / "models"
-    root.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if os.name == "posix":
+    try:
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
         info = os.lstat(root)
+    except OSError as exc:
+        raise MlnbError(f"cannot use the model cache {root} ({exc.strerror}); set {CACHE_ENV} to a private, "
+                        "writable folder") from None
+    if os.name == "posix":
         if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
             raise MlnbError(f"the model cache {root} is not a folder of your own; "
                             f"set {CACHE_ENV} to a private folder")

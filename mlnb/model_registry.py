@@ -248,7 +248,8 @@ def check_model(uri: str, allow_pickle: bool | None = None) -> dict[str, Any]:
                                   f"from the file; if you trust it (registered by {model_trust.registered_by(record)}), "
                                   f"{model_trust.opt_in_hint('pass allow_pickle=True')}")
     model = _load_payload(record, payload, allowed)
-    return {**record, "checked": checked + "; loaded", "model_type": type(model).__name__}
+    how = "loaded (code from the file allowed)" if runs_code(flavor) else "loaded (no code from the file run)"
+    return {**record, "checked": f"{checked}; {how}", "model_type": type(model).__name__}
 
 
 def set_alias(name: str, alias: str, version: int, force: bool = False, reason: str | None = None,
