@@ -53,7 +53,7 @@ def show_model(settings: Settings, name: str, fmt: str) -> None:
 
     _connect(settings)
     versions = model_registry.model_versions(name)
-    who = [registered_by({k: (None if v != v else v) for k, v in row.items()})  # NaN/None: not recorded
+    who = [registered_by({k: v for k, v in row.items() if isinstance(v, str)})  # None/NaN: not recorded
            for row in versions[["user", "host", "mlnb_version"]].to_dict("records")]
     versions = versions.drop(columns=["user", "host", "mlnb_version"]).assign(registered_by=who)
     history = model_registry.alias_history(name)

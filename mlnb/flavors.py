@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import io
 import json
+import math
 import os
 import pickle
 import tarfile
@@ -240,7 +241,7 @@ def _plain(obj: Any) -> bool:
     if obj is None or type(obj) in (bool, int, str):
         return True
     if type(obj) is float:
-        return obj == obj and obj not in (float("inf"), float("-inf"))
+        return math.isfinite(obj)  # JSON has no NaN or infinity
     if type(obj) is list:
         return all(_plain(item) for item in obj)
     if type(obj) is dict:
