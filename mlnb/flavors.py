@@ -18,6 +18,7 @@ import os
 import pickle
 import tarfile
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -62,6 +63,10 @@ def _untar(payload: bytes, target: Path) -> None:
             tar.extractall(target, filter="data")
         else:  # older Pythons: the member check above already refused anything unsafe
             tar.extractall(target)
+
+
+class PickleFallbackWarning(UserWarning):
+    """A model that could have been saved without pickle was saved as one (loading will need the opt-in)."""
 
 
 class _Unsuitable(Exception):
@@ -141,7 +146,10 @@ class SklearnFlavor:
         import joblib
 
         buffer = io.BytesIO()
-        joblib.dump(obj, buffer)
+        try:
+            joblib.dump(obj, buffer)
+        except Exception as exc:  # e.g. a lambda inside: pickle cannot save it either
+            raise InvalidValueError(f"cannot save this {type(obj).__name__}: {exc}; register a flavor for it") from None
         return buffer.getvalue()
 
     def load(self, payload: bytes) -> Any:
@@ -320,12 +328,19 @@ def dump_model(obj: Any, name: str | None = None) -> tuple[Flavor, bytes]:
             raise InvalidValueError(f"the {name} flavor cannot save this {type(obj).__name__}: "
                                     f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
     flavor_for(obj)  # the path check
+    skipped = ""
     for flavor in _FLAVORS:
         if flavor.handles(obj):
             try:
-                return flavor, flavor.dump(obj)
-            except _Unsuitable:
+                payload = flavor.dump(obj)
+            except _Unsuitable as exc:
+                skipped = skipped or f"{flavor.name} could not save it ({str(exc)[:200]})"
                 continue
+            if runs_code(flavor) and (skipped or _is_sklearn(obj)):
+                why = skipped or "skops is not installed (pip install skops, or mlnb[safe])"
+                warnings.warn(f"{type(obj).__name__} saved as a pickle ({flavor.name} flavor) because {why}; "
+                              "loading it will need allow_pickle=True", PickleFallbackWarning, stacklevel=3)
+            return flavor, payload
     raise InvalidValueError(f"no flavor can save a {type(obj).__name__}; register one with register_flavor")
 
 

@@ -272,3 +272,20 @@ def test_each_version_records_who_registered_it(store: Store, iris_xy) -> None:
     data = orjson.loads(CliRunner().invoke(cli, ["--store", str(store.root), "models", "show", "iris",
                                                 "--format", "json"]).output)
     assert data["versions"][0]["registered_by"] == f"{record['user']}@{record['host']} (mlnb {mlnb.__version__})"
+
+
+def test_a_model_skops_cannot_save_falls_back_to_joblib_with_a_warning(store: Store, iris_xy,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import skops.io
+
+    from mlnb.flavors import PickleFallbackWarning
+
+    def refuse(obj, **kwargs):
+        raise TypeError("unsupported object")
+
+    monkeypatch.setattr(skops.io, "dumps", refuse)  # as for a model holding something skops cannot save
+    X, _ = iris_xy
+    with pytest.warns(PickleFallbackWarning, match=r"skops could not save it \(unsupported object\).*allow_pickle"):
+        record = reg.register_model(_tree(iris_xy), "fallback")
+    assert record["flavor"] == "sklearn"
+    assert (reg.load_model("fallback/1", allow_pickle=True).predict(X) == _tree(iris_xy).predict(X)).all()
