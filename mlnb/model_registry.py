@@ -208,14 +208,20 @@ def load_model(uri: str, allow_pickle: bool | None = None) -> Any:
     and a skops file only rebuilds types on the allow list unless so opted in.
     """
     record = model_version(uri)
+    allowed = model_trust.pickle_allowed(allow_pickle)
+    _refuse_code(record, allowed)  # before reading a possibly large blob
     payload = current_store().blobs.read_bytes(record["artifact_hash"], verify=True)
-    return _load_payload(record, payload, model_trust.pickle_allowed(allow_pickle))
+    return _load_payload(record, payload, allowed)
+
+
+def _refuse_code(record: dict[str, Any], allowed: bool) -> None:
+    if runs_code(get_flavor(record["flavor"])) and not allowed:
+        raise UntrustedModelError(_refusal(record, "its format runs code from the file while loading"))
 
 
 def _load_payload(record: dict[str, Any], payload: bytes, allowed: bool) -> Any:
     flavor = get_flavor(record["flavor"])
-    if runs_code(flavor) and not allowed:
-        raise UntrustedModelError(_refusal(record, "its format runs code from the file while loading"))
+    _refuse_code(record, allowed)
     if isinstance(flavor, SkopsFlavor):
         try:
             return flavor.load(payload, allow_untrusted=allowed)
