@@ -46,11 +46,16 @@ def models_group(ctx: click.Context, fmt: str) -> None:
 @format_option
 @pass_settings
 def show_model(settings: Settings, name: str, fmt: str) -> None:
-    """Versions of model NAME (status, aliases, producing run, key metrics) and its alias history."""
+    """Versions of model NAME (status, aliases, producing run, who registered it, key metrics) and its
+    alias history."""
     from mlnb import model_registry
+    from mlnb.model_trust import registered_by
 
     _connect(settings)
     versions = model_registry.model_versions(name)
+    who = [registered_by({k: v for k, v in row.items() if isinstance(v, str)})  # None/NaN: not recorded
+           for row in versions[["user", "host", "mlnb_version"]].to_dict("records")]
+    versions = versions.drop(columns=["user", "host", "mlnb_version"]).assign(registered_by=who)
     history = model_registry.alias_history(name)
     if fmt == "json":
         import json
@@ -110,21 +115,26 @@ def alias_model(settings: Settings, name: str, alias: str, version: int | None, 
     click.echo(f"{name}@{alias}: {_v(before[-1]) if before else '-'} -> {record['version']}")
 
 
-@models_group.command("load-check", epilog="Example: mlnb models load-check churn@champion")
+@models_group.command("load-check", epilog="Examples: mlnb models load-check churn@champion | "
+                                            "mlnb models load-check churn/1 --allow-pickle")
 @click.argument("uri")
+@click.option("--allow-pickle", is_flag=True, default=None,
+              help="Also load formats that run code from the file (pickle, joblib, saveload); "
+                   "only for models you trust. Default: $MLNB_ALLOW_PICKLE.")
 @pass_settings
-def load_check(settings: Settings, uri: str) -> None:
-    """Verify URI's artifact hash and that it loads (name/3, name@champion, name@latest)."""
+def load_check(settings: Settings, uri: str, allow_pickle: bool | None) -> None:
+    """Verify URI's artifact hash and format, and load it if that runs no code (name/3, name@champion,
+    name@latest). A pickle is only read statically (its imports are listed) unless --allow-pickle."""
     from mlnb import model_registry
 
     _connect(settings)
     record = model_registry.model_version(uri)
     try:
-        model = model_registry.load_model(record["uri"])
+        checked = model_registry.check_model(record["uri"], allow_pickle=allow_pickle or None)  # unset: env
     except MlnbError:
         raise
     except Exception as exc:  # the bytes are intact but the flavor cannot turn them back into a model
         raise MlnbError(f"{record['uri']} passed the hash check but did not load ({record['flavor']}): "
                         f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
-    click.echo(f"ok: {record['uri']} ({record['flavor']}, {type(model).__name__}, {_size(record['size'])}, "
-               f"sha256 {record['artifact_hash'][:12]})")
+    click.echo(f"ok: {record['uri']} ({record['flavor']}, {checked['model_type']}, {_size(record['size'])}, "
+               f"sha256 {record['artifact_hash'][:12]}): {checked['checked']}")

@@ -40,3 +40,7 @@ class InvalidValueError(MlnbError):
 
 class ReadOnlySQLError(MlnbError):
     """A query given to `mlnb.sql` failed or tried to write."""
+
+
+class UntrustedModelError(MlnbError):
+    """Loading a model would run code from its file (a pickle) or trust types nobody allowed."""

@@ -42,9 +42,10 @@ def _resolve_metrics(metrics: Sequence[str | MetricFn] | None, y: Any) -> dict[s
 
 
 def evaluate(models: Sequence[str], data: Any, target: str, metrics: Sequence[str | MetricFn] | None = None,
-             experiment: str = "evaluations", name: str | None = None) -> Any:
+             experiment: str = "evaluations", name: str | None = None, allow_pickle: bool | None = None) -> Any:
     """Score each model URI on `data` (features + `target` column); log one evaluation run linked
-    to every version; return a table with one row per model and one column per metric."""
+    to every version; return a table with one row per model and one column per metric.
+    `allow_pickle` is passed to `load_model` (needed for versions stored as pickles)."""
     import pandas as pd
 
     from mlnb import model_registry as registry, tracking
@@ -62,7 +63,7 @@ def evaluate(models: Sequence[str], data: Any, target: str, metrics: Sequence[st
         run.log_params({"models": ", ".join(r["uri"] for r in records), "target": target,
                         "data_fingerprint": fp.hash if fp else "", "rows": len(data)})
         for uri, record in zip(models, records):
-            model = registry.load_model(record["uri"])
+            model = registry.load_model(record["uri"], allow_pickle=allow_pickle)
             started = time.perf_counter()
             predicted = model.predict(features)
             seconds = time.perf_counter() - started

@@ -1,7 +1,9 @@
-"""The model registry: versions, aliases, lineage, and loading with integrity checks.
+"""The model registry: versions, aliases, lineage, and loading with integrity and trust checks.
 
 A version is a content-addressed artifact plus a record: the producing run, that run's notebook
-snapshot and hidden-state verdict, the data fingerprints upstream of it, and a signature.
+snapshot and hidden-state verdict, the data fingerprints upstream of it, a signature, and who
+registered it (user, host, mlnb version). Loading checks the artifact's hash, and a format that
+can run code on load (pickle, joblib, saveload) needs the caller's opt-in (see `model_trust`).
 Version numbers and alias moves are decided under the index lock, so concurrent registrations
 never collide; the decision is then appended as an event like everything else.
 """
@@ -13,9 +15,9 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
-from mlnb import runinfo
-from mlnb.errors import InvalidValueError, MlnbError, NotFoundError
-from mlnb.flavors import flavor_for, get_flavor
+from mlnb import model_trust, runinfo
+from mlnb.errors import InvalidValueError, MlnbError, NotFoundError, UntrustedModelError
+from mlnb.flavors import SkopsFlavor, describe, dump_model, get_flavor, runs_code
 from mlnb.store.queries import resolve_run_id
 from mlnb.store.store import Store
 from mlnb.tracking import active_run, current_store
@@ -75,8 +77,7 @@ def register_model(model: Any, name: str, run: Any = None, data: Any = None, des
     store = current_store(create=True)
     _check_name(name)
     live_state = _live_capture_state(run if run is not None else active_run())
-    chosen = get_flavor(flavor) if flavor else flavor_for(model)
-    payload = chosen.dump(model)
+    chosen, payload = dump_model(model, flavor)  # skops for scikit-learn when installed, else joblib
     digest, size = store.blobs.put_bytes(payload)
     run_obj = run if run is not None else active_run()
     signature = _signature(model, data, fingerprint)
@@ -95,6 +96,7 @@ def register_model(model: Any, name: str, run: Any = None, data: Any = None, des
             "signature": signature, "description": description,
             "labels": {str(k): str(v) for k, v in (tags or {}).items()}, "data": {"fingerprints": lineage["datasets"]},
             "nb": lineage["notebook"], "hidden": lineage["hidden"], "t": time.time(), "user": runinfo.user_name(),
+            "host": runinfo.host_name(), "mlnb": _mlnb_version(),
         }
         store.writer.emit(event)
         store.writer.flush(sync=True)  # durable before the lock is released: the number is taken
@@ -102,6 +104,12 @@ def register_model(model: Any, name: str, run: Any = None, data: Any = None, des
         warnings.warn(f"{name}/{version} comes from a run whose notebook state is {lineage['hidden']!r}; "
                       "a top-to-bottom rerun may not reproduce it", HiddenStateWarning, stacklevel=2)
     return model_version(f"{name}/{version}")
+
+
+def _mlnb_version() -> str:
+    from mlnb import __version__
+
+    return __version__
 
 
 def _signature(model: Any, data: Any, fingerprint: Any) -> dict[str, Any]:
@@ -191,15 +199,63 @@ def model_version(uri: str, store: Store | None = None) -> dict[str, Any]:
     return record
 
 
-def load_model(uri: str) -> Any:
+def load_model(uri: str, allow_pickle: bool | None = None) -> Any:
     """Load a version after verifying its artifact's hash against the registry record.
 
-    Loading a pickled model runs code from the file: only artifacts whose SHA-256 matches the
-    record written at registration are loaded, so a file swapped on disk is refused.
+    The hash proves the bytes are the ones recorded, not who recorded them: anyone who can write
+    to the store can record new bytes. So a flavor whose loading runs code from the file (pickle,
+    joblib `sklearn`, `saveload`) loads only with `allow_pickle=True` or `MLNB_ALLOW_PICKLE=1`,
+    and a skops file only rebuilds types on the allow list unless so opted in.
+    """
+    record = model_version(uri)
+    allowed = model_trust.pickle_allowed(allow_pickle)
+    _refuse_code(record, allowed)  # before reading a possibly large blob
+    payload = current_store().blobs.read_bytes(record["artifact_hash"], verify=True)
+    return _load_payload(record, payload, allowed)
+
+
+def _refuse_code(record: dict[str, Any], allowed: bool) -> None:
+    if runs_code(get_flavor(record["flavor"])) and not allowed:
+        raise UntrustedModelError(_refusal(record, "its format runs code from the file while loading"))
+
+
+def _load_payload(record: dict[str, Any], payload: bytes, allowed: bool) -> Any:
+    flavor = get_flavor(record["flavor"])
+    _refuse_code(record, allowed)
+    if isinstance(flavor, SkopsFlavor):
+        try:
+            return flavor.load(payload, allow_untrusted=allowed)
+        except UntrustedModelError as exc:
+            raise UntrustedModelError(_refusal(record, str(exc))) from None
+    return flavor.load(payload)
+
+
+def _refusal(record: dict[str, Any], why: str) -> str:
+    call = f"use load_model({record['uri']!r}, allow_pickle=True)"
+    return (f"refusing to load {record['uri']} ({record['flavor']}): {why}, and anyone who can write to this store "
+            f"could have registered it; if you trust it (registered by {model_trust.registered_by(record)}), "
+            f"{model_trust.opt_in_hint(call)}")
+
+
+def check_model(uri: str, allow_pickle: bool | None = None) -> dict[str, Any]:
+    """Verify a version without running code from it unless opted in: hash, then format.
+
+    A format that is safe to load is loaded; a pickle-like one (without the opt-in) is only read
+    statically and refused with what was found. Returns the record plus `checked` (what was done)
+    and `model_type` (when loaded).
     """
     record = model_version(uri)
     payload = current_store().blobs.read_bytes(record["artifact_hash"], verify=True)
-    return get_flavor(record["flavor"]).load(payload)
+    flavor = get_flavor(record["flavor"])
+    checked = f"sha256 matches the record; {describe(flavor, payload)}"
+    allowed = model_trust.pickle_allowed(allow_pickle)
+    if runs_code(flavor) and not allowed:
+        raise UntrustedModelError(f"not loaded: {record['uri']} ({record['flavor']}): {checked}; loading it runs code "
+                                  f"from the file; if you trust it (registered by {model_trust.registered_by(record)}), "
+                                  f"{model_trust.opt_in_hint('pass allow_pickle=True')}")
+    model = _load_payload(record, payload, allowed)
+    how = "loaded (code from the file allowed)" if runs_code(flavor) else "loaded (no code from the file run)"
+    return {**record, "checked": f"{checked}; {how}", "model_type": type(model).__name__}
 
 
 def set_alias(name: str, alias: str, version: int, force: bool = False, reason: str | None = None,
@@ -292,7 +348,8 @@ def model_versions(name: str, store: Store | None = None) -> Any:
         frame = con.execute(
             "SELECT v.version, v.status, (SELECT string_agg(a.alias, ', ' ORDER BY a.alias) FROM idx.model_aliases a "
             " WHERE a.name = v.name AND a.version = v.version) AS aliases, v.run_id, v.flavor, v.size, "
-            "v.hidden_state, v.description, v.created FROM idx.model_versions v WHERE v.name = ? ORDER BY v.version",
+            "v.hidden_state, v.description, v.created, v.\"user\", v.host, v.mlnb_version "
+            "FROM idx.model_versions v WHERE v.name = ? ORDER BY v.version",
             [name]).df()
         metrics = con.execute(
             "SELECT m.run_id, m.key, m.value FROM idx.metric_latest m WHERE m.run_id IN "

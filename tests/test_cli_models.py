@@ -95,7 +95,8 @@ def test_errors_are_one_line(registered: Store) -> None:
 
 def test_load_check_verifies_the_hash(registered: Store) -> None:
     ok = _invoke(registered, "models", "load-check", "iris/1")
-    assert ok.exit_code == 0 and ok.output.startswith("ok: iris/1 (sklearn, DecisionTreeClassifier")
+    assert ok.exit_code == 0 and ok.output.startswith("ok: iris/1 (skops, DecisionTreeClassifier")
+    assert "sha256 matches the record" in ok.output and "loaded" in ok.output
     blob = registered.blobs.path_of(reg.model_version("iris/1")["artifact_hash"])
     blob.write_bytes(b"not the model")
     bad = _invoke(registered, "models", "load-check", "iris/1")
@@ -128,7 +129,7 @@ def test_delete_refuses_a_version_and_bad_payloads_fail_in_one_line(registered: 
     broken.Thing.__module__ = "gone_module"
     reg.register_model(broken.Thing(), "gone", flavor="pickle")
     del sys.modules["gone_module"]
-    result = _invoke(registered, "models", "load-check", "gone/1")
+    result = _invoke(registered, "models", "load-check", "gone/1", "--allow-pickle")
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert result.exit_code == 1 and len(lines) == 1
     assert "passed the hash check but did not load" in lines[0]

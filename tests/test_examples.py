@@ -84,6 +84,7 @@ def test_registry_notebook_promotes_the_better_model(store: Store, tmp_path: Pat
     _run_example("03-model-registry.ipynb", tmp_path / "out")
     versions = reg.model_versions("digits-classifier")
     assert versions["version"].tolist() == [1, 2] and set(versions["hidden_state"]) == {"clean"}
+    assert set(versions["flavor"]) == {"skops"}  # loaded back without the pickle opt-in
     evaluation = mlnb.runs(filter="tags.`mlnb.kind` = 'evaluation'").iloc[0]
     scores = {v: evaluation[f"metrics.digits-classifier/{v}.f1_macro"] for v in (1, 2)}
     best = max(scores, key=lambda v: (scores[v], -v))

@@ -65,7 +65,8 @@ TABLES: dict[str, TableSpec] = {
     "lineage": TableSpec(("run_id", "src_kind", "src_id", "dst_kind", "dst_id", "relation", "ts")),
     "model_versions": TableSpec(
         ("name", "version", "run_id", "artifact_hash", "artifact_path", "flavor", "size", "signature",
-         "description", "tags", "data", "notebook_hash", "hidden_state", "status", "created", "user"),
+         "description", "tags", "data", "notebook_hash", "hidden_state", "status", "created", "user", "host",
+         "mlnb_version"),
         ("name", "version"),
     ),
     "alias_history": TableSpec(("name", "alias", "from_version", "to_version", "user", "ts", "reason")),

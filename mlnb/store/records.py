@@ -38,7 +38,7 @@ def _model_version(batch: Batch, ev: dict[str, Any]) -> None:
     batch.add("model_versions", (
         ev["name"], ev["version"], ev.get("run"), ev["hash"], ev.get("path"), ev.get("flavor"), ev.get("size"),
         _json(ev.get("signature")), ev.get("description"), _json(ev.get("labels")), _json(ev.get("data")),
-        ev.get("nb"), ev.get("hidden"), "active", ev["t"], ev.get("user"),
+        ev.get("nb"), ev.get("hidden"), "active", ev["t"], ev.get("user"), ev.get("host"), ev.get("mlnb"),
     ))
 
 

@@ -58,6 +58,12 @@ CREATE TABLE IF NOT EXISTS idx.alias_history (
     ts TIMESTAMP, reason VARCHAR);
 """
 
+# Who registered a version: the host and mlnb version next to the existing "user".
+TABLES_V3 = """
+ALTER TABLE idx.model_versions ADD COLUMN IF NOT EXISTS host VARCHAR;
+ALTER TABLE idx.model_versions ADD COLUMN IF NOT EXISTS mlnb_version VARCHAR;
+"""
+
 VIEWS_V2 = """
 CREATE OR REPLACE VIEW model_versions AS SELECT * FROM idx.model_versions;
 CREATE OR REPLACE VIEW model_aliases AS SELECT * FROM idx.model_aliases;
@@ -101,6 +107,7 @@ class Migration:
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", TABLES_V1),
     Migration(2, "model registry", TABLES_V2),
+    Migration(3, "who registered a model version", TABLES_V3),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 
