@@ -164,7 +164,8 @@ class Store:
         from mlnb.store.ingest import ingest
 
         if self.read_only_folder():
-            return  # nothing can be ingested into a read-only folder: the index is read as it is
+            self._warn_stale()  # nothing can be ingested into a read-only folder: the index is read as it is
+            return
         self.writer.flush(sync=False)  # read your own writes
         ingest(con, self.root)
         if self._mark_crashed(con):
@@ -259,16 +260,15 @@ class Store:
         Then no process can write the index either, so it is read without the lock and without
         ingesting: results may miss the newest events (said once, as a StaleIndexWarning).
         """
-        if os.access(self.root, os.W_OK) or not self.root.is_dir():
-            return False
+        return self.root.is_dir() and not os.access(self.root, os.W_OK)
+
+    def _warn_stale(self) -> None:
         if not getattr(self, "_stale_warned", False):
             self._stale_warned = True
             import warnings
 
-            warnings.warn(StaleIndexWarning(
-                f"the store at {self.root} is read-only: showing its index as last written "
-                "(results may be stale)"), stacklevel=2)
-        return True
+            warnings.warn(StaleIndexWarning(f"the store at {self.root} is read-only: showing its index as last "
+                                            "written (results may be stale)"), stacklevel=3)
 
     def _connect_read_only_folder(self) -> Any:
         import duckdb
