@@ -19,7 +19,6 @@ from jupyter_server.utils import JupyterServerAuthWarning
 import mlnb
 from mlnb import tracking
 from mlnb.server.handlers import ROUTES
-from mlnb.store.browse import untrusted
 from mlnb.store.store import Store
 
 pytestmark = pytest.mark.slow
@@ -278,6 +277,8 @@ async def test_unknown_api_routes_answer_the_json_error_shape(jp_fetch, served_s
 
 
 def test_untrusted_strips_every_trust_claim() -> None:
+    from mlnb.store.browse import untrusted
+
     notebook = {"metadata": {"signature": "sha256:abc", "kernelspec": {"name": "python3"}}, "nbformat": 4,
                 "cells": [{"cell_type": "code", "metadata": {"trusted": True, "tags": ["x"]}, "outputs": []},
                           {"cell_type": "markdown", "metadata": {"trusted": False}, "source": "hi"}],
