@@ -700,4 +700,4 @@ def test_temp_file_of_a_killed_log_artifact_is_found_and_removed(store, tmp_path
     ok_run = run_script("--store", str(root), "runs", "-f", "csv")
     assert ok_run.returncode == 0, ok_run.stderr
     assert _leftovers(root) == [live]
-    assert len([p for p in (root / "artifacts").rglob("*") if p.is_file()]) == 2  # the blobs are kept
+    assert len([p for p in (root / "artifacts").rglob("*") if p.is_file()]) == 3  # the two blobs are kept
