@@ -28,7 +28,7 @@ def check_query(con: Any, query: str) -> None:
     for statement in statements:
         if not _reads_only(con, statement):
             kind = str(statement.type).rsplit(".", 1)[-1]
-            raise ReadOnlySQLError(f"only queries are allowed here (SELECT, EXPLAIN), not {kind}; "
+            raise ReadOnlySQLError(f"SQL failed: only queries are allowed here (SELECT, EXPLAIN), not {kind}; "
                                    "mlnb's SQL face is read-only")
 
 
