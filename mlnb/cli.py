@@ -349,7 +349,11 @@ def sql(settings: Settings, query: str, fmt: str) -> None:
     from mlnb.store import queries
 
     if query == "-":
-        query = sys.stdin.read()
+        raw = click.get_binary_stream("stdin").read()
+        try:
+            query = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise MlnbError(f"the query on stdin is not valid UTF-8 (byte {exc.start}); save it as UTF-8") from None
     frame = queries.sql(settings.open_store(), query)
     if fmt != "table":
         _print_frame(frame, fmt)

@@ -701,3 +701,21 @@ def test_temp_file_of_a_killed_log_artifact_is_found_and_removed(store, tmp_path
     assert ok_run.returncode == 0, ok_run.stderr
     assert _leftovers(root) == [live]
     assert len([p for p in (root / "artifacts").rglob("*") if p.is_file()]) == 3  # the two blobs are kept
+
+
+def test_invalid_utf8_query_on_stdin_is_one_line_error(store):
+    done = subprocess.run([console_script(), "--store", str(store["root"]), "sql", "-"], input=b"SELECT '\xff'",
+                          capture_output=True, timeout=120)
+    assert_one_line_stderr(done, "stdin is not valid UTF-8")
+
+
+def test_an_unexpected_error_is_still_one_line(store, monkeypatch):
+    from mlnb.store import queries
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom\nsecond line")
+
+    monkeypatch.setattr(queries, "runs", broken)
+    assert_one_line_error(run_cli(store["root"], "runs"), "unexpected RuntimeError: boom second line", "MLNB_DEBUG")
+    monkeypatch.setenv("MLNB_DEBUG", "1")
+    assert isinstance(run_cli(store["root"], "runs").exception, RuntimeError)
