@@ -349,7 +349,7 @@ def sql(settings: Settings, query: str, fmt: str) -> None:
     from mlnb.store import queries
 
     if query == "-":
-        raw = click.get_binary_stream("stdin").read()
+        raw = sys.stdin.buffer.read()
         try:
             query = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
