@@ -1,8 +1,9 @@
 """Content-addressed blob store: `.mlnb/artifacts/<first 2 hex>/<sha256>`.
 
 Identical bytes are stored once; the hash doubles as an integrity check on read. Blobs are
-written to `artifacts/tmp/<pid>-<process start>-<random>` first and renamed into place, so the
-leftovers of a killed writer sit in one known place, named after a process that can be checked.
+written to `artifacts/tmp/<pid>-<process start>-<random>-<host tag>` first and renamed into place,
+so the leftovers of a killed writer sit in one known place, named after a process that can be
+checked (on this host only: a writer on another machine sharing the folder is never judged).
 """
 from __future__ import annotations
 
@@ -97,7 +98,7 @@ class BlobStore:
         stale = []
         for entry in entries:
             pid, started = _writer_of(entry.name)
-            if pid is None or not process_alive(pid, started):
+            if pid is not None and not process_alive(pid, started):
                 stale.append(Path(entry.path))
         return stale
 
@@ -115,7 +116,7 @@ class BlobStore:
     def _write_atomically(self, target: Path, write: Callable[[IO[bytes]], object]) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         self.tmp.mkdir(parents=True, exist_ok=True)
-        tmp = self.tmp / f"{os.getpid()}-{_process_start()}-{os.urandom(6).hex()}"
+        tmp = self.tmp / f"{os.getpid()}-{_process_start()}-{os.urandom(6).hex()}-{_host_tag()}"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o644)
         try:
             with os.fdopen(fd, "wb") as handle:
@@ -141,9 +142,16 @@ def _process_start() -> str:
     return _START[pid]
 
 
+def _host_tag() -> str:
+    import socket
+
+    return hashlib.sha256(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:8]
+
+
 def _writer_of(name: str) -> tuple[int | None, float | None]:
-    """(pid, start time in s) from a temp file name `<pid>-<start ms>-<random>`; None if not ours."""
+    """(pid, start time in s) of the writer of temp file `name`, or None if it was not written on
+    this host (or is not named like ours)."""
     parts = name.split("-")
-    if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
+    if len(parts) != 4 or not parts[0].isdigit() or not parts[1].isdigit() or parts[3] != _host_tag():
         return None, None
     return int(parts[0]), int(parts[1]) / 1000
