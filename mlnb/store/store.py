@@ -7,7 +7,6 @@ events, marks runs whose process died as `crashed`, and yields the connection.
 from __future__ import annotations
 
 import atexit
-import errno
 import os
 import socket
 import threading
