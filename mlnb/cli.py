@@ -15,6 +15,7 @@ import math
 import os
 import sys
 import time
+import warnings
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -24,7 +25,7 @@ from typing import Any
 import click
 
 from mlnb import __version__
-from mlnb.errors import MlnbError, StoreNotFoundError
+from mlnb.errors import MlnbError, StaleIndexWarning, StoreNotFoundError
 
 FORMATS = ("table", "csv", "json")
 ID_COLUMNS = ("run_id", "parent_run_id")
@@ -69,9 +70,21 @@ def _one_line(message: str) -> str:
 class MlnbGroup(click.Group):
     """A click group that turns mlnb's own errors into one-line messages instead of tracebacks."""
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # Python hands undecodable argv bytes over as lone surrogates, which no later step
+        # (DuckDB, JSON, the event log) can encode: refuse them here, naming the argument
+        for position, arg in enumerate(args, start=1):
+            if isinstance(arg, str) and not _is_utf8(arg):
+                shown = arg.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+                raise CliError(f"argument {position} ('{_one_line(shown)[:60]}') is not valid UTF-8; "
+                               "pass text in UTF-8 (check the terminal's or script's encoding)")
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            with warnings.catch_warnings():
+                _show_stale_index_warnings_in_one_line()
+                return super().invoke(ctx)
         except MlnbError as exc:
             raise CliError(_one_line(str(exc) or type(exc).__name__)) from None
         except OSError as exc:
@@ -79,6 +92,34 @@ class MlnbGroup(click.Group):
                 raise
             where = f": {exc.filename}" if exc.filename else ""
             raise CliError(_one_line(f"{exc.strerror or exc}{where}")) from None
+        except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # a bug of ours: still one line; MLNB_DEBUG=1 shows the traceback
+            if os.environ.get("MLNB_DEBUG"):
+                raise
+            raise CliError(_one_line(f"unexpected {type(exc).__name__}: {exc}")[:300]
+                           + " (this is a bug in mlnb; MLNB_DEBUG=1 shows the traceback)") from None
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _show_stale_index_warnings_in_one_line() -> None:
+    """StaleIndexWarning (a read-only store) as one `warning: ...` line; other warnings as usual."""
+    default = warnings.showwarning
+
+    def show(message: Any, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+        if issubclass(category, StaleIndexWarning):
+            click.echo(f"warning: {_one_line(str(message))}", err=True)
+        else:
+            default(message, category, *args, **kwargs)
+
+    warnings.showwarning = show
 
 
 class Settings:
@@ -308,7 +349,11 @@ def sql(settings: Settings, query: str, fmt: str) -> None:
     from mlnb.store import queries
 
     if query == "-":
-        query = sys.stdin.read()
+        raw = sys.stdin.buffer.read()
+        try:
+            query = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise MlnbError(f"the query on stdin is not valid UTF-8 (byte {exc.start}); save it as UTF-8") from None
     frame = queries.sql(settings.open_store(), query)
     if fmt != "table":
         _print_frame(frame, fmt)
@@ -503,7 +548,9 @@ def _text(value: Any) -> str:
     if _is_missing(value):
         return ""
     if isinstance(value, datetime):  # pandas.Timestamp included
-        return value.strftime("%Y-%m-%d %H:%M:%S")
+        # not strftime: pandas refuses it outside years 1-9999 (DuckDB's 'infinity' timestamps)
+        return (f"{value.year:04d}-{value.month:02d}-{value.day:02d} "
+                f"{value.hour:02d}:{value.minute:02d}:{value.second:02d}")
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, timedelta):

@@ -18,6 +18,14 @@ class StoreBusyError(MlnbError):
     """The store's index stayed locked by another process for too long."""
 
 
+class IndexDamagedError(MlnbError):
+    """The DuckDB index file cannot be opened (truncated, garbled); `mlnb store rebuild` fixes it."""
+
+
+class StaleIndexWarning(UserWarning):
+    """The store folder is read-only: its index is read as it is, without the newest events."""
+
+
 class StoreVersionError(MlnbError):
     """The store was written by a newer mlnb than this one."""
 

@@ -517,3 +517,194 @@ def test_usage_errors_keep_clicks_exit_code(store):
     assert result.exit_code == 2 and "Traceback" not in result.output
     result = run_cli(store["root"], "runs", "--limit", "-1")
     assert result.exit_code == 2
+
+
+# --- issue 12: careless and hostile input ---------------------------------------------------
+
+
+def console_script() -> str:
+    script = Path(sys.executable).parent / "mlnb"
+    return str(script) if script.exists() else shutil.which("mlnb")
+
+
+def run_script(*args: str | bytes, cwd: Path | None = None, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """The installed `mlnb` in a fresh process (stdout and stderr as text)."""
+    return subprocess.run([*prefix, console_script(), *args], capture_output=True, timeout=120, cwd=cwd,
+                          env={**os.environ, "COLUMNS": "200"})
+
+
+def assert_one_line_stderr(done: subprocess.CompletedProcess, *fragments: str) -> str:
+    err = done.stderr.decode("utf-8", "replace")
+    assert done.returncode == 1, (done.returncode, err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    return lines[0]
+
+
+@pytest.mark.parametrize("query", [
+    "COPY (SELECT 42 AS x) TO '{tmp}/copied.csv'",
+    "EXPLAIN ANALYZE COPY (SELECT 42 AS x) TO '{tmp}/copied.csv'",
+    "EXPORT DATABASE '{tmp}/exported'",
+    "ATTACH '{tmp}/other.duckdb'",
+    "INSTALL httpfs", "LOAD httpfs", "PRAGMA version", "SET threads = 1", "CALL pragma_version()",
+    "SELECT 1; COPY (SELECT 1) TO '{tmp}/copied.csv'",
+])
+def test_sql_face_runs_queries_only(store, query):
+    # DuckDB's own temp folder is the one place file access stays allowed on the safe connection
+    tmp = store["root"] / "mlnb.duckdb.tmp"
+    tmp.mkdir(exist_ok=True)
+    assert_one_line_error(run_cli(store["root"], "sql", query.format(tmp=tmp)), "only queries are allowed")
+    assert list(tmp.iterdir()) == []
+
+
+def test_sql_face_still_answers_every_kind_of_query(store):
+    for query in ("EXPLAIN SELECT * FROM runs", "DESCRIBE runs", "SUMMARIZE runs", "FROM runs SELECT name",
+                  "WITH x AS (SELECT 1 AS a) SELECT * FROM x", "VALUES (1), (2)", "SHOW TABLES"):
+        ok(run_cli(store["root"], "sql", query))
+
+
+def test_sql_prints_timestamps_beyond_year_9999(store):
+    out = ok(run_cli(store["root"], "sql", "SELECT 'infinity'::TIMESTAMP AS a, '-infinity'::TIMESTAMP AS b"))
+    assert table_rows(out) == [["294247-01-10 04:00:54", "-290308-12-21 19:59:05"]]
+
+
+@pytest.mark.parametrize("args", [("runs", "--filter", "\udcff"), ("runs", "-e", "x\udcffy"), ("show", "\udcff"),
+                                  ("sql", "SELECT '\udcff'"), ("metrics", "\udcff", "loss")], ids=repr)
+def test_invalid_utf8_in_an_argument_is_one_line_error(store, args):
+    # Python passes undecodable argv bytes on as lone surrogates; CliRunner gets them the same way
+    assert_one_line_error(run_cli(store["root"], *args), "is not valid UTF-8")
+
+
+def test_invalid_utf8_from_a_real_terminal_is_one_line_error(store):
+    line = assert_one_line_stderr(run_script("--store", str(store["root"]), "show", b"ab\xffcd"), "not valid UTF-8")
+    assert "ab\\xffcd" in line
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garble", "random", "empty"])
+def test_damaged_index_is_one_line_error_and_rebuild_repairs_it(store, damage):
+    root = store["root"]
+    before = ok(run_cli(root, "runs", "-f", "csv"))
+    mlnb.store.store.Store.open(root).close()
+    index = root / "mlnb.duckdb"
+    data = index.read_bytes()
+    if damage == "truncate":
+        index.write_bytes(data[:5000])
+    elif damage == "garble":  # checksummed blocks after the headers
+        index.write_bytes(data[:12288] + os.urandom(65536) + data[12288 + 65536:])
+    elif damage == "random":
+        index.write_bytes(os.urandom(len(data)))
+    else:
+        index.write_bytes(b"")
+    for args in (("runs",), ("sql", "SELECT count(*) FROM runs"), ("show", store["ids"]["tiny"][:8])):
+        done = run_script("--store", str(root), *args)
+        if damage == "empty" and done.returncode == 0:
+            continue  # DuckDB takes an empty file for a new database: the index is rebuilt from the events
+        assert_one_line_stderr(done, "mlnb store rebuild")
+    rebuilt = run_script("--store", str(root), "store", "rebuild")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert run_script("--store", str(root), "runs", "-f", "csv").stdout.decode() == before
+
+
+def _read_only_prefix(folder: Path) -> tuple[str, ...] | None:
+    """A command prefix that runs a command with `folder` read-only, or None when impossible here."""
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        return ()
+    # root ignores permission bits: use a read-only bind mount in a private user+mount namespace
+    unshare = shutil.which("unshare")
+    if unshare is None or subprocess.run([unshare, "-rm", "true"], capture_output=True).returncode != 0:
+        return None
+    quoted = str(folder).replace("'", "'\\''")
+    return (unshare, "-rm", "sh", "-c",
+            f"mount --bind '{quoted}' '{quoted}' && mount -o remount,ro,bind '{quoted}' && cd / && exec \"$@\"", "sh")
+
+
+def test_a_store_on_a_read_only_folder_can_still_be_queried(store):
+    root = store["root"]
+    before = ok(run_cli(root, "runs", "-f", "csv"))
+    mlnb.store.store.Store.open(root).close()
+    prefix = _read_only_prefix(root)
+    if prefix is None:
+        pytest.skip("running as root without user namespaces: cannot make a folder read-only")
+    try:
+        listed = run_script("--store", str(root), "runs", "-f", "csv", prefix=prefix)
+        assert listed.returncode == 0, listed.stderr
+        assert listed.stdout.decode() == before
+        warning = listed.stderr.decode().strip().splitlines()
+        assert len(warning) == 1 and warning[0].startswith("warning: ") and "read-only" in warning[0] \
+            and "stale" in warning[0], warning
+        counted = run_script("--store", str(root), "sql", "SELECT count(*) AS n FROM runs", "-f", "csv", prefix=prefix)
+        assert counted.returncode == 0 and counted.stdout.decode() == "n\n4\n", counted.stderr
+        assert_one_line_stderr(run_script("--store", str(root), "store", "rebuild", prefix=prefix), "read-only")
+        # without an index there is nothing to read: one line that says what to do
+        root.chmod(0o755)
+        (root / "mlnb.duckdb").unlink()
+        prefix = _read_only_prefix(root)
+        assert_one_line_stderr(run_script("--store", str(root), "runs", prefix=prefix), "read-only", "no index")
+    finally:
+        root.chmod(0o755)
+
+
+KILLED_WRITER = """
+import shutil, sys, time
+import mlnb
+
+def copy_then_hang(src, dst, length=0):  # the process dies in the middle of copying an artifact
+    dst.write(src.read(1 << 20))
+    dst.flush()
+    print("copying", flush=True)
+    time.sleep(600)
+
+shutil.copyfileobj = copy_then_hang
+mlnb.connect(sys.argv[1])
+with mlnb.start_run(experiment="killed"):
+    mlnb.log_artifact(sys.argv[2])
+"""
+
+
+def _leftovers(root: Path) -> list[Path]:
+    """Files under artifacts/ that are not blobs (a blob is named by its 64-hex digest)."""
+    return [p for p in (root / "artifacts").rglob("*") if p.is_file() and not re.fullmatch(r"[0-9a-f]{64}", p.name)]
+
+
+def test_temp_file_of_a_killed_log_artifact_is_found_and_removed(store, tmp_path):
+    root = store["root"]
+    big = tmp_path / "weights.bin"
+    big.write_bytes(os.urandom(4 << 20))
+    writer = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(root), str(big)], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert writer.stdout.readline().strip() == "copying"
+        left = _leftovers(root)
+        assert len(left) == 1 and left[0].stat().st_size == 1 << 20
+        assert left[0].parent == root / "artifacts" / "tmp" and left[0].name.startswith(f"{writer.pid}-")
+        # while its writer lives, a temp file is left alone
+        assert run_script("--store", str(root), "runs").returncode == 0
+        assert _leftovers(root) == left
+    finally:
+        writer.kill()
+        writer.wait(timeout=30)
+    # the next process that opens the store removes what the dead writer left, and nothing else
+    assert run_script("--store", str(root), "runs").returncode == 0
+    assert _leftovers(root) == []
+    assert len([p for p in (root / "artifacts").rglob("*") if p.is_file()]) == 2  # the blobs are kept
+
+
+def test_invalid_utf8_query_on_stdin_is_one_line_error(store):
+    done = subprocess.run([console_script(), "--store", str(store["root"]), "sql", "-"], input=b"SELECT '\xff'",
+                          capture_output=True, timeout=120)
+    assert_one_line_stderr(done, "stdin is not valid UTF-8")
+
+
+def test_an_unexpected_error_is_still_one_line(store, monkeypatch):
+    from mlnb.store import queries
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom\nsecond line")
+
+    monkeypatch.setattr(queries, "runs", broken)
+    assert_one_line_error(run_cli(store["root"], "runs"), "unexpected RuntimeError: boom second line", "MLNB_DEBUG")
+    monkeypatch.setenv("MLNB_DEBUG", "1")
+    assert isinstance(run_cli(store["root"], "runs").exception, RuntimeError)

@@ -1,10 +1,14 @@
 """The server extension through a real Jupyter server (pytest-jupyter): every endpoint, auth, errors."""
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import subprocess
 import sys
 import textwrap
+import time
+import tracemalloc
 import warnings
 from pathlib import Path
 
@@ -73,9 +77,11 @@ async def get_json(jp_fetch, *parts: str, **params: str) -> dict:
     return json.loads(response.body)
 
 
-async def error_of(jp_fetch, *parts: str, method: str = "GET", body: str | None = None, **params: str):
+async def error_of(jp_fetch, *parts: str, method: str = "GET", body: str | None = None,
+                   request_timeout: float = 20, **params: str):
     with pytest.raises(tornado.httpclient.HTTPClientError) as caught:
-        await jp_fetch("mlnb", "api", *parts, params=params or None, method=method, body=body)
+        await jp_fetch("mlnb", "api", *parts, params=params or None, method=method, body=body,
+                       request_timeout=request_timeout)
     payload = json.loads(caught.value.response.body)
     assert set(payload) == {"error"} and set(payload["error"]) == {"code", "message"}
     assert "\n" not in payload["error"]["message"] and "Traceback" not in payload["error"]["message"]
@@ -183,8 +189,8 @@ async def test_artifact_paths_never_leave_the_artifact_store(http_server_client,
 def _sample_paths(ids: list[str]) -> list[tuple[str, str]]:
     run = ids[0]
     return [("GET", "experiments"), ("GET", "runs"), ("GET", f"runs/{run}"), ("GET", f"runs/{run}/metrics/acc"),
-            ("GET", f"runs/{run}/artifacts/notes/hello.txt"), ("GET", "datasets"), ("GET", "models"),
-            ("GET", "models/clf"), ("POST", "models/clf/aliases")]
+            ("GET", f"runs/{run}/artifacts/notes/hello.txt"), ("GET", f"runs/{run}/snapshot"), ("GET", "datasets"),
+            ("GET", "models"), ("GET", "models/clf"), ("POST", "models/clf/aliases"), ("GET", "no/such/route")]
 
 
 async def test_every_endpoint_refuses_unauthenticated_requests(http_server_client, jp_base_url, served_store) -> None:
@@ -260,3 +266,121 @@ async def test_cookie_authenticated_post_needs_the_xsrf_token(http_server_client
     accepted = await http_server_client.fetch(f"{jp_base_url}mlnb/api/models/clf/aliases", method="POST", body=body,
                                               headers={"Cookie": cookies, "X-XSRFToken": xsrf})
     assert accepted.code == 200 and mlnb.model_version("clf@champion")["version"] == 2
+
+
+# --- issue 12: hostile and careless requests -----------------------------------------------
+
+
+def alias_post(jp_fetch, body: str):
+    return error_of(jp_fetch, "models", "clf", "aliases", method="POST", body=body)
+
+
+async def test_alias_force_must_be_a_json_boolean(jp_fetch, served_store) -> None:
+    for force in ("false", "true", 0, 1, None, {"yes": True}):
+        code, error = await alias_post(jp_fetch, json.dumps({"alias": "champion", "version": 2, "force": force}))
+        assert code == 400 and "force" in error["message"], force
+    code, error = await alias_post(jp_fetch, json.dumps({"alias": "champion", "version": 2, "reason": {"a": 1}}))
+    assert code == 400 and "reason" in error["message"]
+    assert mlnb.model_version("clf@champion")["version"] == 1  # none of them moved it
+    response = await jp_fetch("mlnb", "api", "models", "clf", "aliases", method="POST",
+                              body=json.dumps({"alias": "champion", "version": 2, "force": False}))
+    assert response.code == 200 and mlnb.model_version("clf@champion")["version"] == 2
+
+
+@pytest.mark.parametrize("body", ['"str"', "1", "[]", "null", "true"])
+async def test_alias_body_that_is_not_an_object_is_a_400(jp_fetch, served_store, body: str) -> None:
+    code, error = await alias_post(jp_fetch, body)
+    assert code == 400 and error["code"] == "bad_request" and "JSON object" in error["message"]
+
+
+@pytest.mark.parametrize("route,offset", [("runs", "100000000000000000000"), ("datasets", "100000000000000000000"),
+                                          ("runs", "-1"), ("datasets", "-1"), ("datasets", "1e20")])
+async def test_out_of_range_offsets_are_a_400(jp_fetch, served_store, route: str, offset: str) -> None:
+    code, error = await error_of(jp_fetch, route, offset=offset)
+    assert code == 400 and error["code"] == "bad_request" and "offset" in error["message"]
+
+
+@pytest.mark.parametrize("method,path", [("GET", ("nope",)), ("GET", ("runs", "abc", "nope")),
+                                         ("POST", ("models", "clf", "nope")), ("DELETE", ("runs",))])
+async def test_unknown_api_routes_answer_the_json_error_shape(jp_fetch, served_store, method: str, path) -> None:
+    code, error = await error_of(jp_fetch, *path, method=method, body="{}" if method == "POST" else None)
+    assert (code, error["code"]) == ((404, "not_found") if path != ("runs",) else (405, "method_not_allowed"))
+
+
+def test_untrusted_strips_every_trust_claim() -> None:
+    from mlnb.store.browse import untrusted
+
+    notebook = {"metadata": {"signature": "sha256:abc", "kernelspec": {"name": "python3"}}, "nbformat": 4,
+                "cells": [{"cell_type": "code", "metadata": {"trusted": True, "tags": ["x"]}, "outputs": []},
+                          {"cell_type": "markdown", "metadata": {"trusted": False}, "source": "hi"}],
+                "worksheets": [{"cells": [{"metadata": {"trusted": True}}]}]}
+    stripped = untrusted(json.loads(json.dumps(notebook)))
+    assert "signature" not in stripped["metadata"] and stripped["metadata"]["kernelspec"] == {"name": "python3"}
+    assert [c["metadata"] for c in stripped["cells"]] == [{"tags": ["x"]}, {}]
+    assert stripped["worksheets"][0]["cells"][0]["metadata"] == {}
+    assert "trusted" not in json.dumps(stripped)
+
+
+HOSTILE_SNAPSHOT = {
+    "nbformat": 4, "nbformat_minor": 5, "metadata": {"signature": "sha256:" + "0" * 64},
+    "cells": [{"cell_type": "code", "id": "a1", "execution_count": 1, "source": "show()",
+               "metadata": {"trusted": True},
+               "outputs": [{"output_type": "display_data", "metadata": {},
+                            "data": {"text/html": "<b>owned</b><script>window.__pwned = 1; document.title = 'pwned'</script>",
+                                     "text/plain": "<IPython.core.display.HTML object>"}}]}],
+}
+
+
+async def test_notebook_snapshot_endpoint_serves_it_without_trust_claims(jp_fetch, served_store) -> None:
+    with mlnb.start_run(experiment="snap", name="hostile") as run:
+        run.log_artifact(json.dumps(HOSTILE_SNAPSHOT).encode(), name="notebook.ipynb")
+    detail = await get_json(jp_fetch, "runs", run.id)
+    assert detail["notebook_artifact"] == "notebook.ipynb"
+    snapshot = await get_json(jp_fetch, "runs", run.id, "snapshot")
+    assert "trusted" not in json.dumps(snapshot) and "signature" not in snapshot["metadata"]
+    assert snapshot["cells"][0]["outputs"] == HOSTILE_SNAPSHOT["cells"][0]["outputs"]  # outputs are kept, inert
+    code, error = await error_of(jp_fetch, "runs", served_store["ids"][0], "snapshot")
+    assert code == 404 and "no notebook snapshot" in error["message"]
+
+
+async def test_a_large_artifact_is_streamed_not_read_whole(jp_fetch, served_store) -> None:
+    size = 48 << 20
+    data = os.urandom(1 << 20) * 48
+    with mlnb.start_run(experiment="big") as run:
+        run.log_artifact(data, name="big.bin")
+    expected = hashlib.sha256(data).hexdigest()
+    del data
+    got = hashlib.sha256()
+    received = [0]
+
+    def take(chunk: bytes) -> None:  # the client keeps nothing, so what is measured is the server
+        got.update(chunk)
+        received[0] += len(chunk)
+
+    tracemalloc.start()
+    try:
+        response = await jp_fetch("mlnb", "api", "runs", run.id, "artifacts", "big.bin", streaming_callback=take)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert response.code == 200 and received[0] == size and got.hexdigest() == expected
+    assert int(response.headers["Content-Length"]) == size
+    assert peak < 16 << 20, f"serving a 48 MiB artifact allocated {peak / 2**20:.0f} MiB at peak"
+
+
+async def test_a_blob_replaced_by_a_fifo_does_not_hang_the_server(jp_fetch, served_store) -> None:
+    run_id = served_store["ids"][0]
+    digest = mlnb.get_run(run_id).artifacts[0]["hash"]
+    blob = served_store["store"].blobs.path_of(digest)
+    blob.unlink()
+    os.mkfifo(blob)
+    started = time.monotonic()
+    try:
+        code, error = await error_of(jp_fetch, "runs", run_id, "artifacts", "notes", "hello.txt", request_timeout=10)
+    finally:
+        try:  # on old code a worker thread waits in open(): give it a writer so it can end
+            os.close(os.open(blob, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:
+            pass
+    assert time.monotonic() - started < 5
+    assert code == 400 and "not a regular file" in error["message"]

@@ -6,6 +6,7 @@ import { LabIcon } from '@jupyterlab/ui-components';
 import { ApiError, requestAPI } from './api';
 import { MlnbPanel } from './panel';
 import { RunView } from './runview';
+import { saveSnapshot } from './snapshot';
 import { RunDetail } from './types';
 
 const ICON_SVG = `<svg xmlns="http://www.w3.org/2000/svg" width="16" viewBox="0 0 24 24"><g class="jp-icon3" fill="#616161">
@@ -26,16 +27,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       if (!run.notebook_artifact) {
         return;
       }
-      const content = await requestAPI<unknown>(['runs', run.run_id, 'artifacts', ...run.notebook_artifact.split('/')]);
-      const contents = app.serviceManager.contents;
-      const folder = 'mlnb-snapshots';
-      try {
-        await contents.get(folder, { content: false });
-      } catch {
-        await contents.save(folder, { type: 'directory' });
-      }
-      const path = `${folder}/run-${run.run_id.slice(0, 8)}.ipynb`;
-      await contents.save(path, { type: 'notebook', format: 'json', content });
+      const path = await saveSnapshot(app.serviceManager.contents, run);
       await app.commands.execute('docmanager:open', { path });
     };
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import tornado.iostream
 import tornado.web
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
@@ -18,6 +19,7 @@ from mlnb.store import browse
 
 NAME = r"[^/]+"
 SERVER_LINGER_S = 0.05
+STREAM_CHUNK = 1 << 20  # artifacts go out in pieces of this size; the server never holds a whole one
 # media types served as they are; anything else (HTML, SVG, scripts) goes out as octet-stream
 INERT_MEDIA = frozenset({"text/plain", "text/csv", "application/json", "image/png", "image/jpeg", "image/gif",
                          "application/octet-stream", "application/x-ipynb+json", "application/vnd.plotly.v1+json"})
@@ -89,9 +91,13 @@ class MlnbHandler(APIHandler):
             try:
                 values.append(int(raw))
             except ValueError:
-                self.fail(400, "bad_request", f"{name} must be a whole number, got {raw!r}")
+                self.fail(400, "bad_request", f"{name} must be a whole number, got {raw[:40]!r}")
                 return None
-        return values[0], values[1]
+        try:
+            return browse.page_bounds(values[0], values[1])
+        except MlnbError as exc:
+            self.fail(400, "bad_request", exc)
+            return None
 
 
 class ExperimentsHandler(MlnbHandler):
@@ -127,10 +133,12 @@ class MetricHandler(MlnbHandler):
 
 
 class ArtifactHandler(MlnbHandler):
+    """The artifact's bytes, streamed from the blob file in STREAM_CHUNK pieces."""
+
     @tornado.web.authenticated
     async def get(self, run_id: str, path: str) -> None:
         try:
-            data, media, filename = await asyncio.to_thread(browse.artifact, self.finder.get(), run_id, path)
+            found = await asyncio.to_thread(browse.open_artifact, self.finder.get(), run_id, path)
         except NotFoundError as exc:
             return self.fail(404, "not_found", exc)
         except MlnbError as exc:
@@ -138,12 +146,30 @@ class ArtifactHandler(MlnbHandler):
         except (OSError, ValueError) as exc:
             return self.fail(500, "artifact_unreadable", exc)
         # artifacts are user content on the Jupyter origin: never let the browser run them
-        content_type = media if media.split(";")[0].strip() in INERT_MEDIA else "application/octet-stream"
-        safe_name = "".join(c for c in filename if c.isprintable() and c not in '"\\;') or "artifact"
+        content_type = found.media if found.media.split(";")[0].strip() in INERT_MEDIA else "application/octet-stream"
+        safe_name = "".join(c for c in found.filename if c.isprintable() and c not in '"\\;') or "artifact"
+        self.set_header("Content-Type", content_type)  # APIHandler would label it JSON
+        self.set_header("Content-Length", str(found.size))
         self.set_header("Content-Disposition", f'attachment; filename="{safe_name}"')
         self.set_header("X-Content-Type-Options", "nosniff")
         self.set_header("Content-Security-Policy", "sandbox; default-src 'none'")
-        self.finish(data, set_content_type=content_type)  # APIHandler would label it JSON
+        try:
+            while chunk := await asyncio.to_thread(found.handle.read, STREAM_CHUNK):
+                self.write(chunk)
+                await self.flush()  # waits until the client took it: memory stays at one chunk
+        except tornado.iostream.StreamClosedError:
+            return  # the client went away
+        finally:
+            found.handle.close()
+        self.finish(set_content_type=content_type)
+
+
+class SnapshotHandler(MlnbHandler):
+    """The run's notebook snapshot as JSON, with every trust claim removed (it must open untrusted)."""
+
+    @tornado.web.authenticated
+    async def get(self, run_id: str) -> None:
+        await self.answer(browse.notebook_snapshot, run_id)
 
 
 class DatasetsHandler(MlnbHandler):
@@ -178,14 +204,33 @@ class AliasHandler(MlnbHandler):
     @tornado.web.authenticated
     async def post(self, name: str) -> None:
         try:
-            body = self.get_json_body() or {}
+            body = self.get_json_body()
         except tornado.web.HTTPError:
             return self.fail(400, "bad_request", "the body must be JSON like {\"alias\": \"champion\", \"version\": 2}")
+        if not isinstance(body, dict):
+            return self.fail(400, "bad_request", 'the body must be a JSON object like {"alias": "champion", "version": 2}')
         alias, version = body.get("alias"), body.get("version")
+        force, reason = body.get("force", False), body.get("reason")
         if not isinstance(alias, str) or isinstance(version, bool) or not isinstance(version, int):
             return self.fail(400, "bad_request", 'give {"alias": "<name>", "version": <number>}')
-        await self.answer(browse.move_alias, name, alias, version, bool(body.get("force", False)),
-                          body.get("reason") or None)
+        if not isinstance(force, bool):  # bool("false") is True: only a JSON boolean may force
+            return self.fail(400, "bad_request", '"force" must be true or false (a JSON boolean)')
+        if reason is not None and not isinstance(reason, str):
+            return self.fail(400, "bad_request", '"reason" must be text')
+        await self.answer(browse.move_alias, name, alias, version, force, reason or None)
+
+
+class UnknownRouteHandler(MlnbHandler):
+    """Any other path under /mlnb/api/: the JSON error shape, not Jupyter's HTML 404 page."""
+
+    def missing(self, *args: Any) -> None:
+        self.fail(404, "not_found", f"no mlnb API endpoint {self.request.path[:200]}; is mlnb up to date?")
+
+    get = tornado.web.authenticated(missing)
+    post = tornado.web.authenticated(missing)
+    put = tornado.web.authenticated(missing)
+    patch = tornado.web.authenticated(missing)
+    delete = tornado.web.authenticated(missing)
 
 
 ROUTES: list[tuple[str, type[MlnbHandler]]] = [
@@ -194,10 +239,12 @@ ROUTES: list[tuple[str, type[MlnbHandler]]] = [
     (rf"runs/({NAME})", RunHandler),
     (rf"runs/({NAME})/metrics/({NAME})", MetricHandler),
     (rf"runs/({NAME})/artifacts/(.+)", ArtifactHandler),
+    (rf"runs/({NAME})/snapshot", SnapshotHandler),
     (r"datasets", DatasetsHandler),
     (r"models", ModelsHandler),
     (rf"models/({NAME})", ModelHandler),
     (rf"models/({NAME})/aliases", AliasHandler),
+    (r".*", UnknownRouteHandler),  # last: whatever the routes above did not match
 ]
 
 

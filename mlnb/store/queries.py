@@ -226,9 +226,12 @@ def sql(store: Store, query: str, params: Sequence[Any] | dict[str, Any] | None 
     """Run read-only SQL over the documented views; returns a DataFrame."""
     import duckdb
 
+    from mlnb.store.sql_guard import check_query
+
     if not isinstance(query, str) or not query.strip():
         raise ReadOnlySQLError("give a SELECT query, e.g. mlnb.sql('SELECT * FROM runs LIMIT 5')")
     with store.read_only() as con:
+        check_query(con, query)
         try:
             return con.execute(query, params).df() if params is not None else con.execute(query).df()
         except duckdb.Error as exc:

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from mlnb.errors import MlnbError, StoreBusyError
+from mlnb.errors import IndexDamagedError, MlnbError, StaleIndexWarning, StoreBusyError
 from mlnb.store.blobs import ARTIFACTS_DIRNAME, BlobStore
 from mlnb.store.events import EVENTS_DIRNAME, EventWriter
 from mlnb.store.location import resolve_store_root
@@ -65,6 +65,7 @@ class Store:
             store = cls._instances.get(root)
             if store is None:
                 store = cls._instances[root] = Store(root)
+                store.blobs.remove_stale_temp_files()  # what writers killed mid-artifact left
         if create:
             store.init()
         return store
@@ -161,6 +162,9 @@ class Store:
         """Ingest new events (ours included) and mark runs of dead processes as crashed."""
         from mlnb.store.ingest import ingest
 
+        if self.read_only_folder():
+            self._warn_stale()  # nothing can be ingested into a read-only folder: the index is read as it is
+            return
         self.writer.flush(sync=False)  # read your own writes
         ingest(con, self.root)
         if self._mark_crashed(con):
@@ -194,9 +198,12 @@ class Store:
         from mlnb.store.ingest import ingest
         from mlnb.store.schema import migrate
 
+        if self.read_only_folder():
+            raise MlnbError(f"the store at {self.root} is read-only; rebuild its index where it can be written")
         with self._lock:
             self._close_index()
         with self._lock, self._file_lock():
+            self.blobs.remove_stale_temp_files()
             fresh = self.db_path.with_name(DB_FILENAME + ".rebuild")
             fresh.unlink(missing_ok=True)
             con = duckdb.connect(str(fresh))
@@ -219,6 +226,8 @@ class Store:
 
         from mlnb.store.schema import SCHEMA_VERSION, forget_ingested, migrate
 
+        if self.read_only_folder():
+            return self._connect_read_only_folder()
         self.root.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + 10
         while True:
@@ -227,10 +236,15 @@ class Store:
                 break
             except duckdb.IOException as exc:  # a tool outside mlnb holds the file
                 if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                    raise MlnbError(f"cannot open {self.db_path}: {str(exc).splitlines()[0]}") from None
+                    raise index_damaged(self.db_path, exc) from None
                 time.sleep(0.05)
+            except duckdb.Error as exc:  # a truncated or garbled file fails its checksums here
+                raise index_damaged(self.db_path, exc) from None
         try:
-            found = migrate(con)
+            try:
+                found = migrate(con)
+            except duckdb.Error as exc:
+                raise index_damaged(self.db_path, exc) from None
             if 0 < found < SCHEMA_VERSION and con.execute(
                     "SELECT coalesce(sum(unknown_events), 0) FROM idx.ingest_state").fetchone()[0]:
                 forget_ingested(con)  # an older mlnb skipped events this version understands
@@ -239,9 +253,38 @@ class Store:
             raise
         return con
 
+    def read_only_folder(self) -> bool:
+        """True when this process cannot write the store folder (a read-only mount, no permission).
+
+        Then no process can write the index either, so it is read without the lock and without
+        ingesting: results may miss the newest events (said once, as a StaleIndexWarning).
+        """
+        return self.root.is_dir() and not os.access(self.root, os.W_OK)
+
+    def _warn_stale(self) -> None:
+        if not getattr(self, "_stale_warned", False):
+            self._stale_warned = True
+            import warnings
+
+            warnings.warn(StaleIndexWarning(f"the store at {self.root} is read-only: showing its index as last "
+                                            "written (results may be stale)"), stacklevel=3)
+
+    def _connect_read_only_folder(self) -> Any:
+        import duckdb
+
+        if not self.db_path.is_file():
+            raise MlnbError(f"the store at {self.root} is read-only and has no index yet; "
+                            "copy it somewhere writable and run `mlnb store rebuild` there")
+        try:
+            return duckdb.connect(str(self.db_path), read_only=True)
+        except duckdb.Error as exc:
+            raise index_damaged(self.db_path, exc) from None
+
     def _acquire_file_lock(self) -> Any:
         from filelock import FileLock, Timeout
 
+        if self.read_only_folder():
+            return _NoLock()  # nobody can write the index on a read-only folder: nothing to guard
         self.root.mkdir(parents=True, exist_ok=True)
         lock = FileLock(str(self.root / LOCK_FILENAME), timeout=LOCK_TIMEOUT_S, thread_local=False)
         try:
@@ -272,6 +315,18 @@ class Store:
         for run_id in dead:
             self.writer.emit({"e": "run_end", "run": run_id, "status": "crashed", "t": now})
         return len(dead)
+
+
+class _NoLock:
+    def release(self) -> None:
+        pass
+
+
+def index_damaged(path: Path, exc: Exception) -> IndexDamagedError:
+    """The one-line error for an index file DuckDB cannot open, with the way out."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return IndexDamagedError(f"cannot open the index {path}: {first}; if it is damaged, run `mlnb store rebuild` "
+                             "(it re-creates the index from the event logs)")
 
 
 _open_stores: "weakref.WeakSet[Store]" = weakref.WeakSet()
