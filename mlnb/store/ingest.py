@@ -3,7 +3,12 @@
 New complete lines of every event file are parsed in bulk by Arrow's JSON reader and
 folded into the index by set-based SQL, all in one transaction together with each file's
 new byte offset: a crash mid-ingest re-reads the same lines next time, and nothing is
-doubled. Lines that are not valid events (a torn write) are counted and skipped.
+doubled.
+
+A line that cannot be typed (not JSON, a field of the wrong type, a time or number out of
+range, a required field missing) is QUARANTINED: kept in `idx.quarantine` with its file,
+line number, byte offset and the reason, counted per file, and skipped; every other event of
+the same pass is ingested. One hand-edited or hostile line never stops the index.
 
 Core events (runs, params, metrics, tags, artifacts) are handled in SQL; later features
 register Python handlers for their own event types with `@handles(...)`, writing rows into
@@ -26,7 +31,18 @@ from mlnb.store.events import EVENTS_DIRNAME, read_new_lines
 CORE_EVENTS = ("run_start", "run_end", "params", "metrics", "tags", "artifact")
 _TS = 'make_timestamp(CAST({} * 1000000 AS BIGINT))'  # epoch seconds -> TIMESTAMP (UTC)
 _SEVERITY = "(CASE {0} WHEN 'failed' THEN 4 WHEN 'killed' THEN 3 WHEN 'crashed' THEN 2 WHEN 'finished' THEN 1 ELSE 0 END)"
-_TIME_COLUMNS = {"start_time", "end_time", "ts", "created", "first_seen", "updated"}
+# A run's own end (written by its process, or its batch runner) outranks a `crashed` verdict that
+# another process inferred from a dead pid: the inference can race the run's last write. Among
+# own ends the more severe wins. Ends without the flag that say `crashed` came from that check.
+_INFERRED = "coalesce({0}, {1} = 'crashed')"
+_RANK = "({sev} + CASE WHEN {sev} > 0 AND NOT {inferred} THEN 10 ELSE 0 END)"
+T_MIN, T_MAX = -62135596800.0, 253402300799.0  # event times: years 1 to 9999, in epoch seconds
+INT32_MAX, INT64_MAX = 2**31 - 1, 2**63 - 1
+MAX_QUARANTINED_BYTES = 65536  # the raw text kept per quarantined line
+
+
+def _rank(status: str, inferred: str) -> str:
+    return _RANK.format(sev=_SEVERITY.format(status), inferred=_INFERRED.format(inferred, status))
 
 
 def _event_schema() -> Any:
@@ -37,39 +53,85 @@ def _event_schema() -> Any:
         ("e", text), ("run", text), ("t", num), ("exp", text), ("name", text), ("parent", text),
         ("user", text), ("host", text), ("pid", integer), ("pid_start", num), ("nb", text),
         ("git", text), ("status", text), ("path", text), ("hash", text), ("size", integer),
-        ("media", text),
+        ("media", text), ("inferred", pa.bool_()),
         ("p", pa.list_(pa.struct([("k", text), ("v", text), ("n", num)]))),
         ("m", pa.list_(pa.struct([("k", text), ("v", num), ("s", integer), ("x", text)]))),
         ("tags", pa.list_(pa.struct([("k", text), ("v", text)]))),
     ])
 
 
+class BadEvent(ValueError):
+    """An event whose values cannot be typed into the index; its message is the reason."""
+
+
+def check_value(value: Any, kind: str, field: str, required: bool = False) -> Any:
+    """`value` if it fits a column of `kind` (text, int32, int64, float, time, json), else BadEvent."""
+    if value is None:
+        if required:
+            raise BadEvent(f'no "{field}"')
+        return None
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind in ("text", "json"):
+        ok = isinstance(value, str)
+    elif kind in ("int32", "int64"):
+        ok = isinstance(value, int) and not isinstance(value, bool) \
+            and abs(value) <= (INT32_MAX if kind == "int32" else INT64_MAX)
+    elif kind == "time":
+        ok = number and T_MIN <= value <= T_MAX
+    else:  # float
+        ok = number and (isinstance(value, float) or abs(value) < 2**1023)
+    if not ok:
+        raise BadEvent(f'"{field}" is not {_KIND_WORDS[kind]}: {str(value)[:40]!r}')
+    return value
+
+
+_KIND_WORDS = {"text": "text", "json": "JSON text", "int32": "a 32-bit integer", "int64": "a 64-bit integer",
+               "time": "a time in epoch seconds (years 1-9999)", "float": "a number"}
+
+
 @dataclass(frozen=True)
 class TableSpec:
-    """How rows of one index table are written by Python handlers: appended, or upserted on `key`."""
+    """How rows of one index table are written by Python handlers: appended, or upserted on `key`.
+
+    `types` gives each column's kind (see `check_value`): rows are checked before they are
+    added, so an event with a wrong-typed value is quarantined instead of failing the ingest.
+    """
 
     columns: tuple[str, ...]
+    types: tuple[str, ...]
     key: tuple[str, ...] = ()
+
+    def check(self, row: tuple[Any, ...]) -> None:
+        for column, kind, value in zip(self.columns, self.types, row, strict=True):
+            check_value(value, kind, column, required=column in self.key)
 
 
 TABLES: dict[str, TableSpec] = {
     "datasets": TableSpec(
         ("fingerprint", "schema_hash", "kind", "n_rows", "n_cols", "profile", "first_seen"),
+        ("text", "text", "text", "int64", "int64", "json", "time"),
         ("fingerprint",),
     ),
     "cells": TableSpec(
         ("run_id", "seq", "execution_count", "cell_id", "code", "code_hash", "start_time",
          "duration_s", "status", "details"),
+        ("text", "int32", "int32", "text", "text", "text", "time", "float", "text", "json"),
         ("run_id", "seq"),
     ),
-    "lineage": TableSpec(("run_id", "src_kind", "src_id", "dst_kind", "dst_id", "relation", "ts")),
+    "lineage": TableSpec(("run_id", "src_kind", "src_id", "dst_kind", "dst_id", "relation", "ts"),
+                         ("text", "text", "text", "text", "text", "text", "time")),
     "model_versions": TableSpec(
         ("name", "version", "run_id", "artifact_hash", "artifact_path", "flavor", "size", "signature",
          "description", "tags", "data", "notebook_hash", "hidden_state", "status", "created", "user"),
+        ("text", "int32", "text", "text", "text", "text", "int64", "json",
+         "text", "json", "json", "text", "text", "text", "time", "text"),
         ("name", "version"),
     ),
-    "alias_history": TableSpec(("name", "alias", "from_version", "to_version", "user", "ts", "reason")),
+    "alias_history": TableSpec(("name", "alias", "from_version", "to_version", "user", "ts", "reason"),
+                               ("text", "text", "int32", "int32", "text", "time", "text")),
 }
+_ARROW_TYPES = {"text": "string", "json": "string", "int32": "int32", "int64": "int64", "float": "float64",
+                "time": "float64"}
 
 
 @dataclass
@@ -80,6 +142,8 @@ class Batch:
     statements: list[tuple[str, list[Any]]] = field(default_factory=list)  # run after the rows, in order
 
     def add(self, table: str, row: tuple[Any, ...]) -> None:
+        """Add a row, after checking its values fit the table (BadEvent if not)."""
+        TABLES[table].check(row)
         self.rows.setdefault(table, []).append(row)
 
     def execute(self, sql: str, params: list[Any]) -> None:
@@ -107,7 +171,7 @@ class IngestReport:
 
     files: int = 0
     events: int = 0
-    bad_lines: int = 0
+    bad_lines: int = 0  # lines quarantined: not JSON, or values that cannot be typed
     unknown_events: int = 0
 
 
@@ -146,40 +210,115 @@ def ingest(con: Any, store_root: Path, only: Iterable[Path] | None = None) -> In
     if not progress:
         return report
     table, bad_rows = _parse(all_lines)
-    batch, unknown_rows = _python_events(table, all_lines)
+    core_bad = _check_core(con, table)
+    if core_bad:
+        bad_rows.update(core_bad)
+        table = _drop_rows(table, core_bad)
+    batch, unknown_rows = _python_events(table, all_lines, bad_rows)
     for entry in progress:
         start, end = entry[5], entry[6]
         entry[3] += sum(1 for i in bad_rows if start <= i < end)
         entry[4] += sum(1 for i in unknown_rows if start <= i < end)
     report.bad_lines, report.unknown_events = len(bad_rows), len(unknown_rows)
     report.events = len(all_lines) - len(bad_rows)
-    _write(con, table, batch, [tuple(entry[:5]) for entry in progress])
+    quarantine = _quarantine_rows(all_lines, bad_rows, progress, done)
+    _write(con, table, batch, [tuple(entry[:5]) for entry in progress], quarantine)
     return report
 
 
-def _parse(lines: list[bytes]) -> tuple[Any, set[int]]:
-    """Arrow table of the events (column `i` = line index); indexes of lines that are not events."""
+def _parse(lines: list[bytes]) -> tuple[Any, dict[int, str]]:
+    """Arrow table of the events (column `i` = line index); lines that are not events, with why."""
     import pyarrow as pa
     import pyarrow.json as pj
 
     options = pj.ParseOptions(explicit_schema=_event_schema(), unexpected_field_behavior="ignore")
-    bad: set[int] = set()
+    bad: dict[int, str] = {}
+    parts = _read_parts(lines, list(range(len(lines))), options, bad)
+    if not parts:
+        return _event_schema().empty_table().append_column("i", pa.array([], pa.int64())), bad
+    tables = [table.append_column("i", pa.array(index, pa.int64())) for table, index in parts]
+    return (tables[0] if len(tables) == 1 else pa.concat_tables(tables)), bad
+
+
+def _read_parts(lines: list[bytes], index: list[int], options: Any, bad: dict[int, str]) -> list[tuple[Any, list[int]]]:
+    """Parse lines `index` in one go; if one is not an event, halve until it is found (a few
+    parses per bad line, not one per line). Returns (table, line indexes) parts, in order."""
+    import pyarrow as pa
+
     try:
-        table = _read(lines, options)
-        index = list(range(len(lines)))
-    except pa.ArrowInvalid:  # a torn or hand-edited line: find it, parse the rest
-        good = []
-        for i, line in enumerate(lines):
-            try:
-                if not isinstance(orjson.loads(line), dict):
-                    raise ValueError
-                _read([line], options)
-                good.append(i)
-            except (ValueError, pa.ArrowInvalid):
-                bad.add(i)
-        table = _read([lines[i] for i in good], options) if good else _event_schema().empty_table()
-        index = good
-    return table.append_column("i", pa.array(index, pa.int64())), bad
+        table = _read([lines[i] for i in index], options)
+        if table.num_rows == len(index):
+            return [(table, index)]
+        reason = "not a JSON object"  # an empty line gives no row at all
+    except pa.ArrowInvalid as exc:  # a torn, hand-edited or wrong-typed line
+        reason = _reason(exc)
+    if len(index) == 1:
+        bad[index[0]] = reason
+        return []
+    middle = len(index) // 2
+    return _read_parts(lines, index[:middle], options, bad) + _read_parts(lines, index[middle:], options, bad)
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if isinstance(exc, orjson.JSONDecodeError):
+        text = f"not valid JSON: {text}"
+    return text[:300]
+
+
+# Core events whose values parse but do not fit the index: each WHEN gives the reason.
+_CORE_CHECK = f"""
+SELECT i, CASE
+    WHEN e IS NULL THEN 'not an event: no "e" (event type)'
+    WHEN run IS NULL THEN 'no "run" id'
+    WHEN t IS NOT NULL AND NOT (t BETWEEN {T_MIN} AND {T_MAX})
+        THEN '"t" is not a time in epoch seconds (years 1-9999)'
+    WHEN e = 'run_start' AND pid IS NOT NULL AND NOT (pid BETWEEN 0 AND {INT32_MAX}) THEN '"pid" is out of range'
+    WHEN e = 'run_end' AND status IS NULL THEN 'no "status"'
+    WHEN e = 'params' AND (p IS NULL OR len(list_filter(p, lambda x: x IS NULL OR x.k IS NULL)) > 0)
+        THEN 'a param without a key'
+    WHEN e = 'metrics' AND (m IS NULL OR len(list_filter(m, lambda x: x IS NULL OR x.k IS NULL
+            OR (x.x IS NOT NULL AND TRY_CAST(x.x AS DOUBLE) IS NULL))) > 0)
+        THEN 'a metric point without a key, or with a value that is not a number'
+    WHEN e = 'tags' AND (tags IS NULL OR len(list_filter(tags, lambda x: x IS NULL OR x.k IS NULL)) > 0)
+        THEN 'a tag without a key'
+    WHEN e = 'artifact' AND path IS NULL THEN 'no "path"'
+    END AS reason
+FROM _ev WHERE (e IS NULL OR e IN {CORE_EVENTS!r}) AND reason IS NOT NULL
+"""
+
+
+def _check_core(con: Any, table: Any) -> dict[int, str]:
+    """Core events that parsed but cannot be typed into the index, with the reason."""
+    if not table.num_rows:
+        return {}
+    con.register("_ev", table)
+    try:
+        return dict(con.execute(_CORE_CHECK).fetchall())
+    finally:
+        con.unregister("_ev")
+
+
+def _drop_rows(table: Any, rows: dict[int, str]) -> Any:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    return table.filter(pc.invert(pc.is_in(table.column("i"), value_set=pa.array(list(rows), pa.int64()))))
+
+
+def _quarantine_rows(lines: list[bytes], bad: dict[int, str], progress: list[list[Any]],
+                     done: dict[str, tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """(file, line number, byte offset, reason, raw text) for every quarantined line."""
+    out = []
+    for entry in progress:
+        name, start, end = entry[0], entry[5], entry[6]
+        offset, lines_before = (done.get(name) or (0, 0))[:2]
+        for i in range(start, end):
+            if i in bad:
+                raw = lines[i][:MAX_QUARANTINED_BYTES].decode("utf-8", "replace")
+                out.append((name, lines_before + i - start + 1, offset, bad[i], raw))
+            offset += len(lines[i]) + 1
+    return out
 
 
 def _read(lines: list[bytes], options: Any) -> Any:
@@ -190,8 +329,11 @@ def _read(lines: list[bytes], options: Any) -> Any:
     return pj.read_json(io.BytesIO(data), read_options=pj.ReadOptions(block_size=block), parse_options=options)
 
 
-def _python_events(table: Any, lines: list[bytes]) -> tuple[Batch, set[int]]:
-    """Run registered handlers on non-core events; returns their rows and the unknown events."""
+def _python_events(table: Any, lines: list[bytes], bad: dict[int, str]) -> tuple[Batch, set[int]]:
+    """Run registered handlers on non-core events; returns their rows and the unknown events.
+
+    An event its handler cannot type is added to `bad` (quarantined) with the reason.
+    """
     batch, unknown = Batch(), set()
     kinds = table.column("e").to_pylist()
     rows = table.column("i").to_pylist()
@@ -200,12 +342,14 @@ def _python_events(table: Any, lines: list[bytes]) -> tuple[Batch, set[int]]:
             continue
         handler = HANDLERS.get(kind)
         if handler is None:
-            unknown.add(i)
+            unknown.add(i)  # a newer mlnb's event: counted, re-read after an upgrade
             continue
         try:
             handler(batch, orjson.loads(lines[i]))
-        except (KeyError, TypeError, ValueError):
-            unknown.add(i)
+        except KeyError as exc:
+            bad[i] = f"no {str(exc)[:60]} field"
+        except (TypeError, ValueError) as exc:  # BadEvent, or not JSON orjson can read (NaN)
+            bad[i] = _reason(exc)
     return batch, unknown
 
 
@@ -226,14 +370,18 @@ _CORE_SQL = (
     # An end may be ingested before its start (different files): upsert keeps both halves.
     # Two processes may end the same run (a batch kernel and its runner): the more severe
     # verdict wins whatever order the files are read in.
-    """INSERT INTO idx.runs (run_id, status, end_time)
-       SELECT run, status, {t} FROM _ev WHERE e = 'run_end'
-       QUALIFY row_number() OVER (PARTITION BY run ORDER BY {sev_new} DESC, i DESC) = 1
+    # An own end beats an inferred `crashed` (see _RANK), whatever order they are read in.
+    """INSERT INTO idx.runs (run_id, status, end_time, end_inferred)
+       SELECT run, status, {t}, {inferred} FROM _ev WHERE e = 'run_end'
+       QUALIFY row_number() OVER (PARTITION BY run ORDER BY {rank_new} DESC, i DESC) = 1
        ON CONFLICT (run_id) DO UPDATE SET
-           status = CASE WHEN {sev_excluded} >= {sev_existing} THEN excluded.status ELSE runs.status END,
-           end_time = CASE WHEN {sev_excluded} >= {sev_existing} THEN excluded.end_time ELSE runs.end_time END
-    """.format(t=_TS.format("t"), sev_new=_SEVERITY.format("status"), sev_excluded=_SEVERITY.format("excluded.status"),
-               sev_existing=_SEVERITY.format("runs.status")),
+           status = CASE WHEN {rank_excluded} >= {rank_existing} THEN excluded.status ELSE runs.status END,
+           end_time = CASE WHEN {rank_excluded} >= {rank_existing} THEN excluded.end_time ELSE runs.end_time END,
+           end_inferred = CASE WHEN {rank_excluded} >= {rank_existing} THEN excluded.end_inferred
+                               ELSE runs.end_inferred END
+    """.format(t=_TS.format("t"), inferred=_INFERRED.format("inferred", "status"),
+               rank_new=_rank("status", "inferred"), rank_excluded=_rank("excluded.status", "excluded.end_inferred"),
+               rank_existing=_rank("runs.status", "runs.end_inferred")),
     """INSERT INTO idx.params
        SELECT run, u.k, u.v, u.n FROM (SELECT run, i, unnest(p) AS u FROM _ev WHERE e = 'params')
        QUALIFY row_number() OVER (PARTITION BY run, u.k ORDER BY i DESC) = 1
@@ -263,7 +411,8 @@ _CORE_SQL = (
 )
 
 
-def _write(con: Any, table: Any, batch: Batch, progress: list[tuple[Any, ...]]) -> None:
+def _write(con: Any, table: Any, batch: Batch, progress: list[tuple[Any, ...]],
+           quarantine: list[tuple[Any, ...]]) -> None:
     import pyarrow as pa
 
     con.execute("BEGIN")
@@ -286,6 +435,12 @@ def _write(con: Any, table: Any, batch: Batch, progress: list[tuple[Any, ...]]) 
             "unknown_events = excluded.unknown_events"
         )
         con.unregister("_state")
+        if quarantine:
+            files, line_numbers, offsets, reasons, raws = zip(*quarantine)
+            con.register("_bad", pa.table({"file": files, "line": line_numbers, "offset": offsets,
+                                           "reason": reasons, "raw": raws}))
+            con.execute('INSERT INTO idx.quarantine SELECT * FROM _bad ON CONFLICT (file, "offset") DO NOTHING')
+            con.unregister("_bad")
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -298,12 +453,11 @@ def _write_rows(con: Any, pa: Any, name: str, rows: list[tuple[Any, ...]]) -> No
         key_idx = [spec.columns.index(k) for k in spec.key]
         rows = list({tuple(row[i] for i in key_idx): row for row in rows}.values())
     columns = list(zip(*rows))
-    arrays = {
-        c: pa.array(v, type=pa.float64()) if c in _TIME_COLUMNS else pa.array(v)
-        for c, v in zip(spec.columns, columns)
-    }
+    arrays = {c: pa.array(v, type=getattr(pa, _ARROW_TYPES[kind])())
+              for c, kind, v in zip(spec.columns, spec.types, columns)}
     con.register("_rows", pa.table(arrays))
-    select = ", ".join(_TS.format(f'"{c}"') if c in _TIME_COLUMNS else f'"{c}"' for c in spec.columns)
+    select = ", ".join(_TS.format(f'"{c}"') if kind == "time" else f'"{c}"'
+                       for c, kind in zip(spec.columns, spec.types))
     sql = f"INSERT INTO idx.{name} ({', '.join(spec.columns)}) SELECT {select} FROM _rows"
     if spec.key:
         sets = ", ".join(f'"{c}" = excluded."{c}"' for c in spec.columns if c not in spec.key)
