@@ -232,8 +232,11 @@ def _parse(lines: list[bytes]) -> tuple[Any, dict[int, str]]:
     import pyarrow.json as pj
 
     options = pj.ParseOptions(explicit_schema=_event_schema(), unexpected_field_behavior="ignore")
-    bad: dict[int, str] = {}
-    parts = _read_parts(lines, list(range(len(lines))), options, bad)
+    # Only objects go to Arrow: a top-level `null` line crashed pyarrow's reader (pyarrow 26, a
+    # segfault after a few reads), and no other top-level value is an event anyway.
+    bad = {i: "not a JSON object" for i, line in enumerate(lines) if line.lstrip()[:1] != b"{"}
+    index = [i for i in range(len(lines)) if i not in bad] if bad else list(range(len(lines)))
+    parts = _read_parts(lines, index, options, bad) if index else []
     if not parts:
         return _event_schema().empty_table().append_column("i", pa.array([], pa.int64())), bad
     tables = [table.append_column("i", pa.array(index, pa.int64())) for table, index in parts]
