@@ -381,8 +381,8 @@ def status(settings: Settings, fmt: str) -> None:
         ("runs", f"{total}" + (f": {breakdown}" if breakdown else "")),
     ]
     if quarantined:
-        rows.append(("quarantined", f"{quarantined} event line{'' if quarantined == 1 else 's'} that could not be "
-                                    "read or typed; see them with: mlnb sql \"SELECT * FROM quarantined_events\""))
+        rows.append(("quarantined", f"{quarantined} event line{'' if quarantined == 1 else 's'} not ingested "
+                                    "(see: mlnb sql \"SELECT * FROM quarantined_events\")"))
     click.echo("\n".join(_key_values(rows, indent="")))
 
 

@@ -181,7 +181,7 @@ def test_wrong_typed_lines_are_quarantined_and_the_rest_ingested(store: Store) -
     # And `store status` says so in a few lines
     status = _cli(store, "store", "status")
     assert status.exit_code == 0, status.output
-    assert "quarantined" in status.output and "12 event lines" in status.output
+    assert "quarantined" in status.output and "12 event lines not ingested" in status.output
     assert len(status.output.strip().splitlines()) <= 7
     assert '"quarantined_events": 12' in _cli(store, "store", "status", "-f", "json").output
 
