@@ -275,3 +275,32 @@ def test_the_dead_process_check_reads_the_events_again_before_judging(store: Sto
     # Then the run is finished and no crash verdict was written at all
     assert status == "finished"
     assert [e["status"] for e in _run_events(store, "run_end")] == ["finished"]
+
+
+def test_an_event_the_index_refuses_despite_the_checks_is_quarantined_alone(store: Store) -> None:
+    # Given a handler that forgot to check its values (a tag key may be null: the index refuses it)
+    from mlnb.store import ingest
+
+    @ingest.handles("unchecked_tag")
+    def _unchecked(batch: ingest.Batch, ev: dict) -> None:
+        batch.execute("INSERT OR REPLACE INTO idx.tags VALUES (?, ?, ?)", [ev["run"], ev["k"], ev["v"]])
+
+    try:
+        _append_lines(store, "unchecked.jsonl", [
+            {"e": "run_start", "run": "r1", "name": "kept", "t": 1.0},
+            {"e": "unchecked_tag", "run": "r1", "k": "a", "v": "1"},
+            {"e": "unchecked_tag", "run": "r1", "k": None, "v": "2"},
+            {"e": "unchecked_tag", "run": "r1", "k": "b", "v": "3"},
+            {"e": "run_end", "run": "r1", "status": "finished", "t": 2.0},
+        ])
+        # When the index is read, and rebuilt
+        for _ in range(2):
+            # Then only that event is quarantined, with the database's reason, and the rest is ingested
+            assert _run_row(store, "r1")["status"] == "finished"
+            tags = queries.sql(store, "SELECT key, value FROM tags WHERE run_id = 'r1' ORDER BY key")
+            assert tags.to_dict("list") == {"key": ["a", "b"], "value": ["1", "3"]}
+            bad = queries.sql(store, "SELECT line, reason FROM quarantined_events")
+            assert bad["line"].tolist() == [3] and "refused" in bad["reason"][0]
+            store.rebuild()
+    finally:
+        ingest.HANDLERS.pop("unchecked_tag", None)

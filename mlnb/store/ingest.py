@@ -140,15 +140,47 @@ class Batch:
 
     rows: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)
     statements: list[tuple[str, list[Any]]] = field(default_factory=list)  # run after the rows, in order
+    origin: int = -1  # the line index of the event being handled
+    row_origins: dict[str, list[int]] = field(default_factory=dict)
+    statement_origins: list[int] = field(default_factory=list)
 
     def add(self, table: str, row: tuple[Any, ...]) -> None:
         """Add a row, after checking its values fit the table (BadEvent if not)."""
         TABLES[table].check(row)
         self.rows.setdefault(table, []).append(row)
+        self.row_origins.setdefault(table, []).append(self.origin)
 
     def execute(self, sql: str, params: list[Any]) -> None:
         """A fixed, parameterized statement for events that update rows (rare: registry changes)."""
         self.statements.append((sql, params))
+        self.statement_origins.append(self.origin)
+
+    def mark(self) -> tuple[dict[str, int], int]:
+        return {table: len(rows) for table, rows in self.rows.items()}, len(self.statements)
+
+    def truncate(self, mark: tuple[dict[str, int], int]) -> None:
+        """Forget what was added since `mark`."""
+        sizes, statements = mark
+        for table in self.rows:
+            del self.rows[table][sizes.get(table, 0):]
+            del self.row_origins[table][sizes.get(table, 0):]
+        del self.statements[statements:]
+        del self.statement_origins[statements:]
+
+    def only(self, keep: Callable[[int], bool]) -> "Batch":
+        """The rows and statements of the events (line indexes) that `keep` accepts."""
+        out = Batch()
+        for table, rows in self.rows.items():
+            for row, origin in zip(rows, self.row_origins[table]):
+                if keep(origin):
+                    out.origin = origin
+                    out.rows.setdefault(table, []).append(row)
+                    out.row_origins.setdefault(table, []).append(origin)
+        for statement, origin in zip(self.statements, self.statement_origins):
+            if keep(origin):
+                out.statements.append(statement)
+                out.statement_origins.append(origin)
+        return out
 
 
 EventHandler = Callable[[Batch, dict[str, Any]], None]
@@ -215,15 +247,65 @@ def ingest(con: Any, store_root: Path, only: Iterable[Path] | None = None) -> In
         bad_rows.update(core_bad)
         table = _drop_rows(table, core_bad)
     batch, unknown_rows = _python_events(table, all_lines, bad_rows)
-    for entry in progress:
-        start, end = entry[5], entry[6]
-        entry[3] += sum(1 for i in bad_rows if start <= i < end)
-        entry[4] += sum(1 for i in unknown_rows if start <= i < end)
+    try:
+        _write(con, table, batch, _state_rows(progress, bad_rows, unknown_rows),
+               _quarantine_rows(all_lines, bad_rows, progress, done))
+    except Exception as exc:
+        # Every check above passed, yet the index refused the batch: a value no check knows
+        # about. Find the events it refuses (by halving), quarantine them, write the rest.
+        refused = _refused_events(con, table, batch, exc)
+        bad_rows.update(refused)
+        table, batch = _drop_rows(table, refused), batch.only(lambda i: i not in refused)
+        _write(con, table, batch, _state_rows(progress, bad_rows, unknown_rows),
+               _quarantine_rows(all_lines, bad_rows, progress, done))
     report.bad_lines, report.unknown_events = len(bad_rows), len(unknown_rows)
     report.events = len(all_lines) - len(bad_rows)
-    quarantine = _quarantine_rows(all_lines, bad_rows, progress, done)
-    _write(con, table, batch, [tuple(entry[:5]) for entry in progress], quarantine)
     return report
+
+
+def _state_rows(progress: list[list[Any]], bad: dict[int, str], unknown: set[int]) -> list[tuple[Any, ...]]:
+    """(file, offset, lines, bad_lines, unknown_events) of each file read, for idx.ingest_state."""
+    out = []
+    for name, offset, lines, bad_before, unknown_before, start, end in progress:
+        out.append((name, offset, lines, bad_before + sum(1 for i in bad if start <= i < end),
+                    unknown_before + sum(1 for i in unknown if start <= i < end)))
+    return out
+
+
+def _refused_events(con: Any, table: Any, batch: Batch, error: Exception) -> dict[int, str]:
+    """The events the index refuses on their own (each found in a few trial writes), with why.
+
+    Re-raises `error` if it is not a database or Arrow error, or if no single event is to blame.
+    """
+    import duckdb
+    import pyarrow as pa
+
+    if not isinstance(error, (duckdb.Error, pa.ArrowException)):
+        raise error
+    found: dict[int, str] = {}
+
+    def probe(events: list[int]) -> None:
+        keep = set(events)
+        subset = _drop_rows(table, {i: "" for i in table.column("i").to_pylist() if i not in keep})
+        con.execute("BEGIN")
+        try:
+            _apply(con, subset, batch.only(keep.__contains__))
+            return
+        except (duckdb.Error, pa.ArrowException) as exc:
+            if len(events) == 1:
+                found[events[0]] = f"the index refused it: {_reason(exc)}"
+                return
+        finally:
+            con.execute("ROLLBACK")
+        middle = len(events) // 2
+        probe(events[:middle])
+        probe(events[middle:])
+
+    probe(sorted(set(table.column("i").to_pylist()) | {o for os_ in batch.row_origins.values() for o in os_}
+                 | set(batch.statement_origins)))
+    if not found:
+        raise error
+    return found
 
 
 def _parse(lines: list[bytes]) -> tuple[Any, dict[int, str]]:
@@ -347,12 +429,16 @@ def _python_events(table: Any, lines: list[bytes], bad: dict[int, str]) -> tuple
         if handler is None:
             unknown.add(i)  # a newer mlnb's event: counted, re-read after an upgrade
             continue
+        batch.origin = i
+        mark = batch.mark()
         try:
             handler(batch, orjson.loads(lines[i]))
         except KeyError as exc:
             bad[i] = f"no {str(exc)[:60]} field"
+            batch.truncate(mark)  # nothing of a half-handled event
         except (TypeError, ValueError) as exc:  # BadEvent, or not JSON orjson can read (NaN)
             bad[i] = _reason(exc)
+            batch.truncate(mark)
     return batch, unknown
 
 
@@ -414,20 +500,30 @@ _CORE_SQL = (
 )
 
 
+def _apply(con: Any, table: Any, batch: Batch) -> None:
+    """Fold the events into the index tables (inside the caller's transaction)."""
+    import pyarrow as pa
+
+    con.register("_ev", table)
+    try:
+        for statement in _CORE_SQL:
+            con.execute(statement)
+    finally:
+        con.unregister("_ev")
+    for name, rows in batch.rows.items():
+        if rows:
+            _write_rows(con, pa, name, rows)
+    for sql, params in batch.statements:
+        con.execute(sql, params)
+
+
 def _write(con: Any, table: Any, batch: Batch, progress: list[tuple[Any, ...]],
            quarantine: list[tuple[Any, ...]]) -> None:
     import pyarrow as pa
 
     con.execute("BEGIN")
     try:
-        con.register("_ev", table)
-        for statement in _CORE_SQL:
-            con.execute(statement)
-        con.unregister("_ev")
-        for name, rows in batch.rows.items():
-            _write_rows(con, pa, name, rows)
-        for sql, params in batch.statements:
-            con.execute(sql, params)
+        _apply(con, table, batch)
         names, offsets, lines, bad, unknown = zip(*progress)
         state = pa.table({"file": names, "offset": offsets, "lines": lines, "bad_lines": bad,
                           "unknown_events": unknown})
