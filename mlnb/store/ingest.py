@@ -26,6 +26,7 @@ from typing import Any
 
 import orjson
 
+from mlnb.store.checks import check_core, check_value, drop_rows, quarantine_rows, reason
 from mlnb.store.events import EVENTS_DIRNAME, read_new_lines
 
 CORE_EVENTS = ("run_start", "run_end", "params", "metrics", "tags", "artifact")
@@ -36,9 +37,6 @@ _SEVERITY = "(CASE {0} WHEN 'failed' THEN 4 WHEN 'killed' THEN 3 WHEN 'crashed' 
 # own ends the more severe wins. Ends without the flag that say `crashed` came from that check.
 _INFERRED = "coalesce({0}, {1} = 'crashed')"
 _RANK = "({sev} + CASE WHEN {sev} > 0 AND NOT {inferred} THEN 10 ELSE 0 END)"
-T_MIN, T_MAX = -62135596800.0, 253402300799.0  # event times: years 1 to 9999, in epoch seconds
-INT32_MAX, INT64_MAX = 2**31 - 1, 2**63 - 1
-MAX_QUARANTINED_BYTES = 65536  # the raw text kept per quarantined line
 
 
 def _rank(status: str, inferred: str) -> str:
@@ -58,35 +56,6 @@ def _event_schema() -> Any:
         ("m", pa.list_(pa.struct([("k", text), ("v", num), ("s", integer), ("x", text)]))),
         ("tags", pa.list_(pa.struct([("k", text), ("v", text)]))),
     ])
-
-
-class BadEvent(ValueError):
-    """An event whose values cannot be typed into the index; its message is the reason."""
-
-
-def check_value(value: Any, kind: str, field: str, required: bool = False) -> Any:
-    """`value` if it fits a column of `kind` (text, int32, int64, float, time, json), else BadEvent."""
-    if value is None:
-        if required:
-            raise BadEvent(f'no "{field}"')
-        return None
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if kind in ("text", "json"):
-        ok = isinstance(value, str)
-    elif kind in ("int32", "int64"):
-        ok = isinstance(value, int) and not isinstance(value, bool) \
-            and abs(value) <= (INT32_MAX if kind == "int32" else INT64_MAX)
-    elif kind == "time":
-        ok = number and T_MIN <= value <= T_MAX
-    else:  # float
-        ok = number and (isinstance(value, float) or abs(value) < 2**1023)
-    if not ok:
-        raise BadEvent(f'"{field}" is not {_KIND_WORDS[kind]}: {str(value)[:40]!r}')
-    return value
-
-
-_KIND_WORDS = {"text": "text", "json": "JSON text", "int32": "a 32-bit integer", "int64": "a 64-bit integer",
-               "time": "a time in epoch seconds (years 1-9999)", "float": "a number"}
 
 
 @dataclass(frozen=True)
@@ -242,22 +211,22 @@ def ingest(con: Any, store_root: Path, only: Iterable[Path] | None = None) -> In
     if not progress:
         return report
     table, bad_rows = _parse(all_lines)
-    core_bad = _check_core(con, table)
+    core_bad = check_core(con, table, CORE_EVENTS)
     if core_bad:
         bad_rows.update(core_bad)
-        table = _drop_rows(table, core_bad)
+        table = drop_rows(table, core_bad)
     batch, unknown_rows = _python_events(table, all_lines, bad_rows)
     try:
         _write(con, table, batch, _state_rows(progress, bad_rows, unknown_rows),
-               _quarantine_rows(all_lines, bad_rows, progress, done))
+               quarantine_rows(all_lines, bad_rows, progress, done))
     except Exception as exc:
         # Every check above passed, yet the index refused the batch: a value no check knows
         # about. Find the events it refuses (by halving), quarantine them, write the rest.
         refused = _refused_events(con, table, batch, exc)
         bad_rows.update(refused)
-        table, batch = _drop_rows(table, refused), batch.only(lambda i: i not in refused)
+        table, batch = drop_rows(table, refused), batch.only(lambda i: i not in refused)
         _write(con, table, batch, _state_rows(progress, bad_rows, unknown_rows),
-               _quarantine_rows(all_lines, bad_rows, progress, done))
+               quarantine_rows(all_lines, bad_rows, progress, done))
     report.bad_lines, report.unknown_events = len(bad_rows), len(unknown_rows)
     report.events = len(all_lines) - len(bad_rows)
     return report
@@ -286,14 +255,14 @@ def _refused_events(con: Any, table: Any, batch: Batch, error: Exception) -> dic
 
     def probe(events: list[int]) -> None:
         keep = set(events)
-        subset = _drop_rows(table, {i: "" for i in table.column("i").to_pylist() if i not in keep})
+        subset = drop_rows(table, {i: "" for i in table.column("i").to_pylist() if i not in keep})
         con.execute("BEGIN")
         try:
             _apply(con, subset, batch.only(keep.__contains__))
             return
         except (duckdb.Error, pa.ArrowException) as exc:
             if len(events) == 1:
-                found[events[0]] = f"the index refused it: {_reason(exc)}"
+                found[events[0]] = f"the index refused it: {reason(exc)}"
                 return
         finally:
             con.execute("ROLLBACK")
@@ -334,76 +303,14 @@ def _read_parts(lines: list[bytes], index: list[int], options: Any, bad: dict[in
         table = _read([lines[i] for i in index], options)
         if table.num_rows == len(index):
             return [(table, index)]
-        reason = "not a JSON object"  # an empty line gives no row at all
+        why = "not a JSON object"  # an empty line gives no row at all
     except pa.ArrowInvalid as exc:  # a torn, hand-edited or wrong-typed line
-        reason = _reason(exc)
+        why = reason(exc)
     if len(index) == 1:
-        bad[index[0]] = reason
+        bad[index[0]] = why
         return []
     middle = len(index) // 2
     return _read_parts(lines, index[:middle], options, bad) + _read_parts(lines, index[middle:], options, bad)
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    if isinstance(exc, orjson.JSONDecodeError):
-        text = f"not valid JSON: {text}"
-    return text[:300]
-
-
-# Core events whose values parse but do not fit the index: each WHEN gives the reason.
-_CORE_CHECK = f"""
-SELECT i, CASE
-    WHEN e IS NULL THEN 'not an event: no "e" (event type)'
-    WHEN run IS NULL THEN 'no "run" id'
-    WHEN t IS NOT NULL AND NOT (t BETWEEN {T_MIN} AND {T_MAX})
-        THEN '"t" is not a time in epoch seconds (years 1-9999)'
-    WHEN e = 'run_start' AND pid IS NOT NULL AND NOT (pid BETWEEN 0 AND {INT32_MAX}) THEN '"pid" is out of range'
-    WHEN e = 'run_end' AND status IS NULL THEN 'no "status"'
-    WHEN e = 'params' AND (p IS NULL OR len(list_filter(p, lambda x: x IS NULL OR x.k IS NULL)) > 0)
-        THEN 'a param without a key'
-    WHEN e = 'metrics' AND (m IS NULL OR len(list_filter(m, lambda x: x IS NULL OR x.k IS NULL
-            OR (x.x IS NOT NULL AND TRY_CAST(x.x AS DOUBLE) IS NULL))) > 0)
-        THEN 'a metric point without a key, or with a value that is not a number'
-    WHEN e = 'tags' AND (tags IS NULL OR len(list_filter(tags, lambda x: x IS NULL OR x.k IS NULL)) > 0)
-        THEN 'a tag without a key'
-    WHEN e = 'artifact' AND path IS NULL THEN 'no "path"'
-    END AS reason
-FROM _ev WHERE (e IS NULL OR e IN {CORE_EVENTS!r}) AND reason IS NOT NULL
-"""
-
-
-def _check_core(con: Any, table: Any) -> dict[int, str]:
-    """Core events that parsed but cannot be typed into the index, with the reason."""
-    if not table.num_rows:
-        return {}
-    con.register("_ev", table)
-    try:
-        return dict(con.execute(_CORE_CHECK).fetchall())
-    finally:
-        con.unregister("_ev")
-
-
-def _drop_rows(table: Any, rows: dict[int, str]) -> Any:
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    return table.filter(pc.invert(pc.is_in(table.column("i"), value_set=pa.array(list(rows), pa.int64()))))
-
-
-def _quarantine_rows(lines: list[bytes], bad: dict[int, str], progress: list[list[Any]],
-                     done: dict[str, tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """(file, line number, byte offset, reason, raw text) for every quarantined line."""
-    out = []
-    for entry in progress:
-        name, start, end = entry[0], entry[5], entry[6]
-        offset, lines_before = (done.get(name) or (0, 0))[:2]
-        for i in range(start, end):
-            if i in bad:
-                raw = lines[i][:MAX_QUARANTINED_BYTES].decode("utf-8", "replace")
-                out.append((name, lines_before + i - start + 1, offset, bad[i], raw))
-            offset += len(lines[i]) + 1
-    return out
 
 
 def _read(lines: list[bytes], options: Any) -> Any:
@@ -437,7 +344,7 @@ def _python_events(table: Any, lines: list[bytes], bad: dict[int, str]) -> tuple
             bad[i] = f"no {str(exc)[:60]} field"
             batch.truncate(mark)  # nothing of a half-handled event
         except (TypeError, ValueError) as exc:  # BadEvent, or not JSON orjson can read (NaN)
-            bad[i] = _reason(exc)
+            bad[i] = reason(exc)
             batch.truncate(mark)
     return batch, unknown
 

@@ -10,7 +10,8 @@ from typing import Any
 
 import orjson
 
-from mlnb.store.ingest import Batch, check_value, handles
+from mlnb.store.checks import check_value
+from mlnb.store.ingest import Batch, handles
 
 
 @handles("cell")
