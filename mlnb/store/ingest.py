@@ -270,7 +270,7 @@ def _refused_events(con: Any, table: Any, batch: Batch, error: Exception) -> dic
         probe(events[:middle])
         probe(events[middle:])
 
-    probe(sorted(set(table.column("i").to_pylist()) | {o for os_ in batch.row_origins.values() for o in os_}
+    probe(sorted(set(table.column("i").to_pylist()) | {o for origins in batch.row_origins.values() for o in origins}
                  | set(batch.statement_origins)))
     if not found:
         raise error
