@@ -385,7 +385,7 @@ def rebuild(settings: Settings) -> None:
     click.echo(
         f"rebuilt index of {st.root} in {took:.2f} s: {report['runs']} runs from "
         f"{report['events']} events in {report['files']} event files"
-        + (f" ({report['bad_lines']} unreadable lines skipped)" if report.get("bad_lines") else "")
+        + (f" ({report['bad_lines']} events quarantined: see `mlnb store status`)" if report.get("bad_lines") else "")
     )
 
 
@@ -403,6 +403,7 @@ def status(settings: Settings, fmt: str) -> None:
     event_bytes = sum(_file_size(p) for p in events)
     by_status = queries.sql(st, "SELECT status, count(*) AS runs FROM runs GROUP BY status ORDER BY runs DESC, status")
     counts = {str(s): int(n) for s, n in zip(by_status["status"], by_status["runs"])}
+    quarantined = int(queries.sql(st, "SELECT count(*) AS n FROM quarantined_events")["n"][0])
     index_bytes = _file_size(st.db_path) + _file_size(Path(str(st.db_path) + ".wal"))
     blobs = [p for p in st.blobs.root.rglob("*") if p.is_file() and not p.name.startswith(".tmp-")] \
         if st.blobs.root.is_dir() else []
@@ -412,6 +413,7 @@ def status(settings: Settings, fmt: str) -> None:
             "store": str(st.root), "event_files": len(events), "event_bytes": event_bytes,
             "index_file": str(st.db_path), "index_bytes": index_bytes, "artifact_blobs": len(blobs),
             "artifact_bytes": blob_bytes, "runs": sum(counts.values()), "runs_by_status": counts,
+            "quarantined_events": quarantined,
         }, indent=2))
         return
     total = sum(counts.values())
@@ -423,6 +425,9 @@ def status(settings: Settings, fmt: str) -> None:
         ("artifacts", f"{len(blobs)} blob{'' if len(blobs) == 1 else 's'} ({_size(blob_bytes)})"),
         ("runs", f"{total}" + (f": {breakdown}" if breakdown else "")),
     ]
+    if quarantined:
+        rows.append(("quarantined", f"{quarantined} event line{'' if quarantined == 1 else 's'} not ingested "
+                                    "(see: mlnb sql \"SELECT * FROM quarantined_events\")"))
     click.echo("\n".join(_key_values(rows, indent="")))
 
 

@@ -18,6 +18,7 @@ from typing import Any
 from mlnb import model_trust, runinfo
 from mlnb.errors import InvalidValueError, MlnbError, NotFoundError, UntrustedModelError
 from mlnb.flavors import SkopsFlavor, describe, dump_model, get_flavor, runs_code
+from mlnb.store.events import clean_text
 from mlnb.store.queries import resolve_run_id
 from mlnb.store.store import Store
 from mlnb.tracking import active_run, current_store
@@ -66,16 +67,44 @@ def _check_alias(alias: Any) -> str:
     return alias
 
 
+def _check_version(version: Any) -> int:
+    """A version number (an int, or digits as text) as an int, else a one-line error."""
+    if isinstance(version, bool) or not isinstance(version, int) and not str(version).isdigit():
+        raise InvalidValueError(f"version must be a version number like 3, got {str(version)[:40]!r}")
+    return int(version)
+
+
+def _check_text(value: Any, what: str) -> str | None:
+    """Free text (a description, a reason): a str or None, else a one-line error."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidValueError(f"{what} must be text, got {type(value).__name__} {str(value)[:40]!r}; pass a str")
+    return clean_text(value)
+
+
+def _check_labels(tags: Any) -> dict[str, str] | None:
+    """Version tags: a dict; keys and values are stored as text (str())."""
+    if tags is None:
+        return None
+    if not isinstance(tags, dict):
+        raise InvalidValueError(f"tags must be a dict of names to values, got {type(tags).__name__}")
+    return {clean_text(str(k)): clean_text(str(v)) for k, v in tags.items()}
+
+
 def register_model(model: Any, name: str, run: Any = None, data: Any = None, description: str | None = None,
                    tags: dict[str, Any] | None = None, flavor: str | None = None) -> dict[str, Any]:
     """Save `model` as the next version of `name`; returns the version record.
 
     `run` defaults to the active run; `data` (a DataFrame/array) gives the input signature.
+    `description` must be text; tag keys and values are stored as their text.
     """
     from mlnb.fingerprint import fingerprint
 
-    store = current_store(create=True)
     _check_name(name)
+    description = _check_text(description, "description")
+    labels = _check_labels(tags) or {}
+    store = current_store(create=True)
     live_state = _live_capture_state(run if run is not None else active_run())
     chosen, payload = dump_model(model, flavor)  # skops for scikit-learn when installed, else joblib
     digest, size = store.blobs.put_bytes(payload)
@@ -94,7 +123,7 @@ def register_model(model: Any, name: str, run: Any = None, data: Any = None, des
             "e": "model_version", "name": name, "version": version, "run": run_id, "hash": digest,
             "path": f"models/{name}/{version}/{chosen.filename}", "flavor": chosen.name, "size": size,
             "signature": signature, "description": description,
-            "labels": {str(k): str(v) for k, v in (tags or {}).items()}, "data": {"fingerprints": lineage["datasets"]},
+            "labels": labels, "data": {"fingerprints": lineage["datasets"]},
             "nb": lineage["notebook"], "hidden": lineage["hidden"], "t": time.time(), "user": runinfo.user_name(),
             "host": runinfo.host_name(), "mlnb": _mlnb_version(),
         }
@@ -263,8 +292,8 @@ def set_alias(name: str, alias: str, version: int, force: bool = False, reason: 
     """Point `name@alias` at `version` (kept in the alias history). Moving `champion` to a version
     whose run's notebook state is not clean needs `force=True` (and the reason is kept)."""
     _check_alias(alias)
-    if isinstance(version, bool) or not isinstance(version, int) and not str(version).isdigit():
-        raise InvalidValueError(f"version must be a version number like 3, got {version!r}")
+    version = _check_version(version)
+    reason = _check_text(reason, "reason")
     store = store or current_store()
     with store.index() as con:
         _, version = resolve_version(con, f"{_check_name(name)}/{int(version)}")
@@ -302,13 +331,13 @@ def delete_alias(name: str, alias: str) -> None:
 
 def update_version(name: str, version: int, description: str | None = None,
                    tags: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Change a version's description and/or tags."""
-    return _update(name, version, description=description,
-                   labels={str(k): str(v) for k, v in tags.items()} if tags is not None else None)
+    """Change a version's description (text) and/or tags (a dict; stored as text)."""
+    return _update(name, version, description=_check_text(description, "description"), labels=_check_labels(tags))
 
 
 def archive_version(name: str, version: int) -> dict[str, Any]:
     """Retire a version: it stays loadable by number but can no longer get an alias."""
+    version = _check_version(version)
     store = current_store()
     with store.index() as con:  # check and archive under one lock: no alias can sneak in between
         _, version = resolve_version(con, f"{_check_name(name)}/{int(version)}")
@@ -322,6 +351,7 @@ def archive_version(name: str, version: int) -> dict[str, Any]:
 
 
 def _update(name: str, version: int, **fields: Any) -> dict[str, Any]:
+    version = _check_version(version)
     store = current_store()
     with store.index() as con:
         _, version = resolve_version(con, f"{_check_name(name)}/{int(version)}")

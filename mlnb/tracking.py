@@ -11,6 +11,7 @@ import contextvars
 import functools
 import math
 import mimetypes
+import numbers
 import os
 import sys
 import threading
@@ -23,10 +24,12 @@ from typing import Any
 
 from mlnb import runinfo
 from mlnb.errors import InvalidValueError, NoActiveRunError
+from mlnb.store.events import clean_text
 from mlnb.store.store import Store
 
 MAX_KEY_LENGTH = 250
 MAX_PARAM_LENGTH = 6000
+_INT64 = (-(2**63), 2**63 - 1)
 RUN_STATUSES = ("running", "finished", "failed", "crashed", "killed")
 
 _active_run: contextvars.ContextVar["Run | None"] = contextvars.ContextVar("mlnb_active_run", default=None)
@@ -83,7 +86,8 @@ class Run:
         values = {**(params or {}), **more}
         items = []
         for key, value in values.items():
-            text = _param_text(_check_key(key, "param"), value)
+            key = _check_key(key, "param")
+            text = _param_text(key, value)
             safe = _redacted(text, key)
             items.append({"k": key, "v": safe, "n": _param_number(value, text) if safe == text else None})
         self._emit({"e": "params", "run": self.id, "p": items})
@@ -98,7 +102,7 @@ class Run:
         points = []
         with self._lock:
             for key, value in metrics.items():
-                _check_key(key, "metric")
+                key = _check_key(key, "metric")
                 number = _metric_value(key, value)
                 at = self._steps.get(key, 0) if step is None else _check_step(step)
                 self._steps[key] = max(self._steps.get(key, 0), at + 1)
@@ -121,9 +125,11 @@ class Run:
 
     def set_tags(self, tags: Mapping[str, Any] | None = None, **more: Any) -> None:
         """Attach free-form labels (values stored as text)."""
-        values = {**(tags or {}), **more}
-        self._emit({"e": "tags", "run": self.id,
-                    "tags": [{"k": _check_key(k, "tag"), "v": _redacted(str(v), k)} for k, v in values.items()]})
+        items = []
+        for key, value in {**(tags or {}), **more}.items():
+            key = _check_key(key, "tag")
+            items.append({"k": key, "v": _redacted(clean_text(str(value)), key)})
+        self._emit({"e": "tags", "run": self.id, "tags": items})
 
     def set_tag(self, key: str, value: Any) -> None:
         """Attach one tag."""
@@ -132,7 +138,9 @@ class Run:
     def log_artifact(self, obj: Any, name: str | None = None) -> list[dict[str, Any]]:
         """Store a file, a folder, bytes, or a matplotlib/plotly figure; returns what was stored."""
         records = []
+        name = _text_arg(name, "artifact name")
         for path, digest, size, media in _store_artifact(self.store, obj, name):
+            path = clean_text(path)
             event = {"e": "artifact", "run": self.id, "path": path, "hash": digest, "size": size,
                      "media": media, "t": time.time()}
             self._emit(event)
@@ -166,15 +174,23 @@ def start_run(experiment: str | None = None, name: str | None = None,
 
     `with mlnb.start_run(...) as run:` ends it as `finished`, or `failed` on an exception.
     `run_id` is for callers that allocated the id beforehand (batch runs); normally leave it out.
+    `experiment` and `name` are text: a number or a path is stored as its text (`str`/`os.fspath`),
+    anything else raises InvalidValueError. Lone surrogates in any text (undecodable file names)
+    are stored escaped (`\\xff`), see `mlnb.store.events.clean_text`.
     """
+    experiment = _text_arg(experiment, "experiment")
+    name = _text_arg(name, "run name")
+    if parent is not None and not isinstance(parent, (Run, str)):
+        raise InvalidValueError(f"parent must be a Run or a run id, got {type(parent).__name__}")
     store = store or current_store(create=True)
     previous = _active_run.get()
     if parent is None and previous is not None and previous.status == "running":
         parent = previous
-    parent_id = parent.id if isinstance(parent, Run) else parent
+    parent_id = parent.id if isinstance(parent, Run) else _text_arg(parent, "parent")
     experiment = experiment or (parent.experiment if isinstance(parent, Run) else None) \
         or os.environ.get("MLNB_EXPERIMENT") or "Default"
-    if run_id is not None and (len(run_id) != 32 or any(c not in "0123456789abcdef" for c in run_id)):
+    if run_id is not None and (not isinstance(run_id, str) or len(run_id) != 32
+                               or any(c not in "0123456789abcdef" for c in run_id)):
         raise InvalidValueError(f"run_id must be 32 lowercase hex characters, got {run_id!r}")
     run = Run(store, run_id or uuid.uuid4().hex, experiment, name, parent_id)
     pid = os.getpid()
@@ -253,7 +269,19 @@ def _check_key(key: Any, kind: str) -> str:
         raise InvalidValueError(f"{kind} names must be non-empty strings, got {key!r}")
     if len(key) > MAX_KEY_LENGTH:
         raise InvalidValueError(f"{kind} name {key[:40]!r}... is longer than {MAX_KEY_LENGTH} characters")
-    return key
+    return clean_text(key)
+
+
+def _text_arg(value: Any, what: str) -> str | None:
+    """A name-like argument as text: str as is, a path via os.fspath, a number via str; else an error."""
+    if value is None or isinstance(value, str):
+        return clean_text(value) if value is not None else None
+    if isinstance(value, os.PathLike):
+        path = os.fspath(value)
+        return clean_text(os.fsdecode(path) if isinstance(path, bytes) else path)
+    if isinstance(value, numbers.Number) and not isinstance(value, bool):
+        return str(value)
+    raise InvalidValueError(f"{what} must be text, got {type(value).__name__} {str(value)[:40]!r}; pass a str")
 
 
 @functools.lru_cache(maxsize=1)
@@ -274,7 +302,7 @@ def _param_text(key: str, value: Any) -> str:
     """A param as stored: its text (str for strings, repr for everything else)."""
     if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
         value = value.item()  # numpy scalar -> Python scalar
-    text = value if isinstance(value, str) else repr(value)
+    text = clean_text(value if isinstance(value, str) else repr(value))
     if len(text) > MAX_PARAM_LENGTH:
         raise InvalidValueError(
             f"param {key!r} is {len(text)} characters long (limit {MAX_PARAM_LENGTH}); log it as an artifact instead"
@@ -287,12 +315,12 @@ def _param_number(value: Any, text: str) -> float | None:
     if isinstance(value, (bool, int, float)) or hasattr(value, "__float__") and not isinstance(value, str):
         try:
             number = float(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             return None
     else:
         try:
             number = float(text)
-        except ValueError:
+        except (ValueError, OverflowError):
             return None
     return number if math.isfinite(number) else None
 
@@ -302,12 +330,17 @@ def _metric_value(key: str, value: Any) -> float:
         raise InvalidValueError(
             f"metric {key!r} must be a number, got {type(value).__name__}; log text as a tag or param"
         )
-    return float(value)
+    try:
+        return float(value)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise InvalidValueError(f"metric {key!r} must be a number that fits a float: {exc}") from None
 
 
 def _check_step(step: Any) -> int:
     if isinstance(step, bool) or not isinstance(step, int) and not hasattr(step, "__index__"):
         raise InvalidValueError(f"step must be an integer, got {step!r}")
+    if not _INT64[0] <= int(step) <= _INT64[1]:
+        raise InvalidValueError(f"step {step} does not fit in 64 bits; use a smaller step number")
     return int(step)
 
 

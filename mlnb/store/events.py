@@ -1,8 +1,9 @@
 """Append-only per-process event logs: the store's source of truth.
 
 Each writing process appends JSON lines to its own file under `.mlnb/events/`, so writers
-never contend for a lock. Calls only queue an event; a background thread writes queued
-events in batches. `flush(sync=True)` writes and fsyncs before returning (used at run end
+never contend for a lock. Calls encode their event at once (so a value that cannot be encoded
+costs that one event, named in a warning, and never the rest of the queue) and queue the bytes;
+a background thread writes queued lines in batches. `flush(sync=True)` writes and fsyncs before returning (used at run end
 and at exit), so a killed process loses at most what it logged since its last flush.
 """
 from __future__ import annotations
@@ -37,7 +38,7 @@ class EventWriter:
 
     def __init__(self, store_root: Path) -> None:
         self.events_dir = store_root / EVENTS_DIRNAME
-        self._queue: collections.deque[dict[str, Any]] = collections.deque()
+        self._queue: collections.deque[bytes] = collections.deque()
         self._write_lock = threading.Lock()
         self._wake = threading.Event()
         self._fd: int | None = None
@@ -53,15 +54,22 @@ class EventWriter:
         """This process's event file (None until the first event is written)."""
         return self._path
 
-    def emit(self, event: dict[str, Any]) -> None:
-        """Queue one event; never touches the disk on the caller's thread."""
+    def emit(self, event: dict[str, Any]) -> bool:
+        """Encode and queue one event; never touches the disk on the caller's thread.
+
+        Returns False if the event could not be encoded at all (it is dropped with a warning).
+        """
         if self._pid != os.getpid():  # forked child: start a file of its own
             self._after_fork()
-        self._queue.append(event)
+        line = encode_event(event)
+        if line is None:
+            return False
+        self._queue.append(line)
         if self._thread is None:
             self._start_thread()
         elif len(self._queue) >= FLUSH_BATCH:
             self._wake.set()
+        return True
 
     def flush(self, sync: bool = True) -> None:
         """Write everything queued so far; with `sync`, also fsync it to disk."""
@@ -76,7 +84,7 @@ class EventWriter:
             return
         chunks = []
         while self._queue:
-            chunks.append(orjson.dumps(self._queue.popleft(), option=orjson.OPT_SERIALIZE_NUMPY))
+            chunks.append(self._queue.popleft())
         data = b"\n".join(chunks) + b"\n"
         fd = self._open()
         view = memoryview(data)
@@ -139,6 +147,60 @@ class EventWriter:
                 self._fd = None
 
 
+def encode_event(event: dict[str, Any]) -> bytes | None:
+    """One event as a JSON line (without the newline), or None (with a warning) if it cannot be.
+
+    Strings with lone surrogates (undecodable file names from `os.listdir`, say) are stored with
+    the surrogates escaped as text (see `clean_text`) rather than dropped.
+    """
+    try:
+        return orjson.dumps(event, option=orjson.OPT_SERIALIZE_NUMPY)
+    except TypeError:  # orjson.JSONEncodeError: a lone surrogate, a huge int, an unknown type
+        pass
+    try:
+        return orjson.dumps(_cleaned(event), option=orjson.OPT_SERIALIZE_NUMPY)
+    except TypeError as exc:
+        what = f"{event.get('e', '?')!s:.40} event" + (f" of run {str(event['run'])[:8]}" if event.get("run") else "")
+        _warn_once(f"mlnb dropped one {what} it cannot encode ({exc}); other events are kept")
+        return None
+
+
+def _cleaned(value: Any) -> Any:
+    """`value` with every string (keys included) passed through `clean_text`."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {clean_text(k) if isinstance(k, str) else k: _cleaned(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_cleaned(v) for v in value]
+    return value
+
+
+def clean_text(text: str) -> str:
+    """`text` made encodable as UTF-8: a lone surrogate becomes visible escape text.
+
+    A surrogate U+DC80..U+DCFF is how Python keeps an undecodable byte (`os.listdir`,
+    `sys.argv` on a badly encoded name): it becomes `\\xNN` for that byte. Any other lone
+    surrogate becomes `\\udNNN`. Proper surrogate pairs are joined into their character.
+    """
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    text = text.encode("utf-16", "surrogatepass").decode("utf-16", "surrogatepass")  # join pairs
+    out = []
+    for char in text:
+        code = ord(char)
+        if 0xDC80 <= code <= 0xDCFF:
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif 0xD800 <= code <= 0xDFFF:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
 _warned: set[str] = set()
 
 
@@ -166,6 +228,7 @@ def read_new_lines(path: Path, offset: int) -> tuple[list[bytes], int]:
     """Complete lines of `path` after byte `offset`, and the offset just past the last one.
 
     A trailing partial line (a write in progress, or torn by a crash) is left for later.
+    Lines end at b"\\n" only, so line i starts at `offset + sum(len(line) + 1 for earlier lines)`.
     """
     with open(path, "rb") as handle:
         handle.seek(offset)
@@ -173,4 +236,4 @@ def read_new_lines(path: Path, offset: int) -> tuple[list[bytes], int]:
     end = data.rfind(b"\n")
     if end < 0:
         return [], offset
-    return data[: end + 1].splitlines(), offset + end + 1
+    return data[:end].split(b"\n"), offset + end + 1

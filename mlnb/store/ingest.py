@@ -3,7 +3,12 @@
 New complete lines of every event file are parsed in bulk by Arrow's JSON reader and
 folded into the index by set-based SQL, all in one transaction together with each file's
 new byte offset: a crash mid-ingest re-reads the same lines next time, and nothing is
-doubled. Lines that are not valid events (a torn write) are counted and skipped.
+doubled.
+
+A line that cannot be typed (not JSON, a field of the wrong type, a time or number out of
+range, a required field missing) is QUARANTINED: kept in `idx.quarantine` with its file,
+line number, byte offset and the reason, counted per file, and skipped; every other event of
+the same pass is ingested. One hand-edited or hostile line never stops the index.
 
 Core events (runs, params, metrics, tags, artifacts) are handled in SQL; later features
 register Python handlers for their own event types with `@handles(...)`, writing rows into
@@ -21,12 +26,21 @@ from typing import Any
 
 import orjson
 
+from mlnb.store.checks import check_core, check_value, drop_rows, quarantine_rows, reason
 from mlnb.store.events import EVENTS_DIRNAME, read_new_lines
 
 CORE_EVENTS = ("run_start", "run_end", "params", "metrics", "tags", "artifact")
 _TS = 'make_timestamp(CAST({} * 1000000 AS BIGINT))'  # epoch seconds -> TIMESTAMP (UTC)
 _SEVERITY = "(CASE {0} WHEN 'failed' THEN 4 WHEN 'killed' THEN 3 WHEN 'crashed' THEN 2 WHEN 'finished' THEN 1 ELSE 0 END)"
-_TIME_COLUMNS = {"start_time", "end_time", "ts", "created", "first_seen", "updated"}
+# A run's own end (written by its process, or its batch runner) outranks a `crashed` verdict that
+# another process inferred from a dead pid: the inference can race the run's last write. Among
+# own ends the more severe wins. Ends without the flag that say `crashed` came from that check.
+_INFERRED = "coalesce({0}, {1} = 'crashed')"
+_RANK = "({sev} + CASE WHEN {sev} > 0 AND NOT {inferred} THEN 10 ELSE 0 END)"
+
+
+def _rank(status: str, inferred: str) -> str:
+    return _RANK.format(sev=_SEVERITY.format(status), inferred=_INFERRED.format(inferred, status))
 
 
 def _event_schema() -> Any:
@@ -37,7 +51,7 @@ def _event_schema() -> Any:
         ("e", text), ("run", text), ("t", num), ("exp", text), ("name", text), ("parent", text),
         ("user", text), ("host", text), ("pid", integer), ("pid_start", num), ("nb", text),
         ("git", text), ("status", text), ("path", text), ("hash", text), ("size", integer),
-        ("media", text),
+        ("media", text), ("inferred", pa.bool_()),
         ("p", pa.list_(pa.struct([("k", text), ("v", text), ("n", num)]))),
         ("m", pa.list_(pa.struct([("k", text), ("v", num), ("s", integer), ("x", text)]))),
         ("tags", pa.list_(pa.struct([("k", text), ("v", text)]))),
@@ -46,31 +60,48 @@ def _event_schema() -> Any:
 
 @dataclass(frozen=True)
 class TableSpec:
-    """How rows of one index table are written by Python handlers: appended, or upserted on `key`."""
+    """How rows of one index table are written by Python handlers: appended, or upserted on `key`.
+
+    `types` gives each column's kind (see `check_value`): rows are checked before they are
+    added, so an event with a wrong-typed value is quarantined instead of failing the ingest.
+    """
 
     columns: tuple[str, ...]
+    types: tuple[str, ...]
     key: tuple[str, ...] = ()
+
+    def check(self, row: tuple[Any, ...]) -> None:
+        for column, kind, value in zip(self.columns, self.types, row, strict=True):
+            check_value(value, kind, column, required=column in self.key)
 
 
 TABLES: dict[str, TableSpec] = {
     "datasets": TableSpec(
         ("fingerprint", "schema_hash", "kind", "n_rows", "n_cols", "profile", "first_seen"),
+        ("text", "text", "text", "int64", "int64", "json", "time"),
         ("fingerprint",),
     ),
     "cells": TableSpec(
         ("run_id", "seq", "execution_count", "cell_id", "code", "code_hash", "start_time",
          "duration_s", "status", "details"),
+        ("text", "int32", "int32", "text", "text", "text", "time", "float", "text", "json"),
         ("run_id", "seq"),
     ),
-    "lineage": TableSpec(("run_id", "src_kind", "src_id", "dst_kind", "dst_id", "relation", "ts")),
+    "lineage": TableSpec(("run_id", "src_kind", "src_id", "dst_kind", "dst_id", "relation", "ts"),
+                         ("text", "text", "text", "text", "text", "text", "time")),
     "model_versions": TableSpec(
         ("name", "version", "run_id", "artifact_hash", "artifact_path", "flavor", "size", "signature",
          "description", "tags", "data", "notebook_hash", "hidden_state", "status", "created", "user", "host",
          "mlnb_version"),
+        ("text", "int32", "text", "text", "text", "text", "int64", "json",
+         "text", "json", "json", "text", "text", "text", "time", "text", "text", "text"),
         ("name", "version"),
     ),
-    "alias_history": TableSpec(("name", "alias", "from_version", "to_version", "user", "ts", "reason")),
+    "alias_history": TableSpec(("name", "alias", "from_version", "to_version", "user", "ts", "reason"),
+                               ("text", "text", "int32", "int32", "text", "time", "text")),
 }
+_ARROW_TYPES = {"text": "string", "json": "string", "int32": "int32", "int64": "int64", "float": "float64",
+                "time": "float64"}
 
 
 @dataclass
@@ -79,13 +110,47 @@ class Batch:
 
     rows: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)
     statements: list[tuple[str, list[Any]]] = field(default_factory=list)  # run after the rows, in order
+    origin: int = -1  # the line index of the event being handled
+    row_origins: dict[str, list[int]] = field(default_factory=dict)
+    statement_origins: list[int] = field(default_factory=list)
 
     def add(self, table: str, row: tuple[Any, ...]) -> None:
+        """Add a row, after checking its values fit the table (BadEvent if not)."""
+        TABLES[table].check(row)
         self.rows.setdefault(table, []).append(row)
+        self.row_origins.setdefault(table, []).append(self.origin)
 
     def execute(self, sql: str, params: list[Any]) -> None:
         """A fixed, parameterized statement for events that update rows (rare: registry changes)."""
         self.statements.append((sql, params))
+        self.statement_origins.append(self.origin)
+
+    def mark(self) -> tuple[dict[str, int], int]:
+        return {table: len(rows) for table, rows in self.rows.items()}, len(self.statements)
+
+    def truncate(self, mark: tuple[dict[str, int], int]) -> None:
+        """Forget what was added since `mark`."""
+        sizes, statements = mark
+        for table in self.rows:
+            del self.rows[table][sizes.get(table, 0):]
+            del self.row_origins[table][sizes.get(table, 0):]
+        del self.statements[statements:]
+        del self.statement_origins[statements:]
+
+    def only(self, keep: Callable[[int], bool]) -> "Batch":
+        """The rows and statements of the events (line indexes) that `keep` accepts."""
+        out = Batch()
+        for table, rows in self.rows.items():
+            for row, origin in zip(rows, self.row_origins[table]):
+                if keep(origin):
+                    out.origin = origin
+                    out.rows.setdefault(table, []).append(row)
+                    out.row_origins.setdefault(table, []).append(origin)
+        for statement, origin in zip(self.statements, self.statement_origins):
+            if keep(origin):
+                out.statements.append(statement)
+                out.statement_origins.append(origin)
+        return out
 
 
 EventHandler = Callable[[Batch, dict[str, Any]], None]
@@ -108,7 +173,7 @@ class IngestReport:
 
     files: int = 0
     events: int = 0
-    bad_lines: int = 0
+    bad_lines: int = 0  # lines quarantined: not JSON, or values that cannot be typed
     unknown_events: int = 0
 
 
@@ -147,40 +212,106 @@ def ingest(con: Any, store_root: Path, only: Iterable[Path] | None = None) -> In
     if not progress:
         return report
     table, bad_rows = _parse(all_lines)
-    batch, unknown_rows = _python_events(table, all_lines)
-    for entry in progress:
-        start, end = entry[5], entry[6]
-        entry[3] += sum(1 for i in bad_rows if start <= i < end)
-        entry[4] += sum(1 for i in unknown_rows if start <= i < end)
+    core_bad = check_core(con, table, CORE_EVENTS)
+    if core_bad:
+        bad_rows.update(core_bad)
+        table = drop_rows(table, core_bad)
+    batch, unknown_rows = _python_events(table, all_lines, bad_rows)
+    try:
+        _write(con, table, batch, _state_rows(progress, bad_rows, unknown_rows),
+               quarantine_rows(all_lines, bad_rows, progress, done))
+    except Exception as exc:
+        # Every check above passed, yet the index refused the batch: a value no check knows
+        # about. Find the events it refuses (by halving), quarantine them, write the rest.
+        refused = _refused_events(con, table, batch, exc)
+        bad_rows.update(refused)
+        table, batch = drop_rows(table, refused), batch.only(lambda i: i not in refused)
+        _write(con, table, batch, _state_rows(progress, bad_rows, unknown_rows),
+               quarantine_rows(all_lines, bad_rows, progress, done))
     report.bad_lines, report.unknown_events = len(bad_rows), len(unknown_rows)
     report.events = len(all_lines) - len(bad_rows)
-    _write(con, table, batch, [tuple(entry[:5]) for entry in progress])
     return report
 
 
-def _parse(lines: list[bytes]) -> tuple[Any, set[int]]:
-    """Arrow table of the events (column `i` = line index); indexes of lines that are not events."""
+def _state_rows(progress: list[list[Any]], bad: dict[int, str], unknown: set[int]) -> list[tuple[Any, ...]]:
+    """(file, offset, lines, bad_lines, unknown_events) of each file read, for idx.ingest_state."""
+    out = []
+    for name, offset, lines, bad_before, unknown_before, start, end in progress:
+        out.append((name, offset, lines, bad_before + sum(1 for i in bad if start <= i < end),
+                    unknown_before + sum(1 for i in unknown if start <= i < end)))
+    return out
+
+
+def _refused_events(con: Any, table: Any, batch: Batch, error: Exception) -> dict[int, str]:
+    """The events the index refuses on their own (each found in a few trial writes), with why.
+
+    Re-raises `error` if it is not a database or Arrow error, or if no single event is to blame.
+    """
+    import duckdb
+    import pyarrow as pa
+
+    if not isinstance(error, (duckdb.Error, pa.ArrowException)):
+        raise error
+    found: dict[int, str] = {}
+
+    def probe(events: list[int]) -> None:
+        keep = set(events)
+        subset = drop_rows(table, {i: "" for i in table.column("i").to_pylist() if i not in keep})
+        con.execute("BEGIN")
+        try:
+            _apply(con, subset, batch.only(keep.__contains__))
+            return
+        except (duckdb.Error, pa.ArrowException) as exc:
+            if len(events) == 1:
+                found[events[0]] = f"the index refused it: {reason(exc)}"
+                return
+        finally:
+            con.execute("ROLLBACK")
+        middle = len(events) // 2
+        probe(events[:middle])
+        probe(events[middle:])
+
+    probe(sorted(set(table.column("i").to_pylist()) | {o for origins in batch.row_origins.values() for o in origins}
+                 | set(batch.statement_origins)))
+    if not found:
+        raise error
+    return found
+
+
+def _parse(lines: list[bytes]) -> tuple[Any, dict[int, str]]:
+    """Arrow table of the events (column `i` = line index); lines that are not events, with why."""
     import pyarrow as pa
     import pyarrow.json as pj
 
     options = pj.ParseOptions(explicit_schema=_event_schema(), unexpected_field_behavior="ignore")
-    bad: set[int] = set()
+    # Only objects go to Arrow: a top-level `null` line crashed pyarrow's reader (pyarrow 26, a
+    # segfault after a few reads), and no other top-level value is an event anyway.
+    bad = {i: "not a JSON object" for i, line in enumerate(lines) if line.lstrip()[:1] != b"{"}
+    index = [i for i in range(len(lines)) if i not in bad] if bad else list(range(len(lines)))
+    parts = _read_parts(lines, index, options, bad) if index else []
+    if not parts:
+        return _event_schema().empty_table().append_column("i", pa.array([], pa.int64())), bad
+    tables = [table.append_column("i", pa.array(index, pa.int64())) for table, index in parts]
+    return (tables[0] if len(tables) == 1 else pa.concat_tables(tables)), bad
+
+
+def _read_parts(lines: list[bytes], index: list[int], options: Any, bad: dict[int, str]) -> list[tuple[Any, list[int]]]:
+    """Parse lines `index` in one go; if one is not an event, halve until it is found (a few
+    parses per bad line, not one per line). Returns (table, line indexes) parts, in order."""
+    import pyarrow as pa
+
     try:
-        table = _read(lines, options)
-        index = list(range(len(lines)))
-    except pa.ArrowInvalid:  # a torn or hand-edited line: find it, parse the rest
-        good = []
-        for i, line in enumerate(lines):
-            try:
-                if not isinstance(orjson.loads(line), dict):
-                    raise ValueError
-                _read([line], options)
-                good.append(i)
-            except (ValueError, pa.ArrowInvalid):
-                bad.add(i)
-        table = _read([lines[i] for i in good], options) if good else _event_schema().empty_table()
-        index = good
-    return table.append_column("i", pa.array(index, pa.int64())), bad
+        table = _read([lines[i] for i in index], options)
+        if table.num_rows == len(index):
+            return [(table, index)]
+        why = "not a JSON object"  # an empty line gives no row at all
+    except pa.ArrowInvalid as exc:  # a torn, hand-edited or wrong-typed line
+        why = reason(exc)
+    if len(index) == 1:
+        bad[index[0]] = why
+        return []
+    middle = len(index) // 2
+    return _read_parts(lines, index[:middle], options, bad) + _read_parts(lines, index[middle:], options, bad)
 
 
 def _read(lines: list[bytes], options: Any) -> Any:
@@ -191,8 +322,11 @@ def _read(lines: list[bytes], options: Any) -> Any:
     return pj.read_json(io.BytesIO(data), read_options=pj.ReadOptions(block_size=block), parse_options=options)
 
 
-def _python_events(table: Any, lines: list[bytes]) -> tuple[Batch, set[int]]:
-    """Run registered handlers on non-core events; returns their rows and the unknown events."""
+def _python_events(table: Any, lines: list[bytes], bad: dict[int, str]) -> tuple[Batch, set[int]]:
+    """Run registered handlers on non-core events; returns their rows and the unknown events.
+
+    An event its handler cannot type is added to `bad` (quarantined) with the reason.
+    """
     batch, unknown = Batch(), set()
     kinds = table.column("e").to_pylist()
     rows = table.column("i").to_pylist()
@@ -201,12 +335,18 @@ def _python_events(table: Any, lines: list[bytes]) -> tuple[Batch, set[int]]:
             continue
         handler = HANDLERS.get(kind)
         if handler is None:
-            unknown.add(i)
+            unknown.add(i)  # a newer mlnb's event: counted, re-read after an upgrade
             continue
+        batch.origin = i
+        mark = batch.mark()
         try:
             handler(batch, orjson.loads(lines[i]))
-        except (KeyError, TypeError, ValueError):
-            unknown.add(i)
+        except KeyError as exc:
+            bad[i] = f"no {str(exc)[:60]} field"
+            batch.truncate(mark)  # nothing of a half-handled event
+        except (TypeError, ValueError) as exc:  # BadEvent, or not JSON orjson can read (NaN)
+            bad[i] = reason(exc)
+            batch.truncate(mark)
     return batch, unknown
 
 
@@ -227,14 +367,18 @@ _CORE_SQL = (
     # An end may be ingested before its start (different files): upsert keeps both halves.
     # Two processes may end the same run (a batch kernel and its runner): the more severe
     # verdict wins whatever order the files are read in.
-    """INSERT INTO idx.runs (run_id, status, end_time)
-       SELECT run, status, {t} FROM _ev WHERE e = 'run_end'
-       QUALIFY row_number() OVER (PARTITION BY run ORDER BY {sev_new} DESC, i DESC) = 1
+    # An own end beats an inferred `crashed` (see _RANK), whatever order they are read in.
+    """INSERT INTO idx.runs (run_id, status, end_time, end_inferred)
+       SELECT run, status, {t}, {inferred} FROM _ev WHERE e = 'run_end'
+       QUALIFY row_number() OVER (PARTITION BY run ORDER BY {rank_new} DESC, i DESC) = 1
        ON CONFLICT (run_id) DO UPDATE SET
-           status = CASE WHEN {sev_excluded} >= {sev_existing} THEN excluded.status ELSE runs.status END,
-           end_time = CASE WHEN {sev_excluded} >= {sev_existing} THEN excluded.end_time ELSE runs.end_time END
-    """.format(t=_TS.format("t"), sev_new=_SEVERITY.format("status"), sev_excluded=_SEVERITY.format("excluded.status"),
-               sev_existing=_SEVERITY.format("runs.status")),
+           status = CASE WHEN {rank_excluded} >= {rank_existing} THEN excluded.status ELSE runs.status END,
+           end_time = CASE WHEN {rank_excluded} >= {rank_existing} THEN excluded.end_time ELSE runs.end_time END,
+           end_inferred = CASE WHEN {rank_excluded} >= {rank_existing} THEN excluded.end_inferred
+                               ELSE runs.end_inferred END
+    """.format(t=_TS.format("t"), inferred=_INFERRED.format("inferred", "status"),
+               rank_new=_rank("status", "inferred"), rank_excluded=_rank("excluded.status", "excluded.end_inferred"),
+               rank_existing=_rank("runs.status", "runs.end_inferred")),
     """INSERT INTO idx.params
        SELECT run, u.k, u.v, u.n FROM (SELECT run, i, unnest(p) AS u FROM _ev WHERE e = 'params')
        QUALIFY row_number() OVER (PARTITION BY run, u.k ORDER BY i DESC) = 1
@@ -264,19 +408,30 @@ _CORE_SQL = (
 )
 
 
-def _write(con: Any, table: Any, batch: Batch, progress: list[tuple[Any, ...]]) -> None:
+def _apply(con: Any, table: Any, batch: Batch) -> None:
+    """Fold the events into the index tables (inside the caller's transaction)."""
+    import pyarrow as pa
+
+    con.register("_ev", table)
+    try:
+        for statement in _CORE_SQL:
+            con.execute(statement)
+    finally:
+        con.unregister("_ev")
+    for name, rows in batch.rows.items():
+        if rows:
+            _write_rows(con, pa, name, rows)
+    for sql, params in batch.statements:
+        con.execute(sql, params)
+
+
+def _write(con: Any, table: Any, batch: Batch, progress: list[tuple[Any, ...]],
+           quarantine: list[tuple[Any, ...]]) -> None:
     import pyarrow as pa
 
     con.execute("BEGIN")
     try:
-        con.register("_ev", table)
-        for statement in _CORE_SQL:
-            con.execute(statement)
-        con.unregister("_ev")
-        for name, rows in batch.rows.items():
-            _write_rows(con, pa, name, rows)
-        for sql, params in batch.statements:
-            con.execute(sql, params)
+        _apply(con, table, batch)
         names, offsets, lines, bad, unknown = zip(*progress)
         state = pa.table({"file": names, "offset": offsets, "lines": lines, "bad_lines": bad,
                           "unknown_events": unknown})
@@ -287,6 +442,12 @@ def _write(con: Any, table: Any, batch: Batch, progress: list[tuple[Any, ...]]) 
             "unknown_events = excluded.unknown_events"
         )
         con.unregister("_state")
+        if quarantine:
+            files, line_numbers, offsets, reasons, raws = zip(*quarantine)
+            con.register("_bad", pa.table({"file": files, "line": line_numbers, "offset": offsets,
+                                           "reason": reasons, "raw": raws}))
+            con.execute('INSERT INTO idx.quarantine SELECT * FROM _bad ON CONFLICT (file, "offset") DO NOTHING')
+            con.unregister("_bad")
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -299,12 +460,11 @@ def _write_rows(con: Any, pa: Any, name: str, rows: list[tuple[Any, ...]]) -> No
         key_idx = [spec.columns.index(k) for k in spec.key]
         rows = list({tuple(row[i] for i in key_idx): row for row in rows}.values())
     columns = list(zip(*rows))
-    arrays = {
-        c: pa.array(v, type=pa.float64()) if c in _TIME_COLUMNS else pa.array(v)
-        for c, v in zip(spec.columns, columns)
-    }
+    arrays = {c: pa.array(v, type=getattr(pa, _ARROW_TYPES[kind])())
+              for c, kind, v in zip(spec.columns, spec.types, columns)}
     con.register("_rows", pa.table(arrays))
-    select = ", ".join(_TS.format(f'"{c}"') if c in _TIME_COLUMNS else f'"{c}"' for c in spec.columns)
+    select = ", ".join(_TS.format(f'"{c}"') if kind == "time" else f'"{c}"'
+                       for c, kind in zip(spec.columns, spec.types))
     sql = f"INSERT INTO idx.{name} ({', '.join(spec.columns)}) SELECT {select} FROM _rows"
     if spec.key:
         sets = ", ".join(f'"{c}" = excluded."{c}"' for c in spec.columns if c not in spec.key)

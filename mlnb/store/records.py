@@ -1,10 +1,16 @@
-"""Ingest handlers for non-core events: notebook capture (cells, datasets, lineage) and the registry."""
+"""Ingest handlers for non-core events: notebook capture (cells, datasets, lineage) and the registry.
+
+`Batch.add` checks every row against its table's column types; values a handler passes to
+`Batch.execute` are checked here with `check_value`. A check that fails raises BadEvent, and
+ingest quarantines that one event.
+"""
 from __future__ import annotations
 
 from typing import Any
 
 import orjson
 
+from mlnb.store.checks import check_value
 from mlnb.store.ingest import Batch, handles
 
 
@@ -45,6 +51,10 @@ def _model_version(batch: Batch, ev: dict[str, Any]) -> None:
 @handles("model_version_update")
 def _model_version_update(batch: Batch, ev: dict[str, Any]) -> None:
     tags = _json(ev["labels"]) if ev.get("labels") is not None else None
+    check_value(ev.get("name"), "text", "name", required=True)
+    check_value(ev.get("version"), "int32", "version", required=True)
+    check_value(ev.get("status"), "text", "status")
+    check_value(ev.get("description"), "text", "description")
     batch.execute(
         "UPDATE idx.model_versions SET status = coalesce(?, status), description = coalesce(?, description), "
         "tags = coalesce(?, tags) WHERE name = ? AND version = ?",
@@ -54,6 +64,8 @@ def _model_version_update(batch: Batch, ev: dict[str, Any]) -> None:
 
 @handles("alias")
 def _alias(batch: Batch, ev: dict[str, Any]) -> None:
+    check_value(ev.get("name"), "text", "name", required=True)
+    check_value(ev.get("alias"), "text", "alias", required=True)
     batch.add("alias_history", (ev["name"], ev["alias"], ev.get("from"), ev.get("version"), ev.get("user"), ev["t"],
                                 ev.get("reason")))
     if ev.get("version") is None:

@@ -58,8 +58,20 @@ CREATE TABLE IF NOT EXISTS idx.alias_history (
     ts TIMESTAMP, reason VARCHAR);
 """
 
-# Who registered a version: the host and mlnb version next to the existing "user".
+# Events that could not be typed are kept for inspection; whether a run's end was inferred by
+# another process (a dead pid) so that the run's own end can outrank it. The tables are
+# emptied so the events are read again: lines older versions skipped get quarantined, and
+# `crashed` verdicts that raced a run's own end are resolved.
 TABLES_V3 = """
+CREATE TABLE IF NOT EXISTS idx.quarantine (
+    file VARCHAR, line BIGINT, "offset" BIGINT, reason VARCHAR, raw VARCHAR, PRIMARY KEY (file, "offset"));
+ALTER TABLE idx.runs ADD COLUMN IF NOT EXISTS end_inferred BOOLEAN;
+""" + "".join(f"DELETE FROM idx.{table};\n" for table in (
+    "ingest_state", "experiments", "runs", "params", "metrics", "metric_latest", "tags", "artifacts", "datasets",
+    "cells", "lineage", "model_versions", "model_aliases", "alias_history"))
+
+# Who registered a version: the host and mlnb version next to the existing "user".
+TABLES_V4 = """
 ALTER TABLE idx.model_versions ADD COLUMN IF NOT EXISTS host VARCHAR;
 ALTER TABLE idx.model_versions ADD COLUMN IF NOT EXISTS mlnb_version VARCHAR;
 """
@@ -68,6 +80,7 @@ VIEWS_V2 = """
 CREATE OR REPLACE VIEW model_versions AS SELECT * FROM idx.model_versions;
 CREATE OR REPLACE VIEW model_aliases AS SELECT * FROM idx.model_aliases;
 CREATE OR REPLACE VIEW alias_history AS SELECT * FROM idx.alias_history;
+CREATE OR REPLACE VIEW quarantined_events AS SELECT file, line, "offset", reason, raw FROM idx.quarantine;
 """
 
 # The user-facing views: what `mlnb.sql` and `%%mlnb_sql` query. Documented in the README.
@@ -91,7 +104,7 @@ CREATE OR REPLACE VIEW lineage AS SELECT * FROM idx.lineage;
 
 VIEW_NAMES = (
     "experiments", "runs", "params", "metrics", "latest_metrics", "tags", "artifacts",
-    "datasets", "cells", "lineage", "model_versions", "model_aliases", "alias_history",
+    "datasets", "cells", "lineage", "model_versions", "model_aliases", "alias_history", "quarantined_events",
 )
 
 
@@ -107,7 +120,8 @@ class Migration:
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", TABLES_V1),
     Migration(2, "model registry", TABLES_V2),
-    Migration(3, "who registered a model version", TABLES_V3),
+    Migration(3, "quarantine and inferred run ends", TABLES_V3),
+    Migration(4, "who registered a model version", TABLES_V4),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

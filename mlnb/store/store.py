@@ -305,15 +305,27 @@ class Store:
             lock.release()
 
     def _mark_crashed(self, con: Any) -> int:
-        """Emit a `crashed` end for running runs whose process on this host is gone."""
+        """Emit a `crashed` end for running runs whose process on this host is gone.
+
+        The verdict is marked `inferred`: the run's own end, if one turns up later, outranks it.
+        """
+        from mlnb.store.ingest import ingest
+
         rows = con.execute(
             "SELECT run_id, pid, pid_start FROM idx.runs WHERE status = 'running' AND host = ?",
             [socket.gethostname()],
         ).fetchall()
         dead = [run_id for run_id, pid, started in rows if not process_alive(pid, started)]
+        if not dead:
+            return 0
+        # The process may have ended its run and exited after our last ingest: its end is on
+        # disk now (Run.end fsyncs), so read again and judge only runs still without an end.
+        ingest(con, self.root)
+        dead = [r[0] for r in con.execute(
+            "SELECT run_id FROM idx.runs WHERE status = 'running' AND list_contains(?, run_id)", [dead]).fetchall()]
         now = time.time()
         for run_id in dead:
-            self.writer.emit({"e": "run_end", "run": run_id, "status": "crashed", "t": now})
+            self.writer.emit({"e": "run_end", "run": run_id, "status": "crashed", "t": now, "inferred": True})
         return len(dead)
 
 
