@@ -405,15 +405,17 @@ def status(settings: Settings, fmt: str) -> None:
     counts = {str(s): int(n) for s, n in zip(by_status["status"], by_status["runs"])}
     quarantined = int(queries.sql(st, "SELECT count(*) AS n FROM quarantined_events")["n"][0])
     index_bytes = _file_size(st.db_path) + _file_size(Path(str(st.db_path) + ".wal"))
-    blobs = [p for p in st.blobs.root.rglob("*") if p.is_file() and not p.name.startswith(".tmp-")] \
-        if st.blobs.root.is_dir() else []
+    files = [p for p in st.blobs.root.rglob("*") if p.is_file()] if st.blobs.root.is_dir() else []
+    # artifacts/tmp holds artifacts being written right now (a dead writer's are removed on open)
+    writing = [p for p in files if st.blobs.tmp in p.parents or p.name.startswith(".tmp-")]
+    blobs = [p for p in files if p not in set(writing)]
     blob_bytes = sum(_file_size(p) for p in blobs)
     if fmt == "json":
         click.echo(json.dumps({
             "store": str(st.root), "event_files": len(events), "event_bytes": event_bytes,
             "index_file": str(st.db_path), "index_bytes": index_bytes, "artifact_blobs": len(blobs),
             "artifact_bytes": blob_bytes, "runs": sum(counts.values()), "runs_by_status": counts,
-            "quarantined_events": quarantined,
+            "quarantined_events": quarantined, "artifacts_being_written": len(writing),
         }, indent=2))
         return
     total = sum(counts.values())
@@ -425,6 +427,9 @@ def status(settings: Settings, fmt: str) -> None:
         ("artifacts", f"{len(blobs)} blob{'' if len(blobs) == 1 else 's'} ({_size(blob_bytes)})"),
         ("runs", f"{total}" + (f": {breakdown}" if breakdown else "")),
     ]
+    if writing:
+        rows.append(("writing", f"{len(writing)} artifact{'' if len(writing) == 1 else 's'} being written "
+                                f"({_size(sum(_file_size(p) for p in writing))}) in {st.blobs.tmp}"))
     if quarantined:
         rows.append(("quarantined", f"{quarantined} event line{'' if quarantined == 1 else 's'} not ingested "
                                     "(see: mlnb sql \"SELECT * FROM quarantined_events\")"))

@@ -683,6 +683,8 @@ def test_temp_file_of_a_killed_log_artifact_is_found_and_removed(store, tmp_path
         # while its writer lives, a temp file is left alone
         assert run_script("--store", str(root), "runs").returncode == 0
         assert _leftovers(root) == left
+        status = json.loads(run_script("--store", str(root), "store", "status", "--format", "json").stdout)
+        assert status["artifacts_being_written"] == 1 and status["artifact_blobs"] == 2  # not counted as a blob
     finally:
         writer.kill()
         writer.wait(timeout=30)
