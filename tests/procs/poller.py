@@ -1,0 +1,38 @@
+"""A polling reader for the lock tests and the load benchmark: queries the store until a stop file
+appears (or `seconds` pass) and prints one JSON line with the duration of every query."""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import mlnb
+from mlnb.errors import MlnbError
+
+
+def main(store: str, stop_file: str, interval: float, seconds: float, kind: str = "runs") -> None:
+    """kind: `runs` (mlnb.runs), `sql` (mlnb.sql), or `both` (alternating)."""
+    mlnb.connect(store)
+    waits: list[float] = []
+    errors: list[str] = []
+    end = time.monotonic() + seconds
+    print("ready", flush=True)
+    while not Path(stop_file).exists() and time.monotonic() < end:
+        use_sql = kind == "sql" or (kind == "both" and len(waits) % 2)
+        started = time.perf_counter()
+        try:
+            if use_sql:
+                mlnb.sql("SELECT count(*) AS n FROM runs")
+            else:
+                mlnb.runs(limit=20)
+        except MlnbError as exc:
+            errors.append(str(exc))
+        waits.append(time.perf_counter() - started)
+        if interval:
+            time.sleep(interval)
+    print(json.dumps({"queries": len(waits), "waits": waits, "errors": errors}), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4]), *sys.argv[5:6])
