@@ -40,3 +40,7 @@ class InvalidValueError(MlnbError):
 
 class ReadOnlySQLError(MlnbError):
     """A query given to `mlnb.sql` failed or tried to write."""
+
+
+class SQLTimeoutError(ReadOnlySQLError):
+    """A query given to `mlnb.sql` ran past its time limit ($MLNB_SQL_TIMEOUT or `timeout=`)."""

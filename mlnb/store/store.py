@@ -191,6 +191,7 @@ class Store:
         try:
             safe = duckdb.connect(str(snapshot), read_only=True, config=dict(SAFE_READ_CONFIG))
             try:
+                safe.execute("SET enable_progress_bar = false")  # no bar drawn on the user's stderr
                 safe.execute("SET lock_configuration = true")
                 yield safe
             finally:

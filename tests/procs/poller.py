@@ -14,6 +14,8 @@ from mlnb.errors import MlnbError
 def main(store: str, stop_file: str, interval: float, seconds: float, kind: str = "runs") -> None:
     """kind: `runs` (mlnb.runs), `sql` (mlnb.sql), or `both` (alternating)."""
     mlnb.connect(store)
+    import duckdb, pandas  # noqa: E401, F401  (warm: time the lock and the query, not the imports)
+
     waits: list[float] = []
     errors: list[str] = []
     end = time.monotonic() + seconds
