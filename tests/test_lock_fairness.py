@@ -91,8 +91,8 @@ def test_a_long_user_query_does_not_keep_other_processes_from_the_index(tmp_path
     _store_with_runs(store)
     heavy = subprocess.Popen(
         [sys.executable, "-c", f"import mlnb; mlnb.connect({str(store.root)!r}); print('go', flush=True); "
-                               f"mlnb.sql({HEAVY_SQL!r}, timeout=60)"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               f"mlnb.sql({HEAVY_SQL!r})"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "MLNB_SQL_TIMEOUT": "60"})
     try:
         assert heavy.stdout.readline().strip() == "go", heavy.stderr.read()
         time.sleep(2.0)  # the query is running by now
