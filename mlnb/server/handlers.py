@@ -1,11 +1,18 @@
 """Thin tornado handlers over `mlnb.store.browse`: authenticate, parse arguments, run the read
-in a worker thread (the store lock may be held by a kernel for a moment; the server never blocks
-on it), and answer JSON or `{"error": {"code", "message"}}`."""
+in one of mlnb's own worker threads, and answer JSON or `{"error": {"code", "message"}}`.
+
+The index may be held by another process for a while (a kernel ingesting, a long query). Reads
+therefore run in a small pool of mlnb's own, never in the event loop's shared default executor
+that Jupyter's own handlers use, and a read that is not done within `SERVER_WAIT_S` is answered
+503 `store_busy`: the sidebar retries, and Jupyter keeps serving everything else.
+"""
 from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +20,14 @@ import tornado.web
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
-from mlnb.errors import FilterError, MlnbError, NotFoundError, StoreNotFoundError
+from mlnb.errors import FilterError, MlnbError, NotFoundError, StoreBusyError, StoreNotFoundError
 from mlnb.store import browse
 
 NAME = r"[^/]+"
 SERVER_LINGER_S = 0.05
+SERVER_WAIT_S = 5.0  # longest a request waits for the index (and a free mlnb thread) before a 503
+API_THREADS = 4  # mlnb's own threads for reads: requests beyond this queue, Jupyter's pool stays free
+BUSY_MESSAGE = "the mlnb index is busy (another process is using it); try again in a moment"
 # media types served as they are; anything else (HTML, SVG, scripts) goes out as octet-stream
 INERT_MEDIA = frozenset({"text/plain", "text/csv", "application/json", "image/png", "image/jpeg", "image/gif",
                          "application/octet-stream", "application/x-ipynb+json", "application/vnd.plotly.v1+json"})
@@ -45,6 +55,7 @@ class StoreFinder:
             # a long-running server must not keep kernels waiting for the index: close it (and
             # release the lock) right after each request instead of lingering
             store.linger_s = SERVER_LINGER_S
+            store.lock_timeout_s = SERVER_WAIT_S  # free the thread: the request is answered 503 by then
             self._store = store
         return self._store
 
@@ -57,7 +68,9 @@ class MlnbHandler(APIHandler):
 
     async def answer(self, read: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         try:
-            result = await asyncio.to_thread(lambda: read(self.finder.get(), *args, **kwargs))
+            result = await run_read(lambda: read(self.finder.get(), *args, **kwargs))
+        except (TimeoutError, asyncio.TimeoutError, StoreBusyError):
+            return self.fail(503, "store_busy", BUSY_MESSAGE)
         except (FilterError, ValueError) as exc:
             return self.fail(400, "bad_request", exc)
         except NotFoundError as exc:
@@ -92,6 +105,24 @@ class MlnbHandler(APIHandler):
                 self.fail(400, "bad_request", f"{name} must be a whole number, got {raw!r}")
                 return None
         return values[0], values[1]
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+async def run_read(call: Callable[[], Any], wait_s: float | None = None) -> Any:
+    """`call()` in mlnb's own thread pool; asyncio.TimeoutError after `wait_s` (default SERVER_WAIT_S).
+
+    On timeout a read that has not started yet is cancelled; one that has started finishes in
+    its thread (a store read cannot be interrupted safely) and gives up by its lock timeout.
+    """
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=API_THREADS, thread_name_prefix="mlnb-api")
+    future = asyncio.wrap_future(_pool.submit(call))
+    return await asyncio.wait_for(future, SERVER_WAIT_S if wait_s is None else wait_s)
 
 
 class ExperimentsHandler(MlnbHandler):
