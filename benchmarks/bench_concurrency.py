@@ -58,6 +58,7 @@ class ServerPoller(threading.Thread):
         self.base, self.token, self.interval = f"http://127.0.0.1:{port}/", token, interval
         self.stop = threading.Event()
         self.samples: dict[str, list[tuple[float, int]]] = {"mlnb": [], "jupyter": []}
+        self.error_bodies: list[str] = []
 
     def get(self, path: str) -> tuple[float, int]:
         request = urllib.request.Request(self.base + path, headers={"Authorization": f"token {self.token}"})
@@ -68,6 +69,7 @@ class ServerPoller(threading.Thread):
                 status = response.status
         except urllib.error.HTTPError as exc:
             status = exc.code
+            self.error_bodies.append(f"{path}: {status} {exc.read()[:300]!r}")
         return time.perf_counter() - started, status
 
     def wait_ready(self) -> None:
@@ -95,10 +97,11 @@ def count_store(store: Path) -> dict[str, int]:
         "(SELECT count(*) FROM params) AS params, (SELECT count(*) FROM metrics) AS points, "
         "(SELECT count(*) FROM (SELECT DISTINCT run_id, key, step FROM metrics)) AS distinct_points, "
         "(SELECT count(*) FROM runs WHERE status = \\'finished\\') AS finished, "
-        "(SELECT count(*) FROM runs WHERE status = \\'crashed\\') AS crashed', timeout=600).iloc[0]\n"
+        "(SELECT count(*) FROM runs WHERE status = \\'crashed\\') AS crashed').iloc[0]\n"
         "print(json.dumps({k: int(v) for k, v in row.items()}))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=900)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=900,
+                          env={**os.environ, "MLNB_SQL_TIMEOUT": "600"}, cwd=store.parent)
     if done.returncode:
         raise RuntimeError(done.stderr)
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -122,7 +125,7 @@ def run_load(work: Path, writers: int, runs: int, steps: int, metrics: int, para
             jupyter = subprocess.Popen(
                 [sys.executable, "-m", "jupyter_server", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
                  f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={work}", "--ServerApp.allow_root=True"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=work)  # cwd: not this checkout's mlnb
             poller = ServerPoller(port, token)
             poller.wait_ready()
         procs = [spawn("poller.py", store, stop, 0.1, 3600, "both") for _ in range(readers)]
@@ -137,7 +140,7 @@ def run_load(work: Path, writers: int, runs: int, steps: int, metrics: int, para
         writer_procs = [spawn("writer.py", store, w, runs, params, metrics, steps) for w in range(writers)]
         outputs = [w.communicate(timeout=3600) for w in writer_procs]
         write_s = time.perf_counter() - started
-        time.sleep(1.0)  # a last round of reads on the finished store
+        time.sleep(3.0)  # more reads on the finished store (where a tight loop used to starve the rest)
         stop.touch()
         reads = [json.loads(proc.communicate(timeout=300)[0].strip().splitlines()[-1]) for proc in procs]
         if poller:
@@ -165,12 +168,16 @@ def run_load(work: Path, writers: int, runs: int, steps: int, metrics: int, para
         "false_crashed": counts["crashed"], "finished": counts["finished"],
         "reader_errors": [e for r in reads for e in r["errors"]],
         "readers": {"polling (every 100 ms)": polled, "tight loop": tight},
+        # of which waiting for a turn at the index lock (the rest is the reader's own ingest and query)
+        "lock_waits": {"polling (every 100 ms)": [w for r in reads[:-1] for w in r["lock_waits"]],
+                       "tight loop": reads[-1]["lock_waits"]},
     }
     if poller:
         for name, samples in poller.samples.items():
             result["readers"][f"server {'/mlnb/api/runs' if name == 'mlnb' else '/api/kernelspecs'}"] = \
                 [s for s, _ in samples]
         result["server_503"] = sum(1 for _, status in poller.samples["mlnb"] if status == 503)
+        result["server_error_bodies"] = poller.error_bodies[:5]
         result["server_errors"] = sum(1 for samples in poller.samples.values() for _, status in samples
                                       if status not in (200, 503))
     result["longest_wait_s"] = max(max(w) for w in result["readers"].values() if w)
@@ -192,7 +199,9 @@ def print_table(result: dict) -> None:
     if "server_503" in result:
         print(f"| server 503 (index busy) / other errors | {result['server_503']} / {result['server_errors']} |")
     print("\n| reader | calls | median | p99 | longest |\n|---|---:|---:|---:|---:|")
-    for name, waits in result["readers"].items():
+    rows = [(name, waits) for name, waits in result["readers"].items()]
+    rows += [(f"{name}: lock wait only", waits) for name, waits in result["lock_waits"].items()]
+    for name, waits in rows:
         if waits:
             print(f"| {name} | {len(waits):,} | {statistics.median(waits) * 1000:.0f} ms | "
                   f"{percentile(waits, 0.99) * 1000:.0f} ms | {max(waits) * 1000:.0f} ms |")
@@ -215,9 +224,11 @@ def main() -> None:
                       server=not args.no_server)
     print_table(result)
     if args.json:
-        summary = {k: v for k, v in result.items() if k != "readers"}
+        summary = {k: v for k, v in result.items() if k not in ("readers", "lock_waits")}
         summary["waits"] = {name: {"calls": len(w), "max": max(w), "p99": percentile(w, 0.99)}
                             for name, w in result["readers"].items() if w}
+        summary["lock_waits"] = {name: {"calls": len(w), "max": max(w), "p99": percentile(w, 0.99)}
+                                 for name, w in result["lock_waits"].items() if w}
         print(json.dumps(summary))
 
 

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from mlnb.errors import MlnbError, StoreBusyError
+from mlnb.errors import MlnbError
 from mlnb.store.blobs import ARTIFACTS_DIRNAME, BlobStore
 from mlnb.store.events import EVENTS_DIRNAME, EventWriter
 from mlnb.store.location import resolve_store_root
@@ -32,6 +32,10 @@ SNAPSHOTS_DIRNAME = "snapshots"
 LOCK_TIMEOUT_S = float(os.environ.get("MLNB_LOCK_TIMEOUT", "120"))
 # How long an idle index connection stays open when no other process waits for the index.
 LINGER_S = float(os.environ.get("MLNB_INDEX_LINGER", "0.5"))
+# When others wait: a process that keeps querying may keep the index this long (a burst of quick
+# queries shares one DuckDB open), and one that pauses between queries releases it after IDLE_GAP_S.
+TURN_S = 0.1
+IDLE_GAP_S = 0.03
 
 # Read-only connections for user SQL: no file access, no extension loading, config frozen.
 SAFE_READ_CONFIG = {
@@ -58,6 +62,7 @@ class Store:
         self._held_lock: Any = None
         self._owner_pid = os.getpid()
         self._idle_since = 0.0
+        self._turn_since = 0.0
         self._closer: threading.Thread | None = None
         self.linger_s = LINGER_S  # how long an idle index connection (and the lock) is kept
         self.lock_timeout_s = LOCK_TIMEOUT_S  # how long to wait for our turn at the index lock
@@ -116,7 +121,8 @@ class Store:
                 self._depth = 0
                 self._idle_since = time.monotonic()
                 if self._con is not None:
-                    if self.linger_s <= 0 or self._turns.others_waiting():
+                    if self.linger_s <= 0 or (time.monotonic() - self._turn_since >= TURN_S
+                                              and self._turns.others_waiting()):
                         self._close_index()
                     else:
                         self._start_closer()
@@ -138,6 +144,7 @@ class Store:
             self._held_lock = None
             raise
         self._owner_pid = os.getpid()
+        self._turn_since = time.monotonic()
 
     def _close_index(self) -> None:
         con, self._con = self._con, None
@@ -161,8 +168,8 @@ class Store:
             with self._lock:
                 if self._con is None:
                     return
-                if not self._depth and (time.monotonic() - self._idle_since >= self.linger_s
-                                        or self._turns.others_waiting()):
+                idle = time.monotonic() - self._idle_since
+                if not self._depth and (idle >= self.linger_s or (idle >= IDLE_GAP_S and self._turns.others_waiting())):
                     self._close_index()
                     return
 
@@ -210,7 +217,12 @@ class Store:
         path = folder / f"sql-{os.getpid()}-{secrets.token_hex(4)}.duckdb"
         with self.index() as con:
             con.execute("CHECKPOINT")  # everything in the main file: the copy needs no WAL
-            shutil.copyfile(self.db_path, path)
+            try:
+                shutil.copyfile(self.db_path, path)
+            except OSError as exc:
+                path.unlink(missing_ok=True)
+                raise MlnbError(f"cannot copy the index to {folder} for the query ({exc.strerror or exc}); "
+                                "free some disk space and try again") from None
         return path
 
     def rebuild(self) -> dict[str, int]:
