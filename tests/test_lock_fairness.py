@@ -107,3 +107,24 @@ def test_a_long_user_query_does_not_keep_other_processes_from_the_index(tmp_path
     finally:
         heavy.kill()
         heavy.wait()
+
+
+def test_a_ticket_left_by_a_killed_waiter_does_not_block_the_queue(store: Store) -> None:
+    # Given a waiter that took its ticket and was then killed (its ticket file stays behind)
+    _store_with_runs(store, 1)
+    victim = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    import psutil
+
+    started_ms = int(psutil.Process(victim.pid).create_time() * 1000)
+    victim.kill()
+    victim.wait()
+    queue = store.root / "index.queue"
+    queue.mkdir(exist_ok=True)
+    left = queue / f"{time.time_ns() - 10**9:020d}-{victim.pid}-{started_ms}-deadbeef"
+    left.touch()
+    # When another reader queries
+    started = time.monotonic()
+    assert len(mlnb.runs()) == 1
+    # Then it did not wait for the dead waiter's turn, and the ticket is gone
+    assert time.monotonic() - started < 3
+    assert not left.exists()
