@@ -89,3 +89,40 @@ async def test_a_held_index_gives_503_and_leaves_jupyter_responsive(jp_fetch, se
     # And once the index is free again, the same requests answer
     code, body, _ = await _mlnb_request(jp_fetch, "runs")
     assert code == 200 and body["total"] == 3
+
+
+
+@pytest.mark.parametrize("hold_s", [4.7, 12])
+async def test_an_alias_move_answer_matches_what_was_done(jp_fetch, served_store: Store, hold_s: float) -> None:
+    # Given a model whose champion is version 1, and another process holding the index: until
+    # just before the server's 5 s deadline (the move then starts in time but ends after it), or
+    # well past it
+    tracking._default_store.clear()
+    mlnb.connect(served_store.root)
+    with mlnb.start_run(experiment="models"):
+        mlnb.register_model({"w": 1}, "clf")
+        mlnb.register_model({"w": 2}, "clf")
+        mlnb.set_alias("clf", "champion", 1)
+    served_store.close()
+    holder = _hold_index(served_store.root, hold_s)
+    try:
+        # When the sidebar moves the alias to version 2 meanwhile
+        started = time.monotonic()
+        try:
+            response = await jp_fetch("mlnb", "api", "models", "clf", "aliases", method="POST",
+                                      body=json.dumps({"alias": "champion", "version": 2}), request_timeout=60)
+            code = response.code
+        except tornado.httpclient.HTTPClientError as exc:
+            code = exc.code
+            assert json.loads(exc.response.body)["error"]["code"] == "store_busy"
+        assert time.monotonic() - started < 15
+    finally:
+        holder.kill()
+        holder.wait()
+    # Then the answer tells what happened: 200 and moved, or 503 and not moved (not even later)
+    await asyncio.sleep(1.5)
+    served_store.close()
+    champion = mlnb.model_registry.model_version("clf@champion", served_store)["version"]
+    assert (code, champion) in {(200, 2), (503, 1)}
+    if hold_s > 10:
+        assert code == 503

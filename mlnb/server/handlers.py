@@ -68,7 +68,9 @@ class MlnbHandler(APIHandler):
 
     async def answer(self, read: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         try:
-            result = await run_read(lambda: read(self.finder.get(), *args, **kwargs))
+            # a write (POST) that has started is awaited to its end: never "busy" after doing it
+            result = await run_read(lambda: read(self.finder.get(), *args, **kwargs),
+                                    finish_started=self.request.method != "GET")
         except (TimeoutError, asyncio.TimeoutError, StoreBusyError):
             return self.fail(503, "store_busy", BUSY_MESSAGE)
         except (FilterError, ValueError) as exc:
@@ -111,18 +113,26 @@ _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
 
-async def run_read(call: Callable[[], Any], wait_s: float | None = None) -> Any:
+async def run_read(call: Callable[[], Any], wait_s: float | None = None, finish_started: bool = False) -> Any:
     """`call()` in mlnb's own thread pool; asyncio.TimeoutError after `wait_s` (default SERVER_WAIT_S).
 
-    On timeout a read that has not started yet is cancelled; one that has started finishes in
-    its thread (a store read cannot be interrupted safely) and gives up by its lock timeout.
+    On timeout a call that has not started is cancelled. One that has started cannot be stopped
+    safely: a read is left to finish in its thread (it gives up by the store's lock timeout) and
+    its result dropped; with `finish_started` (writes) it is awaited and its own outcome returned.
     """
     global _pool
     with _pool_lock:
         if _pool is None:
             _pool = ThreadPoolExecutor(max_workers=API_THREADS, thread_name_prefix="mlnb-api")
-    future = asyncio.wrap_future(_pool.submit(call))
-    return await asyncio.wait_for(future, SERVER_WAIT_S if wait_s is None else wait_s)
+    future = _pool.submit(call)
+    wrapped = asyncio.wrap_future(future)
+    wrapped.add_done_callback(lambda done: done.cancelled() or done.exception())  # never "never retrieved"
+    try:
+        return await asyncio.wait_for(asyncio.shield(wrapped), SERVER_WAIT_S if wait_s is None else wait_s)
+    except (TimeoutError, asyncio.TimeoutError):
+        if future.cancel() or not finish_started:
+            raise
+        return await wrapped
 
 
 class ExperimentsHandler(MlnbHandler):
