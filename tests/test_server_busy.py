@@ -92,7 +92,7 @@ async def test_a_held_index_gives_503_and_leaves_jupyter_responsive(jp_fetch, se
 
 
 
-@pytest.mark.parametrize("hold_s", [4.8, 4.9, 4.95, 12])
+@pytest.mark.parametrize("hold_s", [4.9, 12])
 async def test_an_alias_move_answer_matches_what_was_done(jp_fetch, served_store: Store, hold_s: float) -> None:
     # Given a model whose champion is version 1, and another process holding the index: until
     # just before the server's 5 s deadline (the move then starts in time but ends after it), or
