@@ -142,6 +142,7 @@ def run_load(work: Path, writers: int, runs: int, steps: int, metrics: int, para
         writer_procs = [spawn("writer.py", store, w, runs, params, metrics, steps) for w in range(writers)]
         outputs = [w.communicate(timeout=3600) for w in writer_procs]
         write_s = time.perf_counter() - started
+        writes_done = time.time()
         time.sleep(3.0)  # more reads on the finished store (where a tight loop used to starve the rest)
         stop.touch()
         reads = [json.loads(proc.communicate(timeout=300)[0].strip().splitlines()[-1]) for proc in procs]
@@ -154,6 +155,7 @@ def run_load(work: Path, writers: int, runs: int, steps: int, metrics: int, para
             jupyter.wait(timeout=30)
         if env_keep is not None:
             os.environ["MLNB_HOME"] = env_keep
+    (work / "reads.json").write_text(json.dumps({"writes_done": writes_done, "readers": reads}))  # raw, for a closer look
     failed = [err.strip().splitlines()[-1] for w, (out, err) in zip(writer_procs, outputs)
               if w.returncode or out.strip() != "done"]
     counts = count_store(store)
@@ -174,6 +176,10 @@ def run_load(work: Path, writers: int, runs: int, steps: int, metrics: int, para
         "lock_waits": {"polling (every 100 ms)": [w for r in reads[:-1] for w in r["lock_waits"]],
                        "tight loop": reads[-1]["lock_waits"]},
     }
+    # the same waits, only of calls that began after the last writer exited (nothing left to write)
+    result["after_writes"] = {"polling (every 100 ms)": [w for r in reads[:-1] for w, t in zip(r["waits"], r["starts"])
+                                                         if t > writes_done],
+                              "tight loop": [w for w, t in zip(reads[-1]["waits"], reads[-1]["starts"]) if t > writes_done]}
     if poller:
         for name, samples in poller.samples.items():
             result["readers"][f"server {'/mlnb/api/runs' if name == 'mlnb' else '/api/kernelspecs'}"] = \
@@ -203,6 +209,7 @@ def print_table(result: dict) -> None:
     print("\n| reader | calls | median | p99 | longest |\n|---|---:|---:|---:|---:|")
     rows = [(name, waits) for name, waits in result["readers"].items()]
     rows += [(f"{name}: lock wait only", waits) for name, waits in result["lock_waits"].items()]
+    rows += [(f"{name}: calls after the writers finished", waits) for name, waits in result["after_writes"].items()]
     for name, waits in rows:
         if waits:
             print(f"| {name} | {len(waits):,} | {statistics.median(waits) * 1000:.0f} ms | "
@@ -226,7 +233,7 @@ def main() -> None:
                       server=not args.no_server)
     print_table(result)
     if args.json:
-        summary = {k: v for k, v in result.items() if k not in ("readers", "lock_waits")}
+        summary = {k: v for k, v in result.items() if k not in ("readers", "lock_waits", "after_writes")}
         summary["waits"] = {name: {"calls": len(w), "max": max(w), "p99": percentile(w, 0.99)}
                             for name, w in result["readers"].items() if w}
         summary["lock_waits"] = {name: {"calls": len(w), "max": max(w), "p99": percentile(w, 0.99)}

@@ -28,11 +28,13 @@ def main(store: str, stop_file: str, interval: float, seconds: float, kind: str 
 
     opened._acquire_file_lock = timed_take_lock
     waits: list[float] = []
+    starts: list[float] = []  # wall-clock start of each query
     errors: list[str] = []
     end = time.monotonic() + seconds
     print("ready", flush=True)
     while not Path(stop_file).exists() and time.monotonic() < end:
         use_sql = kind == "sql" or (kind == "both" and len(waits) % 2)
+        starts.append(time.time())
         started = time.perf_counter()
         try:
             if use_sql:
@@ -44,7 +46,7 @@ def main(store: str, stop_file: str, interval: float, seconds: float, kind: str 
         waits.append(time.perf_counter() - started)
         if interval:
             time.sleep(interval)
-    print(json.dumps({"queries": len(waits), "waits": waits, "lock_waits": lock_waits, "errors": errors}), flush=True)
+    print(json.dumps({"queries": len(waits), "waits": waits, "starts": starts, "lock_waits": lock_waits, "errors": errors}), flush=True)
 
 
 if __name__ == "__main__":
