@@ -30,7 +30,10 @@ def experiments() -> Any:
     return queries.experiments(current_store())
 
 
-def sql(query: str, params: Sequence[Any] | dict[str, Any] | None = None) -> Any:
+def sql(query: str, params: Sequence[Any] | dict[str, Any] | None = None, timeout: float | None = None) -> Any:
     """Read-only SQL over the views runs, params, metrics, latest_metrics, tags, artifacts,
-    experiments, cells, datasets, lineage. Returns a DataFrame."""
-    return queries.sql(current_store(), query, params)
+    experiments, cells, datasets, lineage. Returns a DataFrame.
+
+    A query is stopped after `timeout` seconds (default: $MLNB_SQL_TIMEOUT, else 30). It runs on
+    a snapshot of the index, so other processes can use the store meanwhile."""
+    return queries.sql(current_store(), query, params, timeout)

@@ -52,3 +52,7 @@ class ReadOnlySQLError(MlnbError):
 
 class UntrustedModelError(MlnbError):
     """Loading a model would run code from its file (a pickle) or trust types nobody allowed."""
+
+
+class SQLTimeoutError(ReadOnlySQLError):
+    """A query given to `mlnb.sql` ran past its time limit ($MLNB_SQL_TIMEOUT or `timeout=`)."""

@@ -1,11 +1,18 @@
 """Thin tornado handlers over `mlnb.store.browse`: authenticate, parse arguments, run the read
-in a worker thread (the store lock may be held by a kernel for a moment; the server never blocks
-on it), and answer JSON or `{"error": {"code", "message"}}`."""
+in one of mlnb's own worker threads, and answer JSON or `{"error": {"code", "message"}}`.
+
+The index may be held by another process for a while (a kernel ingesting, a long query). Reads
+therefore run in a small pool of mlnb's own, never in the event loop's shared default executor
+that Jupyter's own handlers use, and a read that is not done within `SERVER_WAIT_S` is answered
+503 `store_busy`: the sidebar retries, and Jupyter keeps serving everything else.
+"""
 from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +21,15 @@ import tornado.web
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
-from mlnb.errors import FilterError, MlnbError, NotFoundError, StoreNotFoundError
+from mlnb.errors import FilterError, MlnbError, NotFoundError, StoreBusyError, StoreNotFoundError
 from mlnb.store import browse
 
 NAME = r"[^/]+"
 SERVER_LINGER_S = 0.05
 STREAM_CHUNK = 1 << 20  # artifacts go out in pieces of this size; the server never holds a whole one
+SERVER_WAIT_S = 5.0  # longest a request waits for the index (and a free mlnb thread) before a 503
+API_THREADS = 4  # mlnb's own threads for reads: requests beyond this queue, Jupyter's pool stays free
+BUSY_MESSAGE = "the mlnb index is busy (another process is using it); try again in a moment"
 # media types served as they are; anything else (HTML, SVG, scripts) goes out as octet-stream
 INERT_MEDIA = frozenset({"text/plain", "text/csv", "application/json", "image/png", "image/jpeg", "image/gif",
                          "application/octet-stream", "application/x-ipynb+json", "application/vnd.plotly.v1+json"})
@@ -47,6 +57,7 @@ class StoreFinder:
             # a long-running server must not keep kernels waiting for the index: close it (and
             # release the lock) right after each request instead of lingering
             store.linger_s = SERVER_LINGER_S
+            store.lock_timeout_s = SERVER_WAIT_S  # free the thread: the request is answered 503 by then
             self._store = store
         return self._store
 
@@ -59,7 +70,11 @@ class MlnbHandler(APIHandler):
 
     async def answer(self, read: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         try:
-            result = await asyncio.to_thread(lambda: read(self.finder.get(), *args, **kwargs))
+            # a write (POST) that has started is awaited to its end: never "busy" after doing it
+            result = await run_read(lambda: read(self.finder.get(), *args, **kwargs),
+                                    finish_started=self.request.method != "GET")
+        except (TimeoutError, asyncio.TimeoutError, StoreBusyError):
+            return self.fail(503, "store_busy", BUSY_MESSAGE)
         except (FilterError, ValueError) as exc:
             return self.fail(400, "bad_request", exc)
         except NotFoundError as exc:
@@ -100,6 +115,32 @@ class MlnbHandler(APIHandler):
             return None
 
 
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+async def run_read(call: Callable[[], Any], wait_s: float | None = None, finish_started: bool = False) -> Any:
+    """`call()` in mlnb's own thread pool; asyncio.TimeoutError after `wait_s` (default SERVER_WAIT_S).
+
+    On timeout a call that has not started is cancelled. One that has started cannot be stopped
+    safely: a read is left to finish in its thread (it gives up by the store's lock timeout) and
+    its result dropped; with `finish_started` (writes) it is awaited and its own outcome returned.
+    """
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=API_THREADS, thread_name_prefix="mlnb-api")
+    future = _pool.submit(call)
+    wrapped = asyncio.wrap_future(future)
+    wrapped.add_done_callback(lambda done: done.cancelled() or done.exception())  # never "never retrieved"
+    try:
+        return await asyncio.wait_for(asyncio.shield(wrapped), SERVER_WAIT_S if wait_s is None else wait_s)
+    except (TimeoutError, asyncio.TimeoutError):
+        if future.cancel() or not finish_started:
+            raise
+        return await wrapped
+
+
 class ExperimentsHandler(MlnbHandler):
     @tornado.web.authenticated
     async def get(self) -> None:
@@ -138,7 +179,9 @@ class ArtifactHandler(MlnbHandler):
     @tornado.web.authenticated
     async def get(self, run_id: str, path: str) -> None:
         try:
-            found = await asyncio.to_thread(browse.open_artifact, self.finder.get(), run_id, path)
+            found = await run_read(lambda: browse.open_artifact(self.finder.get(), run_id, path))
+        except (TimeoutError, asyncio.TimeoutError, StoreBusyError):
+            return self.fail(503, "store_busy", BUSY_MESSAGE)
         except NotFoundError as exc:
             return self.fail(404, "not_found", exc)
         except MlnbError as exc:
@@ -154,7 +197,7 @@ class ArtifactHandler(MlnbHandler):
         self.set_header("X-Content-Type-Options", "nosniff")
         self.set_header("Content-Security-Policy", "sandbox; default-src 'none'")
         try:
-            while chunk := await asyncio.to_thread(found.handle.read, STREAM_CHUNK):
+            while chunk := await run_read(lambda: found.handle.read(STREAM_CHUNK), wait_s=60):
                 self.write(chunk)
                 await self.flush()  # waits until the client took it: memory stays at one chunk
         except tornado.iostream.StreamClosedError:

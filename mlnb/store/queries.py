@@ -10,10 +10,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from mlnb.errors import MlnbError, NotFoundError, ReadOnlySQLError, RunNotFoundError
+from mlnb.errors import InvalidValueError, MlnbError, NotFoundError, ReadOnlySQLError, RunNotFoundError, SQLTimeoutError
 from mlnb.store.filters import compile_filter, compile_order_by
 from mlnb.store.store import Store
 
+SQL_TIMEOUT_ENV = "MLNB_SQL_TIMEOUT"
+SQL_TIMEOUT_DEFAULT_S = 30.0
 RUN_COLUMNS = ("run_id", "experiment", "name", "status", "start", "end", "parent_run_id")
 
 
@@ -222,18 +224,58 @@ def experiments(store: Store) -> Any:
         ).df()
 
 
-def sql(store: Store, query: str, params: Sequence[Any] | dict[str, Any] | None = None) -> Any:
-    """Run read-only SQL over the documented views; returns a DataFrame."""
+def sql(store: Store, query: str, params: Sequence[Any] | dict[str, Any] | None = None,
+        timeout: float | None = None) -> Any:
+    """Run read-only SQL over the documented views; returns a DataFrame.
+
+    A query running longer than `timeout` seconds (default: $MLNB_SQL_TIMEOUT, else 30) is
+    interrupted with SQLTimeoutError.
+    """
+    import threading
+
     import duckdb
 
     from mlnb.store.sql_guard import check_query
 
     if not isinstance(query, str) or not query.strip():
         raise ReadOnlySQLError("give a SELECT query, e.g. mlnb.sql('SELECT * FROM runs LIMIT 5')")
+    limit, setting = sql_time_limit(timeout)
     with store.read_only() as con:
         check_query(con, query)
+        timer = threading.Timer(limit, con.interrupt)
+        timer.daemon = True
+        timer.start()
         try:
             return con.execute(query, params).df() if params is not None else con.execute(query).df()
+        except duckdb.InterruptException:
+            raise SQLTimeoutError(f"the query ran longer than {limit:g} s and was stopped; make it cheaper, "
+                                  f"or raise the limit ({setting})") from None
         except duckdb.Error as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ReadOnlySQLError(f"SQL failed: {first}") from None
+        finally:
+            timer.cancel()
+
+
+def sql_time_limit(timeout: float | None = None) -> tuple[float, str]:
+    """(seconds, how to change them): `timeout` if given, else $MLNB_SQL_TIMEOUT, else 30."""
+    import math
+    import os
+
+    if timeout is None:
+        raw = os.environ.get(SQL_TIMEOUT_ENV, "").strip()
+        setting = f"set {SQL_TIMEOUT_ENV} to a number of seconds, or pass timeout= to mlnb.sql"
+        if not raw:
+            return SQL_TIMEOUT_DEFAULT_S, setting
+        try:
+            value = float(raw)
+        except ValueError:
+            value = math.nan
+        source = f"{SQL_TIMEOUT_ENV}={raw!r}"
+    else:
+        value = float(timeout) if isinstance(timeout, (int, float)) and not isinstance(timeout, bool) else math.nan
+        setting = "the timeout= argument of mlnb.sql"
+        source = f"timeout={timeout!r}"
+    if not (value > 0 and math.isfinite(value)):
+        raise InvalidValueError(f"{source} is not a positive number of seconds; give e.g. 30")
+    return value, setting

@@ -2,12 +2,16 @@
 
 Writers only append events. Reading goes through `Store.index()`, which takes an OS file
 lock (so no two processes ever race to open the DuckDB file read-write), ingests new
-events, marks runs whose process died as `crashed`, and yields the connection.
+events, marks runs whose process died as `crashed`, and yields the connection. Processes take
+the lock in turn (`mlnb.store.turns`): a holder that sees a waiter releases it after its
+current query instead of lingering. User SQL runs on a snapshot of the index, outside the lock.
 """
 from __future__ import annotations
 
 import atexit
 import os
+import secrets
+import shutil
 import socket
 import threading
 import time
@@ -17,16 +21,21 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from mlnb.errors import IndexDamagedError, MlnbError, StaleIndexWarning, StoreBusyError
+from mlnb.errors import IndexDamagedError, MlnbError, StaleIndexWarning
 from mlnb.store.blobs import ARTIFACTS_DIRNAME, BlobStore
 from mlnb.store.events import EVENTS_DIRNAME, EventWriter
 from mlnb.store.location import resolve_store_root
+from mlnb.store.turns import LOCK_FILENAME, Turns
 
 DB_FILENAME = "mlnb.duckdb"
-LOCK_FILENAME = "index.lock"
+SNAPSHOTS_DIRNAME = "snapshots"
 LOCK_TIMEOUT_S = float(os.environ.get("MLNB_LOCK_TIMEOUT", "120"))
-# How long an idle index connection stays open; other processes wait at most this long for it.
+# How long an idle index connection stays open when no other process waits for the index.
 LINGER_S = float(os.environ.get("MLNB_INDEX_LINGER", "0.5"))
+# When others wait: a process that keeps querying may keep the index this long (a burst of quick
+# queries shares one DuckDB open), and one that pauses between queries releases it after IDLE_GAP_S.
+TURN_S = 0.1
+IDLE_GAP_S = 0.03
 
 # Read-only connections for user SQL: no file access, no extension loading, config frozen.
 SAFE_READ_CONFIG = {
@@ -53,8 +62,11 @@ class Store:
         self._held_lock: Any = None
         self._owner_pid = os.getpid()
         self._idle_since = 0.0
+        self._turn_since = 0.0
         self._closer: threading.Thread | None = None
         self.linger_s = LINGER_S  # how long an idle index connection (and the lock) is kept
+        self.lock_timeout_s = LOCK_TIMEOUT_S  # how long to wait for our turn at the index lock
+        self._turns = Turns(root)
         _open_stores.add(self)
 
     @classmethod
@@ -83,7 +95,8 @@ class Store:
         """A read-write connection to the up-to-date index, held under the index lock.
 
         After use the connection lingers for `linger_s` (a burst of queries opens DuckDB once),
-        then a timer closes it and releases the lock for other processes.
+        then a timer closes it and releases the lock; it is released at once if another process
+        waits for its turn.
         """
         with self._lock:
             if self._depth:
@@ -109,7 +122,8 @@ class Store:
                 self._depth = 0
                 self._idle_since = time.monotonic()
                 if self._con is not None:
-                    if self.linger_s <= 0:
+                    if self.linger_s <= 0 or (time.monotonic() - self._turn_since >= TURN_S
+                                              and self._turns.others_waiting()):
                         self._close_index()
                     else:
                         self._start_closer()
@@ -131,6 +145,7 @@ class Store:
             self._held_lock = None
             raise
         self._owner_pid = os.getpid()
+        self._turn_since = time.monotonic()
 
     def _close_index(self) -> None:
         con, self._con = self._con, None
@@ -150,11 +165,12 @@ class Store:
 
     def _close_when_idle(self) -> None:
         while True:
-            time.sleep(self.linger_s / 4)
+            time.sleep(min(self.linger_s / 4, 0.02))  # often: a waiting process should not wait out the linger
             with self._lock:
                 if self._con is None:
                     return
-                if not self._depth and time.monotonic() - self._idle_since >= self.linger_s:
+                idle = time.monotonic() - self._idle_since
+                if not self._depth and (idle >= self.linger_s or (idle >= IDLE_GAP_S and self._turns.others_waiting())):
                     self._close_index()
                     return
 
@@ -173,23 +189,54 @@ class Store:
 
     @contextmanager
     def read_only(self) -> Iterator[Any]:
-        """A refreshed, read-only connection with file access and extensions disabled (for user SQL)."""
+        """A read-only connection to a snapshot of the refreshed index, with file access and
+        extensions disabled (for user SQL).
+
+        The snapshot is a copy made under the index lock; the query then runs without it, so a
+        slow query never keeps other processes from the index. (DuckDB cannot share the file:
+        any open connection, read-only too, blocks a process that opens it read-write.)
+        """
         import duckdb
 
-        with self._lock:
-            self._close_index()
-        with self._lock, self._file_lock():
-            con = self._connect()
+        # on a read-only folder nobody can write the index, so it is read in place (no copy possible)
+        snapshot = None if self.read_only_folder() else self._snapshot()
+        if snapshot is None:
+            self._connect_read_only_folder().close()  # the one-line errors: no index yet, damaged
+            self._warn_stale()
+        source = snapshot or self.db_path
+        try:
             try:
-                self.refresh(con)
-            finally:
-                con.close()
-            safe = duckdb.connect(str(self.db_path), read_only=True, config=dict(SAFE_READ_CONFIG))
+                safe = duckdb.connect(str(source), read_only=True, config=dict(SAFE_READ_CONFIG))
+            except duckdb.Error as exc:
+                raise index_damaged(source, exc) from None
             try:
+                safe.execute("SET enable_progress_bar = false")  # no bar drawn on the user's stderr
                 safe.execute("SET lock_configuration = true")
                 yield safe
             finally:
                 safe.close()
+        finally:
+            if snapshot is not None:
+                snapshot.unlink(missing_ok=True)
+
+    def _snapshot(self) -> Path:
+        """Copy the up-to-date index to `.mlnb/snapshots/` (removing copies left by dead processes)."""
+        folder = self.root / SNAPSHOTS_DIRNAME
+        folder.mkdir(parents=True, exist_ok=True)
+        for old in folder.glob("sql-*.duckdb"):
+            pid = old.name.split("-")[1]
+            if pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid), None):
+                old.unlink(missing_ok=True)
+        path = folder / f"sql-{os.getpid()}-{secrets.token_hex(4)}.duckdb"
+        with self.index() as con:
+            con.execute("CHECKPOINT")  # everything in the main file: the copy needs no WAL
+            try:
+                shutil.copyfile(self.db_path, path)
+            except OSError as exc:
+                path.unlink(missing_ok=True)
+                raise MlnbError(f"cannot copy the index to {folder} for the query ({exc.strerror or exc}); "
+                                "free some disk space and try again") from None
+        return path
 
     def rebuild(self) -> dict[str, int]:
         """Rebuild the index from the event logs into a new file, then swap it in."""
@@ -281,20 +328,10 @@ class Store:
             raise index_damaged(self.db_path, exc) from None
 
     def _acquire_file_lock(self) -> Any:
-        from filelock import FileLock, Timeout
-
         if self.read_only_folder():
             return _NoLock()  # nobody can write the index on a read-only folder: nothing to guard
         self.root.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(self.root / LOCK_FILENAME), timeout=LOCK_TIMEOUT_S, thread_local=False)
-        try:
-            lock.acquire(poll_interval=0.005)
-        except Timeout:
-            raise StoreBusyError(
-                f"the mlnb index in {self.root} stayed locked by another process for {LOCK_TIMEOUT_S:.0f} s; "
-                "try again, or raise MLNB_LOCK_TIMEOUT"
-            ) from None
-        return lock
+        return self._turns.acquire(self.lock_timeout_s, stale_after=max(LOCK_TIMEOUT_S, self.lock_timeout_s))
 
     @contextmanager
     def _file_lock(self) -> Iterator[None]:
