@@ -89,7 +89,7 @@ class BlobStore:
 
     def stale_temp_files(self) -> list[Path]:
         """Temp files left by writers that died mid-write (their process is gone)."""
-        from mlnb.store.store import process_alive
+        from mlnb.store.processes import process_alive
 
         try:
             entries = list(os.scandir(self.tmp))

@@ -25,6 +25,7 @@ from mlnb.errors import IndexDamagedError, MlnbError, StaleIndexWarning
 from mlnb.store.blobs import ARTIFACTS_DIRNAME, BlobStore
 from mlnb.store.events import EVENTS_DIRNAME, EventWriter
 from mlnb.store.location import resolve_store_root
+from mlnb.store.processes import process_alive
 from mlnb.store.turns import LOCK_FILENAME, Turns
 
 DB_FILENAME = "mlnb.duckdb"
@@ -393,20 +394,3 @@ def _close_all_at_exit() -> None:
                     closer.join(timeout=2)
         except Exception:
             pass
-
-
-def process_alive(pid: int | None, started: float | None) -> bool:
-    """True if process `pid` exists and is the same process (same start time) that wrote the run."""
-    import psutil
-
-    if pid is None:
-        return True  # cannot tell; never mark a run crashed on a guess
-    try:
-        proc = psutil.Process(pid)
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            return False
-        return started is None or abs(proc.create_time() - started) < 1.0
-    except (psutil.NoSuchProcess, psutil.ZombieProcess):
-        return False
-    except psutil.AccessDenied:
-        return True

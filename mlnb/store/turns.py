@@ -102,14 +102,9 @@ def _ticket_alive(name: str, stale_after: float) -> bool:
         return False  # its process would have given up by now: stopped, or a leftover
     if pid == os.getpid():
         return True
-    import psutil
+    from mlnb.store.processes import process_alive
 
-    try:
-        return abs(psutil.Process(pid).create_time() * 1000 - start_ms) < 1000  # not a reused pid
-    except (psutil.NoSuchProcess, psutil.ZombieProcess):
-        return False
-    except psutil.AccessDenied:
-        return True
+    return process_alive(pid, start_ms / 1000)
 
 
 def _own_start_ms(pid: int) -> int:
