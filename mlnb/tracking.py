@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import atexit
 import contextvars
-import functools
 import math
 import mimetypes
 import os
@@ -256,11 +255,11 @@ def _check_key(key: Any, kind: str) -> str:
     return key
 
 
-@functools.lru_cache(maxsize=1)
 def _environment_secrets() -> frozenset[str]:
-    from mlnb.redact import environment_secrets
+    """The secrets known now (re-read when the environment changes, plus learned values)."""
+    from mlnb.redact import known_secrets
 
-    return environment_secrets()
+    return known_secrets()
 
 
 def _redacted(text: str, key: str) -> str:

@@ -113,6 +113,8 @@ class CaptureSession:
         self._worker: threading.Thread | None = None
         self._warned = False
         self._lock = threading.Lock()
+        self.secrets_file: str | None = None  # `mlnb run`: where to leave the secrets this kernel knows
+        self._shared: Any = None
 
     # -- hooks ---------------------------------------------------------------------------------
     def pre_run_cell(self, info: Any) -> None:
@@ -335,6 +337,20 @@ class CaptureSession:
         self._emit_pending()
         with self._emit_lock:  # and let a record the worker took finish
             pass
+        if self.secrets_file is not None:
+            self._share_secrets()
+
+    def _share_secrets(self) -> None:
+        """Tell `mlnb run` every secret this kernel knows, so its copy of the executed notebook
+        is redacted with them too (values set by `load_dotenv()` or learned from the code)."""
+        from mlnb.redact import known_secrets
+
+        secrets = known_secrets()
+        if secrets is not self._shared:
+            from mlnb.capture.redaction import share_secrets
+
+            share_secrets(self.secrets_file)
+            self._shared = secrets
 
     def drain_now(self) -> None:
         """At interpreter exit: stop the worker, then emit whatever is still waiting."""
