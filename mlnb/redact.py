@@ -30,14 +30,14 @@ MIN_EXACT_LENGTH = 8  # shorter exact values would also hit ordinary words and n
 MIN_ENV_SECRET_LENGTH = 4
 
 # Every sensitive name contains one of these: a cheap pre-check and the anchor of family 1.
-_KEYWORDS = ("key", "token", "secret", "pass", "pwd", "credential", "auth")
+_KEYWORDS = ("key", "token", "secret", "pass", "pw", "credential", "auth")
 _KW = f"(?i:{'|'.join(_KEYWORDS)})"
 
 # Matched against a normalised name (lower case, runs of other characters turned into "_").
 _SENSITIVE_NAME = re.compile(
     r"api_?key|.+_key$|(?:access|secret|private|pass|auth|master|licen[cs]e|signing|encryption|client|app"
     r"|session|ssh|hmac|consumer|subscription|account|storage|service|webhook|deploy)key$"
-    r"|token(?![a-z])|secret(?!ar)|passw(?:or)?d|passphrase|(?:^|_)pass$|.pwd$|credential|auth(?!or(?!i[sz]))")
+    r"|token(?![a-z])|secret(?!ar)|passw(?:or)?d|passphrase|(?:^|_)pass$|(?:^|_)pw$|.pwd$|credential|auth(?!or(?!i[sz]))")
 # Names that match the rules above but, in ML code, almost always hold ordinary strings:
 # structural dict keys (`label_key="label"`), tokenizer special tokens (`pad_token="<pad>"`),
 # token bookkeeping, auth *settings*, and names of files/env vars/URLs that point at a secret.
@@ -322,8 +322,10 @@ def learn_secrets(values: Iterable[Any]) -> None:
     """Remember values as secret for the rest of this process (strings or numbers)."""
     global _learned
     new = {str(v) for v in values if isinstance(v, (str, int, float)) and not isinstance(v, bool)}
+    # short numbers and booleans would mask every "1" or "true"; a long number (a PIN, an
+    # account token given as `-p token=987654321012`) is kept
     new = {v for v in new if len(v) >= MIN_ENV_SECRET_LENGTH and MASK not in v and not
-           _BORING_ENV_VALUE.fullmatch(v.strip())}
+           (_BORING_ENV_VALUE.fullmatch(v.strip()) and (len(v) < MIN_EXACT_LENGTH or not v.strip("+-").isdigit()))}
     if new - _learned:
         with _learn_lock:
             _learned = _learned | new

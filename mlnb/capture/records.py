@@ -23,9 +23,12 @@ def _clean(text: str | None, secrets: frozenset[str], cap: int = MAX_TEXT) -> st
 
 
 def _learn(record: dict[str, Any]) -> frozenset[str]:
-    """Learn the secrets the cell defined, then return every secret known: a key assigned in
-    this cell and printed by it (or in an f-string, an error message) is masked everywhere."""
-    found = secrets_in_code(record["raw"])
+    """Learn the secrets the cell showed, then return every secret known: a key assigned in this
+    cell and printed by it (or in an f-string, an error message) is masked everywhere, and so is
+    a value the cell printed as `password=...` wherever else it shows (a variable's value)."""
+    error = record["error"] or {}
+    texts = (record["raw"], record["stdout"][:MAX_TEXT], record["stderr"][:MAX_TEXT], error.get("message") or "")
+    found = set().union(*(secrets_in_code(text) for text in texts if text))
     for item in record["variables"]:
         if "value" in item and is_sensitive_name(item["name"]):
             found.add(item["value"])  # `API_KEY = fetch()`, `api_token = 123456789` (papermill)

@@ -62,7 +62,7 @@ def redact_json_bytes(value: Any) -> bytes:
 
 
 # a diff line holding one JSON string, as in the diff of a notebook file: `+    "API_KEY = \"v\"\n",`
-_JSON_STRING_LINE = re.compile(r'^([+\- ][ \t]*)("(?:[^"\\\n]|\\.)*\\(?:[^"\\\n]|\\.)*")(,?[ \t\r]*)$', re.MULTILINE)
+_JSON_STRING_LINE = re.compile(r'^([+\- ][ \t]*)("(?:[^"\\\n]|\\.)*")(,?[ \t\r]*)$', re.MULTILINE)
 
 
 def redact_diff(diff: str) -> str:
@@ -73,6 +73,8 @@ def redact_diff(diff: str) -> str:
     """
     decoded: dict[int, str] = {}
     for m in _JSON_STRING_LINE.finditer(diff):
+        if "\\" not in m.group(2):  # nothing escaped: the rules see it as it is
+            continue
         try:
             text = json.loads(m.group(2))
         except ValueError:
