@@ -102,7 +102,7 @@ _CANDIDATE_TAIL = (
     r"""(?:["']?[ \t]*(?:\][ \t]*=|[:=,])[ \t]*[rbuf]{0,2}["']"""
     r"""|[ \t]*:[\w.\[\], |]*=[ \t]*[rbuf]{0,2}["']"""
     rf"""|[ \t]*[=:][ \t]*(?![=\s'"])(?!(?i:{_ORDINARY})[ \t\r]*$)\S+[ \t\r]*$"""
-    rf"""|={_INLINE_VALUE})""")
+    rf"""|=(?!(?:[a-z_][a-z_.]*|[-+]?[\d_.]+)(?:[\s;,'"()<>\[\]{{}}#]|&\w+=|$)){_INLINE_VALUE})""")
 _CANDIDATE = re.compile(
     "|".join(rf"{word}[\w.-]*(?:{_CANDIDATE_TAIL})" for word in _KEYWORDS)
     + rf"|-(?<![\w-].)-[\w.-]*?{_KW}", re.MULTILINE)
