@@ -136,6 +136,7 @@ _TOKENS = re.compile("|".join((
 )))
 
 
+@lru_cache(maxsize=4096)
 def is_sensitive_name(name: str) -> bool:
     """True for names like `api_key`, `GITHUB_TOKEN`, `db_password` (but not `author`, `tokenizer`)."""
     norm = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")

@@ -17,7 +17,8 @@ from mlnb.redact import (is_sensitive_name, known_secrets, learn_secrets, redact
                          secrets_in_code)
 
 _BINARY_MIME = re.compile(r"(?:image/(?!svg)|audio/|video/|application/(?:pdf|octet-stream|zip))")
-_JOINED = ("source", "text")  # nbformat allows lists of lines; rules that span lines need the whole text
+_JOINED = ("source", "text")
+_SCALARS = {int, float, bool, type(None)}  # nbformat allows lists of lines; rules that span lines need the whole text
 
 
 def redact_tree(obj: Any, secrets: frozenset[str], name: str | None = None) -> Any:
@@ -35,6 +36,8 @@ def redact_tree(obj: Any, secrets: frozenset[str], name: str | None = None) -> A
             out[new_key] = redact_tree(value, secrets, key if isinstance(key, str) else None)
         return out
     if isinstance(obj, (list, tuple)) and not (name is not None and is_sensitive_name(name)):
+        if set(map(type, obj)) <= _SCALARS:  # plotly data arrays: no text to look at
+            return list(obj)
         return [redact_tree(item, secrets) for item in obj]
     return redact_value(obj, name, secrets)
 
