@@ -37,7 +37,8 @@ _KW = f"(?i:{'|'.join(_KEYWORDS)})"
 _SENSITIVE_NAME = re.compile(
     r"api_?key|.+_key$|(?:access|secret|private|pass|auth|master|licen[cs]e|signing|encryption|client|app"
     r"|session|ssh|hmac|consumer|subscription|account|storage|service|webhook|deploy)key$"
-    r"|token(?![a-z])|secret(?!ar)|passw(?:or)?d|passphrase|(?:^|_)pass$|(?:^|_)pw$|.pwd$|credential|auth(?!or(?!i[sz]))")
+    r"|token(?![a-z])|secret(?!ar)|passw(?:or)?d|passphrase|(?:^|_)pass$|(?:^|_)pw$|.pwd$|credential"
+    r"|auth(?!or(?!i[sz]))")
 # Names that match the rules above but, in ML code, almost always hold ordinary strings:
 # structural dict keys (`label_key="label"`), tokenizer special tokens (`pad_token="<pad>"`),
 # token bookkeeping, auth *settings*, and names of files/env vars/URLs that point at a secret.

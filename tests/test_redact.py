@@ -71,7 +71,8 @@ def test_ordinary_names(name: str) -> None:
     ("f(api_key=abc123)", "f(api_key=***)"),
     ("url = 'https://h/q?api_key=k3y-value&x=1'", "url = 'https://h/q?api_key=***&x=1'"),
     # short names for passwords
-    ('DB_PASS = "s3cretvalue"', 'DB_PASS = "***"'), ("DB_PASS=s3cret99", "DB_PASS=***"), ('pw = "abcdef12"', 'pw = "***"'),
+    ('DB_PASS = "s3cretvalue"', 'DB_PASS = "***"'), ("DB_PASS=s3cret99", "DB_PASS=***"),
+    ('pw = "abcdef12"', 'pw = "***"'),
 ])
 def test_assignments_are_masked(code: str, expected: str) -> None:
     assert redact_text(code) == expected

@@ -27,6 +27,7 @@ S = {
     "env_before_start": "envtok-9f8e7d6c5b4a3210",            # set before the kernel starts, printed
     "env_after_start": "lateenv-Q7w8E9r0T1y2U3",             # the load_dotenv pattern, printed
     "literal_printed": "litkey-Zx81Cv72Bn63Mm",              # API_KEY = "..."; print(API_KEY)
+    "before_start_literal": "prekey-Lp09Ok18Ij27Uh",         # assigned before %track start, printed after
     "literal_fstring": "fstr-Pq19Wo28Ie37Ru46",              # SERVICE_SECRET in an f-string
     "db_pass_name": "dbpass-Aa11Bb22Cc33Dd",                 # DB_PASS = "..." (name without "word")
     "exception_message": "excmsg-Hh44Jj55Kk66Ll",            # raise RuntimeError(f"... {AUTH_TOKEN}")
@@ -69,12 +70,13 @@ def _git(repo: Path, *args: str) -> str:
 def _interactive_cells() -> list[str]:
     return [
         "%load_ext mlnb",
+        f"PRE_API_KEY = '{S['before_start_literal']}'",
         "%track start --name e2e",
         # the load_dotenv pattern: a secret enters the environment after the run started
         "import os\nfor line in open('late.env').read().split():\n    name, value = line.split('=', 1)\n"
         "    os.environ[name] = value\nprint('late', os.environ['LATE_SERVICE_TOKEN'])\n"
         "print('early', os.environ['MY_SERVICE_TOKEN'])",
-        f"API_KEY = \"{S['literal_printed']}\"\nprint(API_KEY)\n"
+        f"API_KEY = \"{S['literal_printed']}\"\nprint(API_KEY)\nprint('before start', PRE_API_KEY)\n"
         f"SERVICE_SECRET = '{S['literal_fstring']}'\nprint(f'connecting with {{SERVICE_SECRET}} now')\n"
         f"DB_PASS = \"{S['db_pass_name']}\"\nprint('db', DB_PASS)\n"
         f"API_TOKEN_2 = \"{S['diff_notebook_literal']}\"",
@@ -254,3 +256,23 @@ def test_mlnb_run_with_secret_parameters_leaks_nothing(store: Store, tmp_path: P
     assert len(batch_copies) == 2  # the executed notebooks mlnb keeps there, redacted
     for copy in batch_copies:
         assert "***" in copy.read_text() and json.loads(copy.read_text())["cells"]
+
+
+def test_secret_defined_before_the_run_started_is_masked_when_printed(store: Store, tmp_path: Path) -> None:
+    # Given a key assigned (and another read into a variable) before `%track start`, outside git
+    from tests.nbutil import execute, make_notebook
+
+    early, fetched = "prestart-Lp09Ok18Ij27", "fetched-Mn34Bv56Cx78"
+    path = make_notebook([
+        "%load_ext mlnb",
+        f"OPENAI_API_KEY = '{early}'\nimport os\nhf_token = os.environ['FETCHED_FROM_VAULT']",
+        "%track start --name early",
+        "print('keys', OPENAI_API_KEY, hf_token)",
+        "%track stop",
+    ], tmp_path / "early.ipynb")
+    nb = execute(path, {"MLNB_HOME": str(store.root), "FETCHED_FROM_VAULT": fetched}, allow_errors=False)
+    assert early in "".join(o.get("text", "") for o in nb.cells[3].outputs)  # the user sees it
+    mlnb.runs()
+    store.close()
+    # Then the store holds neither
+    assert _store_files_containing(store.root, {"early": early, "fetched": fetched}) == {}
