@@ -346,3 +346,12 @@ def test_secrets_are_shared_through_a_private_file(tmp_path) -> None:
     assert "shared-secret-1357" in read_shared_secrets(str(path))
     path.write_text("[torn")
     assert read_shared_secrets(str(path)) == [] and read_shared_secrets(str(tmp_path / "none")) == []
+
+
+def test_a_secret_cut_by_an_output_cap_leaves_no_prefix() -> None:
+    from mlnb.capture.records import _clean
+
+    secret = "tok-" + "A1b2C3d4" * 4
+    out = _clean("x" * 90 + " printed " + secret + " and more", frozenset({secret}), cap=110)
+    assert "tok-" not in out and out == "x" * 90 + " printed [truncated]"
+    assert _clean("short " + secret, frozenset({secret}), cap=110) == "short ***"

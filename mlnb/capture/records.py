@@ -16,10 +16,21 @@ PLOTLY_TYPE = "application/vnd.plotly.v1+json"
 TEXT_TYPES = ("text/plain", "text/html", "text/markdown")
 
 
+ERROR_CAPS = {"message": 2000, "traceback": 4000}
+
+
 def _clean(text: str | None, secrets: frozenset[str], cap: int = MAX_TEXT) -> str | None:
     if not text:
         return text
-    return redact_text(text[:cap], secrets)
+    if len(text) >= cap:  # cut here or while captured: a secret cut in two would not be recognised
+        text = _cut(text[:cap])
+    return redact_text(text, secrets)
+
+
+def _cut(text: str) -> str:
+    """A truncated text without its last, possibly partial, word."""
+    end = max(text.rfind(" "), text.rfind("\n"), text.rfind("\t"), len(text) - 256, 0)
+    return text[:end] + " [truncated]"
 
 
 def _learn(record: dict[str, Any]) -> frozenset[str]:
@@ -45,7 +56,7 @@ def emit_cell(run: Any, record: dict[str, Any]) -> None:
     outputs += [_output(run, bundle, "display_data", secrets) for bundle in record["displays"]]
     error = record["error"]
     if error:
-        error = {key: _clean(value, secrets) for key, value in error.items()}
+        error = {key: _clean(value, secrets, ERROR_CAPS.get(key, 200)) for key, value in error.items()}
     variables = []
     for item in record["variables"]:
         item = dict(item)

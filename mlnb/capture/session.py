@@ -384,7 +384,9 @@ def _describe(name: str, obj: Any, known: _Known | None, mutated: bool) -> dict[
 
 def _error_details(error: BaseException) -> dict[str, Any]:
     lines = traceback.format_exception(type(error), error, error.__traceback__)
-    return {"type": type(error).__name__, "message": str(error)[:2000], "traceback": "".join(lines[-6:])[:4000]}
+    # capped when the record is built, on the capture thread (see records.ERROR_CAPS)
+    return {"type": type(error).__name__, "message": str(error)[:MAX_STREAM_CHARS],
+            "traceback": "".join(lines[-6:])[:MAX_STREAM_CHARS]}
 
 
 def _result_bundle(shell: Any, value: Any) -> dict[str, Any] | None:
