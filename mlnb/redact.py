@@ -180,7 +180,7 @@ def _candidate_lines(text: str) -> Iterator[tuple[int, int]]:
     """(start, end) of each line holding a family-1 candidate (keyword + separator), in order.
 
     `_ASSIGNMENT` must try every position, which costs ~5 MB/s over a whole text; the
-    candidate scan runs on the lower-cased text at >100 MB/s and every family-1 form lies
+    candidate scan runs on the lower-cased text at ~40-100 MB/s and every family-1 form lies
     within one line, so working line by line is equivalent and only touches a few lines.
     """
     low = text.lower()
