@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import atexit
 import contextvars
-import functools
 import math
 import mimetypes
 import numbers
@@ -284,11 +283,11 @@ def _text_arg(value: Any, what: str) -> str | None:
     raise InvalidValueError(f"{what} must be text, got {type(value).__name__} {str(value)[:40]!r}; pass a str")
 
 
-@functools.lru_cache(maxsize=1)
 def _environment_secrets() -> frozenset[str]:
-    from mlnb.redact import environment_secrets
+    """The secrets known now (re-read when the environment changes, plus learned values)."""
+    from mlnb.redact import known_secrets
 
-    return environment_secrets()
+    return known_secrets()
 
 
 def _redacted(text: str, key: str) -> str:

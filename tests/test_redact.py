@@ -19,7 +19,8 @@ PEM = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAq7BFUpkGp3+LQmlQ\nYx2eqB
     "api_key", "apikey", "API_KEY", "apiKey", "OPENAI_API_KEY", "AWS_SECRET_ACCESS_KEY", "private_key", "secret_key",
     "GITHUB_TOKEN", "token", "accessToken", "hf_token", "refresh_token", "client_secret", "SECRET", "db_password",
     "PASSWORD", "passwd", "DB_PWD", "credentials", "GOOGLE_APPLICATION_CREDENTIALS", "auth", "oauth_token",
-    "authorization", "Authorization", "--api-key", "self.api_key", "passphrase"])
+    "authorization", "Authorization", "--api-key", "self.api_key", "passphrase", "DB_PASS", "smtp_pass", "PASS",
+    "db_pw", "pw"])
 def test_sensitive_names(name: str) -> None:
     assert is_sensitive_name(name)
 
@@ -27,7 +28,8 @@ def test_sensitive_names(name: str) -> None:
 @pytest.mark.parametrize("name", [
     "author", "authors", "authority", "XAUTHORITY", "tokenizer", "max_tokens", "tokens", "num_tokens", "pad_token",
     "eos_token", "pad_token_id", "token_ids", "key", "keys", "monkey", "sort_key", "label_key", "primary_key",
-    "PWD", "OLDPWD", "secretary", "auth_type", "password_file", "token_url", "api_key_env", "keyboard", "PATH"])
+    "PWD", "OLDPWD", "secretary", "auth_type", "password_file", "token_url", "api_key_env", "keyboard", "PATH",
+    "bypass", "compass", "first_pass", "forward_pass", "num_pass", "passes"])
 def test_ordinary_names(name: str) -> None:
     assert not is_sensitive_name(name)
 
@@ -56,6 +58,21 @@ def test_ordinary_names(name: str) -> None:
     ("secret_key = 'x' # keep", "secret_key = '***' # keep"),
     ("!python t.py --password hunter2 --token=abc123 --lr 0.1", "!python t.py --password *** --token=*** --lr 0.1"),
     ('run --api-key "a b c" --epochs 3', 'run --api-key "***" --epochs 3'),
+    # a diff's added / removed lines
+    ("+DB_PASSWORD=hunter2x", "+DB_PASSWORD=***"), ("-DB_PASSWORD=hunter2x", "-DB_PASSWORD=***"),
+    ("+  api_token: abc123", "+  api_token: ***"), ('+API_KEY = "abc123"', '+API_KEY = "***"'),
+    ('-API_KEY = "abc123"', '-API_KEY = "***"'), ("+export GITHUB_TOKEN=abc-123", "+export GITHUB_TOKEN=***"),
+    # name=value inside a line: URL queries, DSNs, log lines, params
+    ("GET https://h/v1?api_key=abc123def&page=2", "GET https://h/v1?api_key=***&page=2"),
+    ("https://h/?a=1&token=zzz999yy#frag", "https://h/?a=1&token=***#frag"),
+    ("host=db user=ml password=hunter2x sslmode=require", "host=db user=ml password=*** sslmode=require"),
+    ("WARNING:root:retrying with password=Tr0ub4dor&3", "WARNING:root:retrying with password=***"),
+    ("DB_PASSWORD=hunter2 # comment", "DB_PASSWORD=*** # comment"),
+    ("f(api_key=abc123)", "f(api_key=***)"),
+    ("url = 'https://h/q?api_key=k3y-value&x=1'", "url = 'https://h/q?api_key=***&x=1'"),
+    # short names for passwords
+    ('DB_PASS = "s3cretvalue"', 'DB_PASS = "***"'), ("DB_PASS=s3cret99", "DB_PASS=***"),
+    ('pw = "abcdef12"', 'pw = "***"'),
 ])
 def test_assignments_are_masked(code: str, expected: str) -> None:
     assert redact_text(code) == expected
@@ -70,6 +87,9 @@ def test_assignments_are_masked(code: str, expected: str) -> None:
     'pwd = "/home/me"', 'monkey = "banana"', 'key = "price"', "The author is secretive.", "--no-auth --verbose",
     'text = "use the Bearer authentication scheme"', "model = f(token=tok)", "MAX_TOKENS=4096", "use_auth_token: true",
     "Authorization: the process of granting access",
+    "f(api_key=key)", "f(token=tok, max_tokens=100)", 'f(api_key=os.environ["X"])', "if ok: pass", "compass=north123",
+    'bypass = "abcdefgh1"', 'first_pass = "abcdefgh1"', 'url = f"https://h/?api_key={API_KEY}"',
+    "https://h/?page=2&sort=asc", "a == b and c <= d", "x=1&y=2",
 ])
 def test_ordinary_code_is_unchanged(code: str) -> None:
     assert redact_text(code) == code
@@ -197,6 +217,7 @@ def test_planted_secret_never_survives(secret: str, before: str) -> None:
 
 
 FRAGMENTS = ["API_KEY", "token", "password", " = ", "=", ": ", ":", '"', "'", "\n", " ", "--", "--token", "abc123XYZ",
+             "?api_key=", "&token=", "&", "+DB_PASSWORD=", "DB_PASS", "pw=", "#", "(", ")", "+", "-",
              "ghp_", "A" * 20, "https://", "@", "u:", "Bearer ", "Authorization: ", "eyJabcdef.", "sk-", "x" * 20,
              "-----BEGIN RSA PRIVATE KEY-----", "-----END RSA PRIVATE KEY-----", "export ", '["', '"]', ",",
              "setdefault(", "\\", "AKIA", "0123456789ABCDEF", "aws_secret_access_key", "*", MASK, "f", "\r\n"]
@@ -216,3 +237,121 @@ def test_redaction_is_idempotent(text: str, extra: list[str]) -> None:
 def test_candidate_lines_match_the_full_scan(text: str) -> None:
     """Family 1 only runs on candidate lines; that must mask exactly what a scan of everything masks."""
     assert redact._redact_assignments(text) == redact._ASSIGNMENT.sub(redact._mask_assignment, text)
+
+
+def test_environment_is_reread_when_it_changes(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given the secrets known before a variable is set (as `load_dotenv()` does after `%track start`)
+    before = redact.known_secrets()
+    assert "late-secret-9876" not in before
+    # When it is set, then it is known, and masked in any text
+    monkeypatch.setenv("LATE_API_TOKEN", "late-secret-9876")
+    assert "late-secret-9876" in redact.known_secrets()
+    assert redact_text("got late-secret-9876", redact.known_secrets()) == "got ***"
+    # and nothing is recomputed while the environment stays the same
+    assert redact.known_secrets() is redact.known_secrets()
+    monkeypatch.setenv("LATE_API_TOKEN", "changed-secret-5432")
+    assert "changed-secret-5432" in redact.known_secrets() and "late-secret-9876" not in redact.known_secrets()
+
+
+def test_secrets_in_code_are_the_masked_values() -> None:
+    code = ('API_KEY = "abc123456789"\nDB_PASS=hunterhunter2\nx = 1\npassword = "a\\"bcdefghij"\n'
+            "url = 'https://h/?token=tok3n-value-1&x=2'\nshort = 1\ntoken = \"abc\"\nmax_tokens = 512\n")
+    assert redact.secrets_in_code(code) == {"abc123456789", "hunterhunter2", 'a\\"bcdefghij', 'a"bcdefghij',
+                                            "tok3n-value-1"}
+    assert redact.secrets_in_code("nothing = 'here at all'") == set()
+
+
+def test_learned_secrets_are_masked_everywhere() -> None:
+    redact.learn_secrets(["printed-key-24680", 987654321012, "1", "true", 3, None, "abc", redact.MASK])
+    known = redact.known_secrets()
+    assert {"printed-key-24680", "987654321012"} <= known
+    assert not {"1", "true", "3", "abc", redact.MASK} & known
+    assert redact_text("key printed-key-24680, pin 987654321012", known) == "key ***, pin ***"
+    assert redact_value("printed-key-24680", name="alias", extra_values=known) == MASK
+
+
+def test_secret_values_of_parameters() -> None:
+    params = {"api_token": 123456789, "lr": 0.1, "db": {"password": "x" * 9, "host": "h"}, "tokens": [1],
+              "keys": ["not", "secret"], "use_auth_token": True}
+    assert redact.secret_values(params) == {"123456789", "x" * 9}
+
+
+def test_redaction_speed() -> None:
+    """It sits on the capture path (off the cell's thread). ~8-25 MB/s measured on this text; the
+    bound is loose because the test machines are shared: it catches a regex gone quadratic."""
+    import time
+
+    lines = ["Epoch 3/10 - loss: 0.2345 - acc: 0.91", "model.fit(X, y, epochs=5)", "max_tokens = 512",
+             "https://example.com/api/v1/items?page=2&limit=50", "password_field = 3", "WARNING:root:retrying in 5 s",
+             '  File "/usr/lib/python3.12/site-packages/x.py", line 12, in f', "tokenizer(text, token=tok)"]
+    text = "\n".join(lines * 12000)  # ~3 MB
+    redact_text(text, redact.known_secrets())
+    started = time.perf_counter()
+    out = redact_text(text, redact.known_secrets() | {"Sup3rS3cretValue!"})
+    rate = len(text) / 1e6 / (time.perf_counter() - started)
+    assert out == text
+    assert rate > 2, f"{rate:.1f} MB/s"
+
+
+def test_redact_notebook_covers_outputs_errors_svg_plotly_and_metadata() -> None:
+    from mlnb.capture.redaction import redact_notebook
+
+    png = "iVBORw0KGgoAKIAIOSFODNN7EXAMPLE"  # base64 of binary media is left as it is
+    nb = {"nbformat": 4, "nbformat_minor": 5, "metadata": {"db": {"password": "meta-pw-1234"}, "papermill": {
+        "parameters": {"api_token": "param-tok-5678", "lr": 0.1}}}, "cells": [
+        {"cell_type": "code", "metadata": {"note": "see ?api_key=cellmeta-999"}, "source": [
+            'NB_SECRET = "literal-from-code-42"\n', "print(NB_SECRET)"], "outputs": [
+            {"output_type": "stream", "name": "stdout", "text": ["literal-from-code-42\n"]},
+            {"output_type": "error", "ename": "RuntimeError", "evalue": "refused literal-from-code-42",
+             "traceback": ["\x1b[0;31mRuntimeError\x1b[0m: refused literal-from-code-42"]},
+            {"output_type": "display_data", "metadata": {}, "data": {
+                "image/svg+xml": "<svg><text>literal-from-code-42</text></svg>", "image/png": png,
+                "application/vnd.plotly.v1+json": {"layout": {"title": {"text": "t literal-from-code-42"},
+                                                              "mapbox": {"accesstoken": "pk.map-token-77"}}}}}]}]}
+    out = redact_notebook(nb).decode()
+    for secret in ("literal-from-code-42", "meta-pw-1234", "param-tok-5678", "cellmeta-999", "pk.map-token-77"):
+        assert secret not in out, secret
+    stored = __import__("json").loads(out)
+    assert stored["cells"][0]["outputs"][2]["data"]["image/png"] == png
+    assert stored["metadata"]["papermill"]["parameters"] == {"api_token": MASK, "lr": 0.1}
+    assert stored["cells"][0]["source"] == 'NB_SECRET = "***"\nprint(NB_SECRET)'
+
+
+def test_redact_diff_masks_added_removed_and_notebook_lines() -> None:
+    from mlnb.capture.redaction import redact_diff
+
+    diff = ("diff --git a/.env b/.env\n-DB_PASSWORD=old-pw-1234\n+DB_PASSWORD=new-pw-5678\n"
+            "diff --git a/nb.ipynb b/nb.ipynb\n"
+            '+    "API_KEY = \\"nb-literal-9012\\"\\n",\n'
+            '+    "print(API_KEY)"\n'
+            '+      "nb-literal-9012\\n"\n'
+            '+   "outputs": [],\n')
+    out = redact_diff(diff)
+    for secret in ("old-pw-1234", "new-pw-5678", "nb-literal-9012"):
+        assert secret not in out, secret
+    assert '+    "API_KEY = \\"***\\"\\n",' in out and '+      "***\\n"' in out
+    assert '+    "print(API_KEY)"\n' in out and out.endswith('+   "outputs": [],\n')  # the rest unchanged
+
+
+def test_secrets_are_shared_through_a_private_file(tmp_path) -> None:
+    import os
+    import stat
+
+    from mlnb.capture.redaction import read_shared_secrets, share_secrets
+
+    redact.learn_secrets(["shared-secret-1357"])
+    path = tmp_path / "secrets.json"
+    share_secrets(str(path))
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert "shared-secret-1357" in read_shared_secrets(str(path))
+    path.write_text("[torn")
+    assert read_shared_secrets(str(path)) == [] and read_shared_secrets(str(tmp_path / "none")) == []
+
+
+def test_a_secret_cut_by_an_output_cap_leaves_no_prefix() -> None:
+    from mlnb.capture.records import _clean
+
+    secret = "tok-" + "A1b2C3d4" * 4
+    out = _clean("x" * 90 + " printed " + secret + " and more", frozenset({secret}), cap=110)
+    assert "tok-" not in out and out == "x" * 90 + " printed [truncated]"
+    assert _clean("short " + secret, frozenset({secret}), cap=110) == "short ***"

@@ -5,8 +5,10 @@ import os
 from typing import Any
 
 
-def setup(run_id: str, experiment: str | None, name: str | None, parent: str | None, notebook: str) -> None:
-    """Load capture, and open the batch run under the id the caller allocated."""
+def setup(run_id: str, experiment: str | None, name: str | None, parent: str | None, notebook: str,
+          secrets_file: str | None = None) -> None:
+    """Load capture, and open the batch run under the id the caller allocated (and tell the
+    session where to leave the secrets it learns, for the caller's redaction)."""
     from IPython import get_ipython
 
     from mlnb import capture
@@ -16,6 +18,7 @@ def setup(run_id: str, experiment: str | None, name: str | None, parent: str | N
     os.environ["MLNB_BATCH"] = "1"  # a run still open when this kernel exits did not complete
     capture.load_ipython_extension(shell)
     session = capture.session_for(shell)
+    session.secrets_file = secrets_file
     session.start(experiment=experiment, name=name, tags={"mlnb.kind": "batch"}, run_id=run_id, parent=parent)
     session.batch = True  # the notebook's own %track start/stop must not end this run
 

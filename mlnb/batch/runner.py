@@ -3,10 +3,16 @@
 The executed copy gets a hidden first cell that loads capture and opens the run (under an id
 allocated here, so the caller can link it as a child), and a last cell that ends it; both are
 removed from the output notebook. Every cell is captured as in interactive use.
+
+The parameters reach the kernel as given; what reaches the store is redacted: the executed
+notebook is kept there only after redaction (papermill's cell-by-cell saves go to a private
+folder outside the store), with the secrets the kernel learned while running it.
 """
 from __future__ import annotations
 
 import random
+import shutil
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -14,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from mlnb.batch.kernel import TEARDOWN_SOURCE, setup_source
+from mlnb.capture.redaction import read_shared_secrets, redact_notebook
 from mlnb.errors import MlnbError
+from mlnb.redact import learn_secrets, secret_values
 
 BATCH_TAG = "mlnb-batch"
 START_RETRIES = 3
@@ -58,20 +66,40 @@ def run(notebook: str | Path, parameters: dict[str, Any] | None = None, experime
         raise MlnbError(f"{source.name} is not a readable notebook: {str(exc).splitlines()[0]}") from None
     run_id = run_id or uuid.uuid4().hex
     parameters = dict(parameters or {})
-    nb.cells.insert(0, _hidden_cell(setup_source(
-        run_id=run_id, experiment=experiment, name=name or source.stem, parent=parent, notebook=str(source))))
-    nb.cells.insert(0, _hidden_cell(f"import mlnb as _mlnb\n_mlnb.connect({str(store.root)!r})"))
-    nb.cells.append(_hidden_cell(TEARDOWN_SOURCE))
     target = Path(output) if output else store.root / "batch" / run_id / source.name
     target.parent.mkdir(parents=True, exist_ok=True)
+    # papermill saves the notebook after every cell, unredacted: inside the store it works on a
+    # private copy elsewhere, and only the redacted notebook is written to the store
+    work = Path(tempfile.mkdtemp(prefix="mlnb-run-"))
+    secrets_file = str(work / "secrets.json")
+    executing = work / source.name if _inside(target, store.root) else target
+    nb.cells.insert(0, _hidden_cell(setup_source(
+        run_id=run_id, experiment=experiment, name=name or source.stem, parent=parent, notebook=str(source),
+        secrets_file=secrets_file)))
+    nb.cells.insert(0, _hidden_cell(f"import mlnb as _mlnb\n_mlnb.connect({str(store.root)!r})"))
+    nb.cells.append(_hidden_cell(TEARDOWN_SOURCE))
     started = time.perf_counter()
-    error = _execute(nb, target, parameters, kernel_name, timeout, Path(cwd) if cwd else source.parent)
-    seconds = time.perf_counter() - started
-    executed = _strip_hidden(target)
+    try:
+        error = _execute(nb, executing, parameters, kernel_name, timeout, Path(cwd) if cwd else source.parent)
+        seconds = time.perf_counter() - started
+        executed = _strip_hidden(executing)
+        # what the kernel learned (values from load_dotenv(), sensitive variables) and the
+        # values given to sensitive parameter names are masked in what this process stores
+        learn_secrets(read_shared_secrets(secrets_file))
+        learn_secrets(secret_values(parameters))
+        redacted = redact_notebook(executed) if executed is not None else None
+        if redacted is not None and executing != target:
+            target.write_bytes(redacted)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     status = "finished" if error is None else "failed"
-    _record(store, run_id, executed, parameters, error, status)
+    _record(store, run_id, redacted, parameters, error, status)
     return BatchResult(run_id, status, str(source), str(target) if target.exists() else None, parameters, error,
                        seconds)
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path.resolve().is_relative_to(Path(folder).resolve())
 
 
 def _hidden_cell(source: str) -> Any:
@@ -119,17 +147,16 @@ def _strip_hidden(target: Path) -> Any:
     return nb
 
 
-def _record(store: Any, run_id: str, executed: Any, parameters: dict[str, Any], error: str | None,
+def _record(store: Any, run_id: str, executed: bytes | None, parameters: dict[str, Any], error: str | None,
             status: str) -> None:
-    """Params, the executed notebook and the outcome, written by the runner itself."""
-    from mlnb.capture.environment import redact_notebook
+    """Params, the (redacted) executed notebook and the outcome, written by the runner itself."""
     from mlnb.tracking import Run
 
     run = Run(store, run_id, "", None, None)  # a handle on the run the kernel opened
     if parameters:
         run.log_params(parameters)
     if executed is not None:
-        run.log_artifact(redact_notebook(executed), name="executed.ipynb")
+        run.log_artifact(executed, name="executed.ipynb")
     if error is not None:
         run.set_tags({"mlnb.error": error})
         run.end("failed")  # the kernel could not end it: it stopped at the failing cell

@@ -110,6 +110,7 @@ def sweep(notebook: str | Path, grid: dict[str, Sequence[Any]], random: int | No
     """Run every combination as a child of one parent run; returns the summary."""
     from mlnb.batch.executors import get_executor
     from mlnb.batch.tasks import execute
+    from mlnb.redact import redact_value
     from mlnb.store.queries import get_run
     from mlnb.tracking import current_store, start_run
 
@@ -122,7 +123,7 @@ def sweep(notebook: str | Path, grid: dict[str, Sequence[Any]], random: int | No
     done = {} if force else _finished_before(store, key, list(grid))
     parent = start_run(experiment=experiment, name=f"sweep {source.stem}", store=store, parent=None,
                        tags={"mlnb.kind": "sweep", "mlnb.sweep_id": key},
-                       params={"grid": json.dumps(grid, default=str), "random": random, "seed": seed})
+                       params={"grid": json.dumps(redact_value(grid), default=str), "random": random, "seed": seed})
     result = SweepResult(parent.id, metric=metric, maximize=maximize)
     specs = []
     for params in combos:
@@ -133,7 +134,7 @@ def sweep(notebook: str | Path, grid: dict[str, Sequence[Any]], random: int | No
             continue
         specs.append({"store": str(store.root), "notebook": str(source), "parameters": params,
                       "experiment": parent.experiment, "parent": parent.id, "run_id": uuid.uuid4().hex,
-                      "name": f"{source.stem} " + " ".join(f"{k}={v}" for k, v in params.items())})
+                      "name": f"{source.stem} " + " ".join(f"{k}={redact_value(v, k)}" for k, v in params.items())})
     bar = _progress(len(specs), progress)
     pool = get_executor(executor, workers, address) if specs else None
     try:

@@ -47,7 +47,7 @@ def git_diff(folder: Path) -> str | None:
 
 def record_environment(run: Any, kernel: str | None) -> None:
     """Python, platform, packages (stored once per distinct set), git state, notebook path, kernel."""
-    from mlnb.redact import environment_secrets, redact_text
+    from mlnb.capture.redaction import redact_diff
 
     notebook = runinfo.notebook_path()
     folder = Path(notebook).parent if notebook else Path.cwd()
@@ -58,18 +58,21 @@ def record_environment(run: Any, kernel: str | None) -> None:
             "mlnb.env.git_commit": runinfo.git_commit(folder) or ""}
     diff = git_diff(folder)
     if diff:
-        run.log_artifact(redact_text(diff, environment_secrets()).encode(), name="environment/git.diff")
+        run.log_artifact(redact_diff(diff).encode(), name="environment/git.diff")
         tags["mlnb.env.git_dirty"] = "true"
     run.set_tags(tags)
 
 
 def notebook_snapshot(cells: list[dict[str, Any]]) -> bytes:
-    """The notebook file when it can be found, else one rebuilt from the captured cells; redacted.
+    """The notebook file when it can be found, else one rebuilt from the captured cells; redacted
+    everywhere (sources, every output, error values and tracebacks, metadata).
 
     Plain JSON on purpose: this runs in the user's kernel at `%track stop`, and loading nbformat
     with its schema costs more than the rest of stopping.
     """
     import json
+
+    from mlnb.capture.redaction import redact_notebook
 
     notebook = runinfo.notebook_path()
     nb: dict[str, Any] | None = None
@@ -83,25 +86,3 @@ def notebook_snapshot(cells: list[dict[str, Any]]) -> bytes:
             {"cell_type": "code", "id": f"cell-{i}", "metadata": {}, "execution_count": c["execution_count"],
              "source": c["code"], "outputs": []} for i, c in enumerate(cells)]}
     return redact_notebook(nb)
-
-
-def redact_notebook(nb: Any) -> bytes:
-    """A notebook's JSON (a dict or an nbformat node) with secrets masked in sources and text outputs."""
-    import json
-
-    from mlnb.redact import environment_secrets, redact_text
-
-    secrets = environment_secrets()
-    for cell in nb["cells"]:
-        source = cell.get("source", "")
-        cell["source"] = redact_text("".join(source) if isinstance(source, list) else source, secrets)
-        for output in cell.get("outputs", []):
-            text = output.get("text")
-            if text is not None:
-                output["text"] = redact_text("".join(text) if isinstance(text, list) else text, secrets)
-            for mime, value in output.get("data", {}).items():
-                if mime.startswith("text/"):
-                    joined = "".join(value) if isinstance(value, list) else value
-                    if isinstance(joined, str):
-                        output["data"][mime] = redact_text(joined, secrets)
-    return (json.dumps(nb, indent=1, ensure_ascii=False) + "\n").encode()

@@ -20,6 +20,7 @@ def start(self: Any, experiment: str | None, name: str | None, tags: dict[str, s
     if self.run is not None and self.run.status == "running":
         self.stop("finished")
     self.run = tracking.start_run(experiment=experiment, name=name, tags=tags, parent=parent, run_id=run_id)
+    _learn_earlier_secrets(self.shell)
     self.seq, self.cells_captured = 0, 0
     self.history.clear()
     self.writers.clear()
@@ -85,6 +86,18 @@ def track_data(self: Any, name: str, value: Any) -> Any:
     if fp is not None and self.run is not None and self.run.status == "running":
         emit_dataset(self.run, name, fp)
     return fp
+
+
+def _learn_earlier_secrets(shell: Any) -> None:
+    """Secrets defined before the run started (`API_KEY = "..."` run before `%track start`, or a
+    key read into a variable): their values are masked when a tracked cell prints them."""
+    from mlnb.redact import is_sensitive_name, learn_secrets, secrets_in_code
+
+    ns = shell.user_ns
+    history = ns.get("In") or []
+    learn_secrets(secrets_in_code("\n".join(code for code in history if isinstance(code, str))))
+    learn_secrets(value for name, value in list(ns.items())
+                  if isinstance(value, (str, int)) and not name.startswith("_") and is_sensitive_name(name))
 
 
 def _record_environment_safely(self: Any, record_environment: Any) -> None:

@@ -5,51 +5,72 @@ Runs on the capture thread, off the cell's path. Every text is redacted before i
 from __future__ import annotations
 
 import base64
-import functools
 import time
 from typing import Any
 
 from mlnb.capture.session import MAX_STREAM_CHARS as MAX_TEXT
-from mlnb.redact import environment_secrets, redact_text, redact_value
+from mlnb.redact import is_sensitive_name, known_secrets, learn_secrets, redact_text, redact_value, secrets_in_code
 
 IMAGE_TYPES = {"image/png": "png", "image/jpeg": "jpg", "image/svg+xml": "svg"}
 PLOTLY_TYPE = "application/vnd.plotly.v1+json"
 TEXT_TYPES = ("text/plain", "text/html", "text/markdown")
 
 
-@functools.lru_cache(maxsize=1)
-def _env_secrets() -> frozenset[str]:
-    return environment_secrets()
+ERROR_CAPS = {"message": 2000, "traceback": 4000}
 
 
-def _clean(text: str | None, cap: int = MAX_TEXT) -> str | None:
+def _clean(text: str | None, secrets: frozenset[str], cap: int = MAX_TEXT) -> str | None:
     if not text:
         return text
-    return redact_text(text[:cap], _env_secrets())
+    if len(text) >= cap:  # cut here or while captured: a secret cut in two would not be recognised
+        text = _cut(text[:cap])
+    return redact_text(text, secrets)
+
+
+def _cut(text: str) -> str:
+    """A truncated text without its last, possibly partial, word."""
+    end = max(text.rfind(" "), text.rfind("\n"), text.rfind("\t"), len(text) - 256, 0)
+    return text[:end] + " [truncated]"
+
+
+def _learn(record: dict[str, Any]) -> frozenset[str]:
+    """Learn the secrets the cell showed, then return every secret known: a key assigned in this
+    cell and printed by it (or in an f-string, an error message) is masked everywhere, and so is
+    a value the cell printed as `password=...` wherever else it shows (a variable's value)."""
+    error = record["error"] or {}
+    texts = (record["raw"], record["stdout"][:MAX_TEXT], record["stderr"][:MAX_TEXT], error.get("message") or "")
+    found = set().union(*(secrets_in_code(text) for text in texts if text))
+    for item in record["variables"]:
+        if "value" in item and is_sensitive_name(item["name"]):
+            found.add(item["value"])  # `API_KEY = fetch()`, `api_token = 123456789` (papermill)
+    learn_secrets(found)
+    return known_secrets()
 
 
 def emit_cell(run: Any, record: dict[str, Any]) -> None:
     """Queue the events for one executed cell on `run`'s store."""
     writer, t = run.store.writer, record["started"]
-    outputs = [_output(run, bundle, "execute_result") for bundle in ([record["result"]] if record["result"] else [])]
-    outputs += [_output(run, bundle, "display_data") for bundle in record["displays"]]
+    secrets = _learn(record)
+    outputs = [_output(run, bundle, "execute_result", secrets)
+               for bundle in ([record["result"]] if record["result"] else [])]
+    outputs += [_output(run, bundle, "display_data", secrets) for bundle in record["displays"]]
     error = record["error"]
     if error:
-        error = {key: _clean(value) for key, value in error.items()}
+        error = {key: _clean(value, secrets, ERROR_CAPS.get(key, 200)) for key, value in error.items()}
     variables = []
     for item in record["variables"]:
         item = dict(item)
         if "value" in item:
-            item["value"] = redact_value(item["value"], name=item["name"])
+            item["value"] = redact_value(item["value"], name=item["name"], extra_values=secrets)
         variables.append(item)
     details = {
-        "stdout": _clean(record["stdout"]), "stderr": _clean(record["stderr"]), "error": error,
+        "stdout": _clean(record["stdout"], secrets), "stderr": _clean(record["stderr"], secrets), "error": error,
         "outputs": outputs, "variables": variables, "reads": record["reads"], "metrics": record["metrics"],
         "step": record["step"], "inputs": {name: fp.hash for name, fp in record["inputs"]},
         "writes": {name: fp.hash for name, fp in record["outputs"]},
     }
     writer.emit({"e": "cell", "run": run.id, "seq": record["seq"], "ec": record["execution_count"],
-                 "cell_id": record["cell_id"], "code": _clean(record["raw"], 200_000),
+                 "cell_id": record["cell_id"], "code": _clean(record["raw"], secrets, 200_000),
                  "code_hash": record["code_hash"], "t": t, "dur": record["duration"],
                  "status": record["status"], "details": details})
     cell_node = f"{run.id}:{record['seq']}"
@@ -69,26 +90,30 @@ def emit_cell(run: Any, record: dict[str, Any]) -> None:
                      "dst_id": f"{run.id}:{key}", "rel": "logged", "t": t})
 
 
-def _output(run: Any, bundle: dict[str, Any], kind: str) -> dict[str, Any]:
-    """Images and plotly figures become artifacts; text is kept (capped, redacted)."""
+def _output(run: Any, bundle: dict[str, Any], kind: str, secrets: frozenset[str]) -> dict[str, Any]:
+    """Images and plotly figures become artifacts; text is kept (capped). All of it redacted
+    (SVG and plotly JSON are text too: titles, labels, hover text can show a secret)."""
     out: dict[str, Any] = {"type": kind}
     for mime, ext in IMAGE_TYPES.items():
         if mime in bundle:
             data = bundle[mime]
-            raw = data.encode() if mime == "image/svg+xml" else base64.b64decode(data)
+            if mime == "image/svg+xml":
+                raw = redact_text("".join(data) if isinstance(data, list) else str(data), secrets).encode()
+            else:
+                raw = base64.b64decode(data)
             digest, size = run.store.blobs.put_bytes(raw)
             out["artifact"] = {"hash": digest, "size": size, "media_type": mime}
             run.store.writer.emit({"e": "artifact", "run": run.id, "path": f"outputs/{digest[:12]}.{ext}",
                                    "hash": digest, "size": size, "media": mime, "t": time.time()})
             break
     if PLOTLY_TYPE in bundle and "artifact" not in out:
-        import orjson
+        from mlnb.capture.redaction import redact_json_bytes
 
-        digest, size = run.store.blobs.put_bytes(orjson.dumps(bundle[PLOTLY_TYPE], option=orjson.OPT_SERIALIZE_NUMPY))
+        digest, size = run.store.blobs.put_bytes(redact_json_bytes(bundle[PLOTLY_TYPE]))
         out["artifact"] = {"hash": digest, "size": size, "media_type": PLOTLY_TYPE}
     for mime in TEXT_TYPES:
         if mime in bundle and isinstance(bundle[mime], str):
-            out[mime] = _clean(bundle[mime])
+            out[mime] = _clean(bundle[mime], secrets)
     return out
 
 

@@ -113,6 +113,8 @@ class CaptureSession:
         self._worker: threading.Thread | None = None
         self._warned = False
         self._lock = threading.Lock()
+        self.secrets_file: str | None = None  # `mlnb run`: where to leave the secrets this kernel knows
+        self._shared: Any = None
 
     # -- hooks ---------------------------------------------------------------------------------
     def pre_run_cell(self, info: Any) -> None:
@@ -335,6 +337,20 @@ class CaptureSession:
         self._emit_pending()
         with self._emit_lock:  # and let a record the worker took finish
             pass
+        if self.secrets_file is not None:
+            self._share_secrets()
+
+    def _share_secrets(self) -> None:
+        """Tell `mlnb run` every secret this kernel knows, so its copy of the executed notebook
+        is redacted with them too (values set by `load_dotenv()` or learned from the code)."""
+        from mlnb.redact import known_secrets
+
+        secrets = known_secrets()
+        if secrets is not self._shared:
+            from mlnb.capture.redaction import share_secrets
+
+            share_secrets(self.secrets_file)
+            self._shared = secrets
 
     def drain_now(self) -> None:
         """At interpreter exit: stop the worker, then emit whatever is still waiting."""
@@ -368,7 +384,9 @@ def _describe(name: str, obj: Any, known: _Known | None, mutated: bool) -> dict[
 
 def _error_details(error: BaseException) -> dict[str, Any]:
     lines = traceback.format_exception(type(error), error, error.__traceback__)
-    return {"type": type(error).__name__, "message": str(error)[:2000], "traceback": "".join(lines[-6:])[:4000]}
+    # capped when the record is built, on the capture thread (see records.ERROR_CAPS)
+    return {"type": type(error).__name__, "message": str(error)[:MAX_STREAM_CHARS],
+            "traceback": "".join(lines[-6:])[:MAX_STREAM_CHARS]}
 
 
 def _result_bundle(shell: Any, value: Any) -> dict[str, Any] | None:
