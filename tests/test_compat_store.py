@@ -5,6 +5,9 @@ folders unreadable, or silently changed fingerprints (lineage) or pipeline cache
 them all. The fixture `fixtures/store_v0/` holds the old store's source of truth (event logs and
 blobs, no index) and `fixtures/store_v0_expected.json` what the old code read from it; both were
 written by `fixtures/make_store_v0.py` running on the old code. Regenerate them only on purpose.
+
+To run this against another checkout, copy tests/ elsewhere first: pytest puts the rootdir (this
+checkout, because of tests/__init__.py) ahead of PYTHONPATH, so this checkout's mlnb is imported.
 """
 from __future__ import annotations
 
@@ -148,6 +151,8 @@ def _fingerprints(group: str) -> tuple[dict[str, Any], dict[str, Any]]:
 def test_numeric_reference_fingerprints_are_identical() -> None:
     # numeric, float with NaN/inf, bool, categorical frames and numpy arrays: these hashes key
     # lineage and dataset identity in every existing store; they must never change.
+    # Note: a categorical's categories are hashed like any column of their dtype, so string
+    # categories go through the string path: a new string scheme must leave this frame's hash alone.
     actual, expected = _fingerprints("stable")
     assert len(expected) >= 9
     assert actual == expected
