@@ -724,8 +724,9 @@ def _register_commands() -> None:
     cli.add_command(pipeline_command)
 
 
-_register_commands()
+if __name__ == "__main__":  # `python -m mlnb.cli`: run the one `mlnb.cli` module the commands import
+    from mlnb.cli import main as _main
 
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    sys.exit(_main())
+else:
+    _register_commands()

@@ -710,3 +710,11 @@ def test_an_unexpected_error_is_still_one_line(store, monkeypatch):
     assert_one_line_error(run_cli(store["root"], "runs"), "unexpected RuntimeError: boom second line", "MLNB_DEBUG")
     monkeypatch.setenv("MLNB_DEBUG", "1")
     assert isinstance(run_cli(store["root"], "runs").exception, RuntimeError)
+
+
+@pytest.mark.parametrize("module", ["mlnb", "mlnb.cli"])
+def test_python_dash_m_runs_every_command_group(store, module):
+    # `python -m mlnb.cli` once died of a circular import between cli and cli_models
+    done = subprocess.run([sys.executable, "-m", module, "--store", str(store["root"]), "models"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
