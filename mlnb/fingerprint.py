@@ -3,6 +3,17 @@
 `fingerprint(obj)` takes pandas DataFrame / Series / Index, numpy ndarray, pyarrow Table /
 RecordBatch / Array / ChunkedArray (None for anything else). Hashes are xxh3_128 over length-prefixed
 parts: stable across processes, independent of memory layout, Arrow chunking and slice offsets.
+
+Scheme 2 (`SCHEME`) hashes logical content: each column is first brought to one canonical
+representation, and its dtype enters the hash as a logical type (see `_pandas_values`):
+* strings (object of str/None/NaN, `str`, `string[python]`, `string[pyarrow]`, Arrow strings): "str";
+* timestamps / durations of any resolution: nanoseconds (values outside the ns range keep their unit);
+  tz-aware ones as UTC nanoseconds plus the zone name;
+* nullable (masked or Arrow) numbers and booleans without missing values: the numpy dtype; with
+  missing values the pandas nullable name ("Int64", "boolean", ...), whatever the backing.
+The canonical representation is what scheme 1 hashed for pandas 2's numeric, bool, categorical and
+ns-datetime columns and for pandas 3's `str` columns, so those fingerprints are unchanged: only
+the representation-dependent ones (object/`string` strings, non-ns timestamps, nullable ints) move.
 * numpy-backed numeric / bool / datetime columns: their raw C-contiguous bytes, read in place;
 * categorical: codes + categories + `ordered`;
 * str / object / masked / other extension columns go through Arrow (zero-copy when Arrow-backed):
@@ -38,7 +49,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["Fingerprint", "fingerprint", "fingerprint_cached"]
+__all__ = ["SCHEME", "Fingerprint", "fingerprint", "fingerprint_cached"]
+
+SCHEME = 2  # 1: dtype-as-stored (mlnb <= 0.1.0, no `scheme` recorded); 2: logical content (module docstring)
 
 _SAMPLE = 100_000  # rows above which `distinct` is estimated from a sample
 _BLOCK = 1 << 17   # elements per block: the hash and the profile reductions share cache-hot data
@@ -59,12 +72,13 @@ class Fingerprint:
     n_cols: int
     columns: tuple[tuple[str, str], ...]
     profile: dict[str, dict[str, Any]] = field(default_factory=dict, compare=False, hash=False)
+    scheme: int = SCHEME  # how `hash` was computed: a fingerprint only equals one of the same scheme
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly dict."""
         return {"hash": self.hash, "schema_hash": self.schema_hash, "kind": self.kind, "n_rows": self.n_rows,
                 "n_cols": self.n_cols, "columns": [{"name": n, "dtype": d} for n, d in self.columns],
-                "profile": self.profile}
+                "profile": self.profile, "scheme": self.scheme}
 
 
 @dataclass
@@ -138,16 +152,14 @@ def _pandas_parts(obj: Any, ctx: _Ctx) -> tuple:
     if isinstance(obj, pd.MultiIndex):
         levels = [(obj.names[i], obj.get_level_values(i)) for i in range(obj.nlevels)]
         return "pandas.MultiIndex", (len(obj), obj.nlevels), [], [], [
-            (n, str(lvl.dtype), _pandas_values(lvl, ctx)) for n, lvl in levels]
+            (n, *_pandas_values(lvl, ctx)) for n, lvl in levels]
     if isinstance(obj, pd.Index):
         cls = type(obj).__name__  # RangeIndex vs Index vs DatetimeIndex: part of content and schema
-        return "pandas.Index", (len(obj), 1), [cls], [cls], [(obj.name, str(obj.dtype), _pandas_values(obj, ctx))]
+        return "pandas.Index", (len(obj), 1), [cls], [cls], [(obj.name, *_pandas_values(obj, ctx))]
     index_content, index_schema = _index_parts(obj.index, ctx)
     if isinstance(obj, pd.Series):
-        return "pandas.Series", (len(obj), 1), index_content, index_schema, [
-            (obj.name, str(obj.dtype), _pandas_values(obj, ctx))]
-    cols = [(obj.columns[i], str(s.dtype), _pandas_values(s, ctx))
-            for i, s in ((i, obj.iloc[:, i]) for i in range(obj.shape[1]))]
+        return "pandas.Series", (len(obj), 1), index_content, index_schema, [(obj.name, *_pandas_values(obj, ctx))]
+    cols = [(obj.columns[i], *_pandas_values(s, ctx)) for i, s in ((i, obj.iloc[:, i]) for i in range(obj.shape[1]))]
     header = [repr([_token(n) for n in obj.columns.names]), *index_content]
     return "pandas.DataFrame", obj.shape, header, index_schema, cols
 
@@ -157,14 +169,13 @@ def _index_parts(index: Any, ctx: _Ctx) -> tuple[list, list]:
     import pandas as pd
 
     kind = type(index).__name__
-    dtypes = [str(d) for d in index.dtypes] if isinstance(index, pd.MultiIndex) else [str(index.dtype)]
-    content = [kind, *dtypes, repr([_token(n) for n in index.names])]
     if isinstance(index, pd.RangeIndex):  # the formula is exact and O(1)
-        content.append(f"{index.start}:{index.stop}:{index.step}")
+        dtypes, values = ["int64"], [f"{index.start}:{index.stop}:{index.step}"]
     else:
         no_profile = _Ctx(profile=False, cache=ctx.cache)
-        content += [_pandas_values(index.get_level_values(i), no_profile)[0] for i in range(index.nlevels)]
-    return content, [kind, *dtypes]
+        levels = [_pandas_values(index.get_level_values(i), no_profile) for i in range(index.nlevels)]
+        dtypes, values = [t for t, _ in levels], [digest for _, (digest, _p) in levels]
+    return [kind, *dtypes, repr([_token(n) for n in index.names]), *values], [kind, *dtypes]
 
 
 def _numpy_parts(arr: np.ndarray, ctx: _Ctx) -> tuple:
@@ -172,47 +183,143 @@ def _numpy_parts(arr: np.ndarray, ctx: _Ctx) -> tuple:
     import math
 
     flat = arr.reshape(-1) if arr.flags.c_contiguous else arr.ravel()  # ravel copies only if needed
-    result = _object_values(flat, ctx) if arr.dtype.kind == "O" else _fixed_width(flat, ctx)
+    if arr.dtype.kind == "O":
+        result = _object_values(flat, ctx)[1]
+    else:
+        flat = _ns(flat) if arr.dtype.kind in "mM" else flat
+        result = _fixed_width(flat, ctx)
     shape = (arr.shape[0] if arr.ndim else 1, math.prod(arr.shape[1:]) if arr.ndim > 1 else 1)
-    return "numpy.ndarray", shape, [repr(arr.shape)], [repr(arr.shape[1:])], [("values", arr.dtype.str, result)]
+    return "numpy.ndarray", shape, [repr(arr.shape)], [repr(arr.shape[1:])], [("values", flat.dtype.str, result)]
 
 
 def _arrow_parts(obj: Any, ctx: _Ctx) -> tuple:
     import pyarrow as pa
 
     if isinstance(obj, (pa.Table, pa.RecordBatch)):
-        cols = [(f.name, str(f.type), _arrow_values(obj.column(i), ctx, obj, i)) for i, f in enumerate(obj.schema)]
+        cols = [(f.name, *_arrow_logical(obj.column(i), ctx, obj, i)) for i, f in enumerate(obj.schema)]
         return f"pyarrow.{type(obj).__name__}", (obj.num_rows, obj.num_columns), [], [], cols
     kind = "pyarrow.ChunkedArray" if isinstance(obj, pa.ChunkedArray) else "pyarrow.Array"
-    return kind, (len(obj), 1), [], [], [("values", str(obj.type), _arrow_values(obj, ctx, obj, 0))]
+    return kind, (len(obj), 1), [], [], [("values", *_arrow_logical(obj, ctx, obj, 0))]
 
 
-def _pandas_values(values: Any, ctx: _Ctx) -> tuple[bytes, dict | None]:
-    """(digest, profile) of the values of a Series or Index."""
+def _arrow_logical(arr: Any, ctx: _Ctx, owner: Any, slot: Any) -> tuple[str, tuple[bytes, dict | None]]:
+    """Arrow column in canonical form: string/large_string/string_view as "string", times in ns."""
+    import pyarrow as pa
+
+    t = arr.type
+    if _is_string(t):
+        return "string", _arrow_values(_plain_string(arr), ctx, owner, slot)
+    if (pa.types.is_timestamp(t) or pa.types.is_duration(t)) and t.unit != "ns":
+        ns = pa.timestamp("ns", t.tz) if pa.types.is_timestamp(t) else pa.duration("ns")
+        try:
+            arr, t = arr.cast(ns), ns  # safe cast: raises rather than overflow
+        except (pa.ArrowInvalid, *_CONVERT_ERRORS):
+            pass
+    return str(t), _arrow_values(arr, ctx, owner, slot)
+
+
+def _pandas_values(values: Any, ctx: _Ctx) -> tuple[str, tuple[bytes, dict | None]]:
+    """(logical dtype, (digest, profile)) of the values of a Series or Index, in canonical form."""
     import numpy as np
     import pandas as pd
     import pyarrow as pa
 
     dtype = values.dtype
     if isinstance(dtype, np.dtype):
-        return _object_values(values.to_numpy(), ctx) if dtype.hasobject else _fixed_width(values.to_numpy(), ctx)
+        if dtype.hasobject:
+            return _object_values(values.to_numpy(), ctx)
+        flat = _ns(values.to_numpy()) if dtype.kind in "mM" else values.to_numpy()
+        return str(flat.dtype), _fixed_width(flat, ctx)
     if isinstance(dtype, pd.CategoricalDtype):
         cat, plain = values.array, _Ctx(profile=False, cache=False)
         digest = _framed("cat", str(cat.ordered), _fixed_width(cat.codes, plain)[0],
-                         _pandas_values(cat.categories, plain)[0])
+                         _pandas_values(cat.categories, plain)[1][0])
         valid = cat.codes[cat.codes >= 0]
         distinct = int(np.count_nonzero(np.bincount(valid, minlength=len(cat.categories))))
         prof = {"nulls": len(cat.codes) - len(valid), "distinct": distinct, "distinct_exact": True}
-        return digest, prof if ctx.profile else None
+        return "category", (digest, prof if ctx.profile else None)
+    if isinstance(dtype, pd.DatetimeTZDtype):  # UTC instants (int64 view, no copy) + the zone
+        utc = _ns(values.array.asi8.view(f"M8[{dtype.unit}]"))
+        return f"{str(utc.dtype)[:-1]}, {dtype.tz}]", _fixed_width(utc, ctx)
+    array = values.array
+    if isinstance(array, (pd.arrays.IntegerArray, pd.arrays.FloatingArray, pd.arrays.BooleanArray)):
+        mask = getattr(array, "_mask", None)  # private but present in pandas 2 and 3; isna() copies
+        if not (mask.any() if isinstance(mask, np.ndarray) else array.isna().any()):
+            data = getattr(array, "_data", None)
+            data = data if isinstance(data, np.ndarray) else array.to_numpy(dtype=dtype.numpy_dtype)
+            return str(data.dtype), _fixed_width(data, ctx)  # no missing value: the numpy column
     try:
         arr = pa.array(values, from_pandas=True)  # zero-copy for Arrow-backed columns
     except _CONVERT_ERRORS:
-        return _fallback(values, ctx)
-    return _arrow_values(arr, ctx, values.array, 0)
+        return str(dtype), _fallback(values, ctx)
+    return _arrow_column(arr, ctx, array, str(dtype))
 
 
-def _object_values(arr: np.ndarray, ctx: _Ctx) -> tuple[bytes, dict | None]:
-    """Object values through Arrow; cached by pointer identity when all are str/None/NaN."""
+def _arrow_column(arr: Any, ctx: _Ctx, owner: Any, name: str) -> tuple[str, tuple[bytes, dict | None]]:
+    """(logical dtype, result) of an Arrow-converted pandas column (`name`: its pandas dtype)."""
+    import pyarrow as pa
+
+    t = arr.type
+    if _is_string(t):
+        return "str", _arrow_values(_plain_string(arr), ctx, owner, 0)
+    numeric = pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)
+    if numeric and arr.null_count == 0:  # e.g. int64[pyarrow] without nulls: the numpy column
+        flat = arr.to_numpy(zero_copy_only=False)
+        return str(flat.dtype), _fixed_width(flat, ctx)
+    if numeric:  # with nulls: the pandas nullable name, whatever the backing (Int64 vs int64[pyarrow])
+        logical = "boolean" if pa.types.is_boolean(t) else str(t).capitalize().replace("Uint", "UInt")
+        return logical, _arrow_values(arr, ctx, owner, 0)
+    if pa.types.is_timestamp(t) or pa.types.is_duration(t):  # nulls become NaT, as in numpy columns
+        flat = _ns(arr.to_numpy(zero_copy_only=False))
+        tz = getattr(t, "tz", None)
+        return (f"{str(flat.dtype)[:-1]}, {tz}]" if tz else str(flat.dtype)), _fixed_width(flat, ctx)
+    return name, _arrow_values(arr, ctx, owner, 0)
+
+
+def _is_string(t: Any) -> bool:
+    import pyarrow as pa
+
+    view = getattr(pa.types, "is_string_view", None)
+    return pa.types.is_string(t) or pa.types.is_large_string(t) or bool(view and view(t))
+
+
+def _plain_string(arr: Any) -> Any:
+    """string_view holds the same values as large_string; the digest reads offset buffers."""
+    import pyarrow as pa
+
+    return arr if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type) else arr.cast(pa.large_string())
+
+
+_NS_PER = {"s": 10**9, "ms": 10**6, "us": 10**3, "m": 60 * 10**9, "h": 3600 * 10**9, "D": 86400 * 10**9,
+           "W": 7 * 86400 * 10**9}
+
+
+def _ns(arr: np.ndarray) -> np.ndarray:
+    """datetime64/timedelta64 of any fixed unit as nanoseconds (the same instants); unchanged when
+    already ns, or a calendar unit (Y, M), or when some value lies outside the ns range (~1677-2262)."""
+    import numpy as np
+
+    unit, count = np.datetime_data(arr.dtype)
+    factor = _NS_PER.get(unit, 0) * count
+    if (unit == "ns" and count == 1) or not factor:
+        return arr
+    if not len(arr):
+        return arr.astype(f"{arr.dtype.kind}8[ns]")
+    v = arr.view(np.int64)
+    lo, hi = int(v.min()), int(v.max())
+    nat = np.iinfo(np.int64).min
+    if lo == nat:  # NaT: look at the real values only
+        valid = v[v != nat]
+        lo, hi = (int(valid.min()), int(valid.max())) if len(valid) else (0, 0)
+    limit = np.iinfo(np.int64).max // factor
+    if lo < -limit or hi > limit:
+        return arr  # numpy would wrap around silently: keep the unit, it is still exact
+    return arr.astype(f"{arr.dtype.kind}8[ns]")  # NaT stays NaT
+
+
+def _object_values(arr: np.ndarray, ctx: _Ctx) -> tuple[str, tuple[bytes, dict | None]]:
+    """(logical dtype, result) of object values through Arrow: "str" when all are str/None/NaN.
+    Cached by pointer identity in that case."""
     import numpy as np
     import pandas as pd
     import pyarrow as pa
@@ -223,17 +330,19 @@ def _object_values(arr: np.ndarray, ctx: _Ctx) -> tuple[bytes, dict | None]:
         root = root.base
     key = (id(root), arr.__array_interface__["data"][0], len(arr))
     if ctx.cache and (hit := _lookup(key, root, np.frombuffer(arr, np.uintp), ctx)):
-        return hit
+        return "str", hit  # only string conversions are cached
     try:
         converted = pa.array(arr, from_pandas=True)
     except _CONVERT_ERRORS:
-        return _fallback(pd.Series(arr, copy=False), ctx)
+        return "object", _fallback(pd.Series(arr, copy=False), ctx)
     result = _arrow_values(converted, _Ctx(ctx.profile, cache=False), None, 0)
     # Only str / None / NaN become Arrow strings (bytearray gives binary): immutable objects only.
-    if ctx.cache and (pa.types.is_string(converted.type) or pa.types.is_large_string(converted.type)):
+    if not (pa.types.is_string(converted.type) or pa.types.is_large_string(converted.type)):
+        return "object", result
+    if ctx.cache:
         pins = arr.copy()  # strong refs: the objects' addresses cannot be recycled while cached
         _store(key, root, np.frombuffer(pins, np.uintp), pins, result)
-    return result
+    return "str", result
 
 
 def _fallback(values: Any, ctx: _Ctx) -> tuple[bytes, dict | None]:

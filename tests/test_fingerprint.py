@@ -377,7 +377,7 @@ def test_fingerprint_is_a_frozen_dataclass() -> None:
     assert isinstance(fp, Fingerprint)
     with pytest.raises(AttributeError):
         fp.hash = "x"  # type: ignore[misc]
-    assert set(fp.to_dict()) == {"hash", "schema_hash", "kind", "n_rows", "n_cols", "columns", "profile"}
+    assert set(fp.to_dict()) == {"hash", "schema_hash", "kind", "n_rows", "n_cols", "columns", "profile", "scheme"}
 
 
 def test_mixed_objects_fall_back_deterministically() -> None:
