@@ -184,12 +184,12 @@ def _numpy_parts(arr: np.ndarray, ctx: _Ctx) -> tuple:
 
     flat = arr.reshape(-1) if arr.flags.c_contiguous else arr.ravel()  # ravel copies only if needed
     if arr.dtype.kind == "O":
-        result = _object_values(flat, ctx)[1]
+        dtype, result = arr.dtype, _object_values(flat, ctx)[1]
     else:
-        flat = _ns(flat) if arr.dtype.kind in "mM" else flat
-        result = _fixed_width(flat, ctx)
+        dtype, *rest = _fixed(flat, ctx)  # datetime64/timedelta64 in ns: the dtype says so
+        result = tuple(rest)
     shape = (arr.shape[0] if arr.ndim else 1, math.prod(arr.shape[1:]) if arr.ndim > 1 else 1)
-    return "numpy.ndarray", shape, [repr(arr.shape)], [repr(arr.shape[1:])], [("values", flat.dtype.str, result)]
+    return "numpy.ndarray", shape, [repr(arr.shape)], [repr(arr.shape[1:])], [("values", dtype.str, result)]
 
 
 def _arrow_parts(obj: Any, ctx: _Ctx) -> tuple:
@@ -228,8 +228,8 @@ def _pandas_values(values: Any, ctx: _Ctx) -> tuple[str, tuple[bytes, dict | Non
     if isinstance(dtype, np.dtype):
         if dtype.hasobject:
             return _object_values(values.to_numpy(), ctx)
-        flat = _ns(values.to_numpy()) if dtype.kind in "mM" else values.to_numpy()
-        return str(flat.dtype), _fixed_width(flat, ctx)
+        canonical, *result = _fixed(values.to_numpy(), ctx)
+        return str(canonical), tuple(result)
     if isinstance(dtype, pd.CategoricalDtype):
         cat, plain = values.array, _Ctx(profile=False, cache=False)
         digest = _framed("cat", str(cat.ordered), _fixed_width(cat.codes, plain)[0],
@@ -239,8 +239,8 @@ def _pandas_values(values: Any, ctx: _Ctx) -> tuple[str, tuple[bytes, dict | Non
         prof = {"nulls": len(cat.codes) - len(valid), "distinct": distinct, "distinct_exact": True}
         return "category", (digest, prof if ctx.profile else None)
     if isinstance(dtype, pd.DatetimeTZDtype):  # UTC instants (int64 view, no copy) + the zone
-        utc = _ns(values.array.asi8.view(f"M8[{dtype.unit}]"))
-        return f"{str(utc.dtype)[:-1]}, {dtype.tz}]", _fixed_width(utc, ctx)
+        canonical, *result = _fixed(values.array.asi8.view(f"M8[{dtype.unit}]"), ctx)
+        return f"{str(canonical)[:-1]}, {dtype.tz}]", tuple(result)
     array = values.array
     if isinstance(array, (pd.arrays.IntegerArray, pd.arrays.FloatingArray, pd.arrays.BooleanArray)):
         mask = getattr(array, "_mask", None)  # private but present in pandas 2 and 3; isna() copies
@@ -270,9 +270,9 @@ def _arrow_column(arr: Any, ctx: _Ctx, owner: Any, name: str) -> tuple[str, tupl
         logical = "boolean" if pa.types.is_boolean(t) else str(t).capitalize().replace("Uint", "UInt")
         return logical, _arrow_values(arr, ctx, owner, 0)
     if pa.types.is_timestamp(t) or pa.types.is_duration(t):  # nulls become NaT, as in numpy columns
-        flat = _ns(arr.to_numpy(zero_copy_only=False))
+        canonical, *result = _fixed(arr.to_numpy(zero_copy_only=False), ctx)
         tz = getattr(t, "tz", None)
-        return (f"{str(flat.dtype)[:-1]}, {tz}]" if tz else str(flat.dtype)), _fixed_width(flat, ctx)
+        return (f"{str(canonical)[:-1]}, {tz}]" if tz else str(canonical)), tuple(result)
     return name, _arrow_values(arr, ctx, owner, 0)
 
 
@@ -292,29 +292,6 @@ def _plain_string(arr: Any) -> Any:
 
 _NS_PER = {"s": 10**9, "ms": 10**6, "us": 10**3, "m": 60 * 10**9, "h": 3600 * 10**9, "D": 86400 * 10**9,
            "W": 7 * 86400 * 10**9}
-
-
-def _ns(arr: np.ndarray) -> np.ndarray:
-    """datetime64/timedelta64 of any fixed unit as nanoseconds (the same instants); unchanged when
-    already ns, or a calendar unit (Y, M), or when some value lies outside the ns range (~1677-2262)."""
-    import numpy as np
-
-    unit, count = np.datetime_data(arr.dtype)
-    factor = _NS_PER.get(unit, 0) * count
-    if (unit == "ns" and count == 1) or not factor:
-        return arr
-    if not len(arr):
-        return arr.astype(f"{arr.dtype.kind}8[ns]")
-    v = arr.view(np.int64)
-    lo, hi = int(v.min()), int(v.max())
-    nat = np.iinfo(np.int64).min
-    if lo == nat:  # NaT: look at the real values only
-        valid = v[v != nat]
-        lo, hi = (int(valid.min()), int(valid.max())) if len(valid) else (0, 0)
-    limit = np.iinfo(np.int64).max // factor
-    if lo < -limit or hi > limit:
-        return arr  # numpy would wrap around silently: keep the unit, it is still exact
-    return arr.astype(f"{arr.dtype.kind}8[ns]")  # NaT stays NaT
 
 
 def _object_values(arr: np.ndarray, ctx: _Ctx) -> tuple[str, tuple[bytes, dict | None]]:
@@ -361,36 +338,91 @@ def _fallback(values: Any, ctx: _Ctx) -> tuple[bytes, dict | None]:
 
 
 def _fixed_width(flat: np.ndarray, ctx: _Ctx) -> tuple[bytes, dict | None]:
-    """Raw bytes of a fixed-width array; uncached, the profile is computed in the same block pass."""
+    """(digest, profile) of a fixed-width array (see `_fixed`)."""
+    return _fixed(flat, ctx)[1:]
+
+
+def _fixed(flat: np.ndarray, ctx: _Ctx, scale: int | None = None) -> tuple[np.dtype, bytes, dict | None]:
+    """(dtype hashed, digest, profile) of a fixed-width array: its raw bytes, datetime64/timedelta64 as
+    nanoseconds (converted block by block); uncached, the profile is computed in the same block pass."""
     import numpy as np
     import xxhash
 
     flat = np.ascontiguousarray(flat).reshape(-1)
-    h, stats = xxhash.xxh3_128(), _Stats(flat) if ctx.profile else None
+    scale = _ns_scale(flat.dtype) if scale is None else scale
+    dtype = flat.dtype if scale == 1 else np.dtype(f"{flat.dtype.kind}8[ns]")
+    h, stats = xxhash.xxh3_128(), _Stats(flat, dtype) if ctx.profile else None
     fused = stats is not None and not ctx.cache  # blocks stay cache-hot between hash and reductions
-    if not fused:
-        h.update(flat.view(np.uint8))  # one call, zero copy
-    for i in range(0, len(flat), _BLOCK) if fused else ():
-        block = flat[i:i + _BLOCK]
-        h.update(block.view(np.uint8))
-        stats.add(block)
-    digest = _framed(flat.dtype.str, h.digest())
+    try:
+        if not fused and scale == 1:
+            h.update(flat.view(np.uint8))  # one call, zero copy
+        for block in _blocks(flat, scale) if fused or scale != 1 else ():
+            h.update(block.view(np.uint8))
+            if fused:
+                stats.add(block)
+    except _OutOfRange:  # some instant does not fit in int64 ns: hash in its own unit (still exact)
+        return _fixed(flat, ctx, scale=1)
+    digest = _framed(dtype.str, h.digest())
     if stats is None:
-        return digest, None
+        return dtype, digest, None
     if not fused:  # cached mode: hash first; the profile is a pure function of the digest
         if (prof := _PROFILES.get(digest)) is not None:
-            return digest, prof
-        for i in range(0, len(flat), _BLOCK):
-            stats.add(flat[i:i + _BLOCK])
+            return dtype, digest, prof
+        for block in _blocks(flat, scale):
+            stats.add(block)
     prof = _bounded(_PROFILES)[digest] = stats.result()
-    return digest, prof
+    return dtype, digest, prof
+
+
+_NS_PER = {"s": 10**9, "ms": 10**6, "us": 10**3, "m": 60 * 10**9, "h": 3600 * 10**9, "D": 86400 * 10**9,
+           "W": 7 * 86400 * 10**9}
+
+
+class _OutOfRange(Exception):
+    """A time value that nanoseconds in int64 cannot hold (outside ~1677-2262)."""
+
+
+def _ns_scale(dtype: np.dtype) -> int:
+    """Factor from a datetime64/timedelta64 unit to ns; 1 for ns, calendar units (Y, M) and non-times."""
+    import numpy as np
+
+    if dtype.kind not in "mM":
+        return 1
+    unit, count = np.datetime_data(dtype)
+    return _NS_PER.get(unit, 0) * count or 1
+
+
+def _blocks(flat: np.ndarray, scale: int) -> Any:
+    """Cache-sized blocks of `flat`; times scaled to ns in one reused buffer (NaT stays NaT)."""
+    import numpy as np
+
+    if scale == 1:
+        yield from (flat[i:i + _BLOCK] for i in range(0, len(flat), _BLOCK))
+        return
+    nat, limit, factor = np.iinfo(np.int64).min, np.iinfo(np.int64).max // scale, np.int64(scale)
+    dtype = np.dtype(f"{flat.dtype.kind}8[ns]")
+    buffer = np.empty(min(len(flat), _BLOCK), np.int64)
+    for i in range(0, len(flat), _BLOCK):
+        v = flat[i:i + _BLOCK].view(np.int64)
+        out = buffer[:len(v)]
+        lo, hi, valid = v.min(), v.max(), None
+        if lo == nat:
+            valid = v != nat
+            lo, hi = v.min(where=valid, initial=0), v.max(where=valid, initial=0)
+        if lo < -limit or hi > limit:  # numpy's unit casts wrap around silently
+            raise _OutOfRange
+        np.multiply(v, factor, out=out)
+        if valid is not None:
+            out[~valid] = nat
+        yield out.view(dtype)
 
 
 class _Stats:
     """nulls / min / max / mean of a fixed-width array, accumulated over cache-sized blocks."""
 
-    def __init__(self, flat: np.ndarray) -> None:
+    def __init__(self, flat: np.ndarray, dtype: np.dtype | None = None) -> None:
         self.flat, self.kind = flat, flat.dtype.kind if flat.dtype.kind in "iufbmM" else "-"  # "-": no stats
+        self.dtype = flat.dtype if dtype is None else dtype  # the blocks' dtype (times: ns)
         self.nulls, self.total, self.lo, self.hi = 0, 0, [], []
 
     def add(self, block: np.ndarray) -> None:
@@ -436,7 +468,7 @@ class _Stats:
         if self.lo:
             lo, hi = min(self.lo), max(self.hi)
             if self.kind in "mM":
-                lo, hi = np.int64(lo).view(flat.dtype), np.int64(hi).view(flat.dtype)
+                lo, hi = np.int64(lo).view(self.dtype), np.int64(hi).view(self.dtype)
             prof.update(min=_jsonable(lo), max=_jsonable(hi))
             if self.kind in "iufb":
                 prof["mean"] = _jsonable(self.total / (n - self.nulls))  # Python ints: no overflow
