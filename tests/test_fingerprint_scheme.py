@@ -88,3 +88,30 @@ def test_large_columns_convert_block_by_block_like_small_ones() -> None:
     t[::1000] = np.datetime64("NaT")
     a, b = pd.DataFrame({"t": t}), pd.DataFrame({"t": t.astype("M8[ns]")})
     assert summary(a) == summary(b) == summary(a, cached=True)
+
+
+def _record(obj: object, scheme: int | None) -> dict:
+    fp = fingerprint(obj)
+    return {"rows": fp.n_rows, "cols": fp.n_cols, "profile": json.loads(json.dumps(fp.profile)), "scheme": scheme}
+
+
+def test_reproduce_matches_a_scheme_1_record_of_the_same_data() -> None:
+    from mlnb.batch.reproduce import _cell_differences
+
+    frame = pd.DataFrame({"s": pd.Series(["a", None, "c"], dtype=object),
+                          "t": pd.to_datetime(["2024-01-01", "2024-01-02", None]).tz_localize("UTC").as_unit("us"),
+                          "x": [0.5, 1.5, 2.5]})
+    now = _record(frame, scheme=2)
+    # what scheme 1 recorded under pandas 3: another id, times in µs and zoned ISO strings
+    before = json.loads(json.dumps(now))
+    before["scheme"] = 1
+    before["profile"]["t"].update(min="2024-01-01T00:00:00+00:00", max="2024-01-02T00:00:00+00:00")
+    changed = _record(frame.assign(x=[0.5, 1.5, 3.5]), scheme=2)
+    cell = {"status": "ok", "details": {"writes": {"frame": "old-id"}}}
+    again = {"status": "ok", "details": {"writes": {"frame": "new-id"}}}
+    metrics = {"a": {}, "b": {}}
+    assert _cell_differences(cell, again, metrics, {"old-id": before, "new-id": now}) == []
+    # different data under the other scheme, same-scheme ids that differ, unknown schemes: all differences
+    assert _cell_differences(cell, again, metrics, {"old-id": before, "new-id": changed})
+    assert _cell_differences(cell, again, metrics, {"old-id": {**before, "scheme": 2}, "new-id": now})
+    assert _cell_differences(cell, again, metrics, {"old-id": {**before, "scheme": None}, "new-id": now})
