@@ -10,10 +10,13 @@ representation, and its dtype enters the hash as a logical type (see `_pandas_va
 * timestamps / durations of any resolution: nanoseconds (values outside the ns range keep their unit);
   tz-aware ones as UTC nanoseconds plus the zone name;
 * nullable (masked or Arrow) numbers and booleans without missing values: the numpy dtype; with
-  missing values the pandas nullable name ("Int64", "boolean", ...), whatever the backing.
+  missing values the pandas nullable name ("Int64", "boolean", ...), whatever the backing;
+* pyarrow tables/arrays: string, large_string and string_view as "string", times cast to ns.
 The canonical representation is what scheme 1 hashed for pandas 2's numeric, bool, categorical and
 ns-datetime columns and for pandas 3's `str` columns, so those fingerprints are unchanged: only
 the representation-dependent ones (object/`string` strings, non-ns timestamps, nullable ints) move.
+
+How canonical columns are hashed:
 * numpy-backed numeric / bool / datetime columns: their raw C-contiguous bytes, read in place;
 * categorical: codes + categories + `ordered`;
 * str / object / masked / other extension columns go through Arrow (zero-copy when Arrow-backed):
@@ -267,7 +270,10 @@ def _arrow_column(arr: Any, ctx: _Ctx, owner: Any, name: str) -> tuple[str, tupl
         flat = arr.to_numpy(zero_copy_only=False)
         return str(flat.dtype), _fixed_width(flat, ctx)
     if numeric:  # with nulls: the pandas nullable name, whatever the backing (Int64 vs int64[pyarrow])
-        logical = "boolean" if pa.types.is_boolean(t) else str(t).capitalize().replace("Uint", "UInt")
+        import numpy as np
+
+        name = np.dtype(t.to_pandas_dtype()).name  # "int64", "uint8", "float64", "bool"
+        logical = "boolean" if name == "bool" else name.capitalize().replace("Uint", "UInt")
         return logical, _arrow_values(arr, ctx, owner, 0)
     if pa.types.is_timestamp(t) or pa.types.is_duration(t):  # nulls become NaT, as in numpy columns
         canonical, *result = _fixed(arr.to_numpy(zero_copy_only=False), ctx)
@@ -288,10 +294,6 @@ def _plain_string(arr: Any) -> Any:
     import pyarrow as pa
 
     return arr if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type) else arr.cast(pa.large_string())
-
-
-_NS_PER = {"s": 10**9, "ms": 10**6, "us": 10**3, "m": 60 * 10**9, "h": 3600 * 10**9, "D": 86400 * 10**9,
-           "W": 7 * 86400 * 10**9}
 
 
 def _object_values(arr: np.ndarray, ctx: _Ctx) -> tuple[str, tuple[bytes, dict | None]]:
@@ -400,10 +402,10 @@ def _blocks(flat: np.ndarray, scale: int) -> Any:
         yield from (flat[i:i + _BLOCK] for i in range(0, len(flat), _BLOCK))
         return
     nat, limit, factor = np.iinfo(np.int64).min, np.iinfo(np.int64).max // scale, np.int64(scale)
-    dtype = np.dtype(f"{flat.dtype.kind}8[ns]")
-    buffer = np.empty(min(len(flat), _BLOCK), np.int64)
-    for i in range(0, len(flat), _BLOCK):
-        v = flat[i:i + _BLOCK].view(np.int64)
+    dtype, size = np.dtype(f"{flat.dtype.kind}8[ns]"), _BLOCK // 2  # input + output blocks stay in L2
+    buffer = np.empty(min(len(flat), size), np.int64)
+    for i in range(0, len(flat), size):
+        v = flat[i:i + size].view(np.int64)
         out = buffer[:len(v)]
         lo, hi, valid = v.min(), v.max(), None
         if lo == nat:
