@@ -335,7 +335,18 @@ def frames(draw: st.DrawFn) -> pd.DataFrame:
     return df
 
 
+def logical(df: pd.DataFrame) -> pd.DataFrame:
+    """Strings as one dtype: object columns of str/None and `str` columns hold the same logical data."""
+    def is_text(s: pd.Series) -> bool:
+        values = s.dropna()
+        return s.dtype != object or (len(values) > 0 and all(isinstance(v, str) for v in values))
+
+    return df.astype({c: "string" for c in df.columns
+                      if (df[c].dtype == object or isinstance(df[c].dtype, pd.StringDtype)) and is_text(df[c])})
+
+
 def same_data(a: pd.DataFrame, b: pd.DataFrame) -> bool:
+    a, b = logical(a), logical(b)
     return (a.equals(b) and list(a.columns) == list(b.columns) and list(a.dtypes) == list(b.dtypes)
             and type(a.index) is type(b.index) and a.index.equals(b.index) and a.index.names == b.index.names)
 
