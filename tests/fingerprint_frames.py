@@ -77,7 +77,7 @@ def fingerprints() -> dict[str, list[dict[str, Any]]]:
             fp = fingerprint(obj)
             assert fp is not None, name
             out[name].append({"hash": fp.hash, "schema_hash": fp.schema_hash, "columns": [list(c) for c in fp.columns],
-                              "profile": fp.profile, "scheme": fp.scheme})
+                              "profile": fp.profile, "scheme": getattr(fp, "scheme", 1)})
     return out
 
 
