@@ -7,7 +7,10 @@ JLPM := $(VENV)/bin/jlpm
 NODE_STAMP := node_modules/.installed-stamp
 LABEXT := mlnb/labextension/static/style.js
 
-.PHONY: demo test install bench clean
+OLDEST := .venv-oldest
+OLDEST_STAMP := $(OLDEST)/.installed-stamp
+
+.PHONY: demo test test-oldest install bench clean
 
 demo: $(STAMP) $(LABEXT)  ## install, execute the example notebooks and the example pipeline into ./.mlnb, show where to look
 	$(VENV)/bin/mlnb init .
@@ -32,10 +35,15 @@ demo: $(STAMP) $(LABEXT)  ## install, execute the example notebooks and the exam
 		$(VENV)/bin/jupyter lab --LabApp.default_url=/lab/workspaces/mlnb $$( [ "$$(id -u)" = 0 ] && echo --allow-root ); \
 	fi
 
-test: $(STAMP) $(LABEXT)  ## the whole test suite (what CI runs): jest, then pytest (incl. browser tests in Chromium)
+test: $(STAMP) $(LABEXT) $(OLDEST_STAMP)  ## the whole test suite (what CI runs): jest, pytest on the newest releases (incl. browser tests in Chromium), then the core suite on the oldest supported ones
 	bash scripts/setup_browser_tests.sh
 	$(JLPM) jest
 	$(PY) -m pytest
+	bash scripts/test_oldest.sh run
+
+test-oldest: $(LABEXT) $(OLDEST_STAMP)  ## only the oldest leg of the matrix (.venv-oldest: pandas 2.1, DuckDB 1.4, JupyterLab 4.0, ...)
+	bash scripts/setup_browser_tests.sh
+	bash scripts/test_oldest.sh run
 
 install: $(STAMP) $(LABEXT)
 
@@ -50,6 +58,10 @@ $(LABEXT): $(NODE_STAMP) $(wildcard labextension/src/*.ts) labextension/style/in
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/jupyter-builder develop --overwrite .
 	touch $(LABEXT)
 
+# The oldest releases pyproject.toml allows, in their own virtualenv (see scripts/test_oldest.sh)
+$(OLDEST_STAMP): pyproject.toml scripts/constraints-oldest.txt $(LABEXT)
+	PYTHON=$(PYTHON) bash scripts/test_oldest.sh setup
+
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
@@ -60,4 +72,4 @@ bench: $(STAMP)  ## mlnb vs MLflow (installs MLflow into its own venv on first u
 	$(PY) benchmarks/bench_tracking.py
 
 clean:
-	rm -rf $(VENV) .mlnb example-notebooks/executed benchmarks/.work
+	rm -rf $(VENV) $(OLDEST) .mlnb example-notebooks/executed benchmarks/.work

@@ -3,6 +3,20 @@
 `fingerprint(obj)` takes pandas DataFrame / Series / Index, numpy ndarray, pyarrow Table /
 RecordBatch / Array / ChunkedArray (None for anything else). Hashes are xxh3_128 over length-prefixed
 parts: stable across processes, independent of memory layout, Arrow chunking and slice offsets.
+
+Scheme 2 (`SCHEME`) hashes logical content: each column is first brought to one canonical
+representation, and its dtype enters the hash as a logical type (see `_pandas_values`):
+* strings (object of str/None/NaN, `str`, `string[python]`, `string[pyarrow]`, Arrow strings): "str";
+* timestamps / durations of any resolution: nanoseconds (values outside the ns range keep their unit);
+  tz-aware ones as UTC nanoseconds plus the zone name;
+* nullable (masked or Arrow) numbers and booleans without missing values: the numpy dtype; with
+  missing values the pandas nullable name ("Int64", "boolean", ...), whatever the backing;
+* pyarrow tables/arrays: string, large_string and string_view as "string", times cast to ns.
+The canonical representation is what scheme 1 hashed for pandas 2's numeric, bool, categorical and
+ns-datetime columns and for pandas 3's `str` columns, so those fingerprints are unchanged: only
+the representation-dependent ones (object/`string` strings, non-ns timestamps, nullable ints) move.
+
+How canonical columns are hashed:
 * numpy-backed numeric / bool / datetime columns: their raw C-contiguous bytes, read in place;
 * categorical: codes + categories + `ordered`;
 * str / object / masked / other extension columns go through Arrow (zero-copy when Arrow-backed):
@@ -38,7 +52,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["Fingerprint", "fingerprint", "fingerprint_cached"]
+__all__ = ["SCHEME", "Fingerprint", "fingerprint", "fingerprint_cached"]
+
+SCHEME = 2  # 1: dtype-as-stored (mlnb <= 0.1.0, no `scheme` recorded); 2: logical content (module docstring)
 
 _SAMPLE = 100_000  # rows above which `distinct` is estimated from a sample
 _BLOCK = 1 << 17   # elements per block: the hash and the profile reductions share cache-hot data
@@ -59,12 +75,13 @@ class Fingerprint:
     n_cols: int
     columns: tuple[tuple[str, str], ...]
     profile: dict[str, dict[str, Any]] = field(default_factory=dict, compare=False, hash=False)
+    scheme: int = SCHEME  # how `hash` was computed: a fingerprint only equals one of the same scheme
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly dict."""
         return {"hash": self.hash, "schema_hash": self.schema_hash, "kind": self.kind, "n_rows": self.n_rows,
                 "n_cols": self.n_cols, "columns": [{"name": n, "dtype": d} for n, d in self.columns],
-                "profile": self.profile}
+                "profile": self.profile, "scheme": self.scheme}
 
 
 @dataclass
@@ -138,16 +155,14 @@ def _pandas_parts(obj: Any, ctx: _Ctx) -> tuple:
     if isinstance(obj, pd.MultiIndex):
         levels = [(obj.names[i], obj.get_level_values(i)) for i in range(obj.nlevels)]
         return "pandas.MultiIndex", (len(obj), obj.nlevels), [], [], [
-            (n, str(lvl.dtype), _pandas_values(lvl, ctx)) for n, lvl in levels]
+            (n, *_pandas_values(lvl, ctx)) for n, lvl in levels]
     if isinstance(obj, pd.Index):
         cls = type(obj).__name__  # RangeIndex vs Index vs DatetimeIndex: part of content and schema
-        return "pandas.Index", (len(obj), 1), [cls], [cls], [(obj.name, str(obj.dtype), _pandas_values(obj, ctx))]
+        return "pandas.Index", (len(obj), 1), [cls], [cls], [(obj.name, *_pandas_values(obj, ctx))]
     index_content, index_schema = _index_parts(obj.index, ctx)
     if isinstance(obj, pd.Series):
-        return "pandas.Series", (len(obj), 1), index_content, index_schema, [
-            (obj.name, str(obj.dtype), _pandas_values(obj, ctx))]
-    cols = [(obj.columns[i], str(s.dtype), _pandas_values(s, ctx))
-            for i, s in ((i, obj.iloc[:, i]) for i in range(obj.shape[1]))]
+        return "pandas.Series", (len(obj), 1), index_content, index_schema, [(obj.name, *_pandas_values(obj, ctx))]
+    cols = [(obj.columns[i], *_pandas_values(s, ctx)) for i, s in ((i, obj.iloc[:, i]) for i in range(obj.shape[1]))]
     header = [repr([_token(n) for n in obj.columns.names]), *index_content]
     return "pandas.DataFrame", obj.shape, header, index_schema, cols
 
@@ -157,14 +172,13 @@ def _index_parts(index: Any, ctx: _Ctx) -> tuple[list, list]:
     import pandas as pd
 
     kind = type(index).__name__
-    dtypes = [str(d) for d in index.dtypes] if isinstance(index, pd.MultiIndex) else [str(index.dtype)]
-    content = [kind, *dtypes, repr([_token(n) for n in index.names])]
     if isinstance(index, pd.RangeIndex):  # the formula is exact and O(1)
-        content.append(f"{index.start}:{index.stop}:{index.step}")
+        dtypes, values = ["int64"], [f"{index.start}:{index.stop}:{index.step}"]
     else:
         no_profile = _Ctx(profile=False, cache=ctx.cache)
-        content += [_pandas_values(index.get_level_values(i), no_profile)[0] for i in range(index.nlevels)]
-    return content, [kind, *dtypes]
+        levels = [_pandas_values(index.get_level_values(i), no_profile) for i in range(index.nlevels)]
+        dtypes, values = [t for t, _ in levels], [digest for _, (digest, _p) in levels]
+    return [kind, *dtypes, repr([_token(n) for n in index.names]), *values], [kind, *dtypes]
 
 
 def _numpy_parts(arr: np.ndarray, ctx: _Ctx) -> tuple:
@@ -172,47 +186,119 @@ def _numpy_parts(arr: np.ndarray, ctx: _Ctx) -> tuple:
     import math
 
     flat = arr.reshape(-1) if arr.flags.c_contiguous else arr.ravel()  # ravel copies only if needed
-    result = _object_values(flat, ctx) if arr.dtype.kind == "O" else _fixed_width(flat, ctx)
+    if arr.dtype.kind == "O":
+        dtype, result = arr.dtype, _object_values(flat, ctx)[1]
+    else:
+        dtype, *rest = _fixed(flat, ctx)  # datetime64/timedelta64 in ns: the dtype says so
+        result = tuple(rest)
     shape = (arr.shape[0] if arr.ndim else 1, math.prod(arr.shape[1:]) if arr.ndim > 1 else 1)
-    return "numpy.ndarray", shape, [repr(arr.shape)], [repr(arr.shape[1:])], [("values", arr.dtype.str, result)]
+    return "numpy.ndarray", shape, [repr(arr.shape)], [repr(arr.shape[1:])], [("values", dtype.str, result)]
 
 
 def _arrow_parts(obj: Any, ctx: _Ctx) -> tuple:
     import pyarrow as pa
 
     if isinstance(obj, (pa.Table, pa.RecordBatch)):
-        cols = [(f.name, str(f.type), _arrow_values(obj.column(i), ctx, obj, i)) for i, f in enumerate(obj.schema)]
+        cols = [(f.name, *_arrow_logical(obj.column(i), ctx, obj, i)) for i, f in enumerate(obj.schema)]
         return f"pyarrow.{type(obj).__name__}", (obj.num_rows, obj.num_columns), [], [], cols
     kind = "pyarrow.ChunkedArray" if isinstance(obj, pa.ChunkedArray) else "pyarrow.Array"
-    return kind, (len(obj), 1), [], [], [("values", str(obj.type), _arrow_values(obj, ctx, obj, 0))]
+    return kind, (len(obj), 1), [], [], [("values", *_arrow_logical(obj, ctx, obj, 0))]
 
 
-def _pandas_values(values: Any, ctx: _Ctx) -> tuple[bytes, dict | None]:
-    """(digest, profile) of the values of a Series or Index."""
+def _arrow_logical(arr: Any, ctx: _Ctx, owner: Any, slot: Any) -> tuple[str, tuple[bytes, dict | None]]:
+    """Arrow column in canonical form: string/large_string/string_view as "string", times in ns."""
+    import pyarrow as pa
+
+    t = arr.type
+    if _is_string(t):
+        return "string", _arrow_values(_plain_string(arr), ctx, owner, slot)
+    if (pa.types.is_timestamp(t) or pa.types.is_duration(t)) and t.unit != "ns":
+        ns = pa.timestamp("ns", t.tz) if pa.types.is_timestamp(t) else pa.duration("ns")
+        try:
+            arr, t = arr.cast(ns), ns  # safe cast: raises rather than overflow
+        except (pa.ArrowInvalid, *_CONVERT_ERRORS):
+            pass
+    return str(t), _arrow_values(arr, ctx, owner, slot)
+
+
+def _pandas_values(values: Any, ctx: _Ctx) -> tuple[str, tuple[bytes, dict | None]]:
+    """(logical dtype, (digest, profile)) of the values of a Series or Index, in canonical form."""
     import numpy as np
     import pandas as pd
     import pyarrow as pa
 
     dtype = values.dtype
     if isinstance(dtype, np.dtype):
-        return _object_values(values.to_numpy(), ctx) if dtype.hasobject else _fixed_width(values.to_numpy(), ctx)
+        if dtype.hasobject:
+            return _object_values(values.to_numpy(), ctx)
+        canonical, *result = _fixed(values.to_numpy(), ctx)
+        return str(canonical), tuple(result)
     if isinstance(dtype, pd.CategoricalDtype):
         cat, plain = values.array, _Ctx(profile=False, cache=False)
         digest = _framed("cat", str(cat.ordered), _fixed_width(cat.codes, plain)[0],
-                         _pandas_values(cat.categories, plain)[0])
+                         _pandas_values(cat.categories, plain)[1][0])
         valid = cat.codes[cat.codes >= 0]
         distinct = int(np.count_nonzero(np.bincount(valid, minlength=len(cat.categories))))
         prof = {"nulls": len(cat.codes) - len(valid), "distinct": distinct, "distinct_exact": True}
-        return digest, prof if ctx.profile else None
+        return "category", (digest, prof if ctx.profile else None)
+    if isinstance(dtype, pd.DatetimeTZDtype):  # UTC instants (int64 view, no copy) + the zone
+        canonical, *result = _fixed(values.array.asi8.view(f"M8[{dtype.unit}]"), ctx)
+        return f"{str(canonical)[:-1]}, {dtype.tz}]", tuple(result)
+    array = values.array
+    if isinstance(array, (pd.arrays.IntegerArray, pd.arrays.FloatingArray, pd.arrays.BooleanArray)):
+        mask = getattr(array, "_mask", None)  # private but present in pandas 2 and 3; isna() copies
+        if not (mask.any() if isinstance(mask, np.ndarray) else array.isna().any()):
+            data = getattr(array, "_data", None)
+            data = data if isinstance(data, np.ndarray) else array.to_numpy(dtype=dtype.numpy_dtype)
+            return str(data.dtype), _fixed_width(data, ctx)  # no missing value: the numpy column
     try:
         arr = pa.array(values, from_pandas=True)  # zero-copy for Arrow-backed columns
     except _CONVERT_ERRORS:
-        return _fallback(values, ctx)
-    return _arrow_values(arr, ctx, values.array, 0)
+        return str(dtype), _fallback(values, ctx)
+    return _arrow_column(arr, ctx, array, str(dtype))
 
 
-def _object_values(arr: np.ndarray, ctx: _Ctx) -> tuple[bytes, dict | None]:
-    """Object values through Arrow; cached by pointer identity when all are str/None/NaN."""
+def _arrow_column(arr: Any, ctx: _Ctx, owner: Any, name: str) -> tuple[str, tuple[bytes, dict | None]]:
+    """(logical dtype, result) of an Arrow-converted pandas column (`name`: its pandas dtype)."""
+    import pyarrow as pa
+
+    t = arr.type
+    if _is_string(t):
+        return "str", _arrow_values(_plain_string(arr), ctx, owner, 0)
+    numeric = pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)
+    if numeric and arr.null_count == 0:  # e.g. int64[pyarrow] without nulls: the numpy column
+        flat = arr.to_numpy(zero_copy_only=False)
+        return str(flat.dtype), _fixed_width(flat, ctx)
+    if numeric:  # with nulls: the pandas nullable name, whatever the backing (Int64 vs int64[pyarrow])
+        import numpy as np
+
+        name = np.dtype(t.to_pandas_dtype()).name  # "int64", "uint8", "float64", "bool"
+        logical = "boolean" if name == "bool" else name.capitalize().replace("Uint", "UInt")
+        return logical, _arrow_values(arr, ctx, owner, 0)
+    if pa.types.is_timestamp(t) or pa.types.is_duration(t):  # nulls become NaT, as in numpy columns
+        canonical, *result = _fixed(arr.to_numpy(zero_copy_only=False), ctx)
+        tz = getattr(t, "tz", None)
+        return (f"{str(canonical)[:-1]}, {tz}]" if tz else str(canonical)), tuple(result)
+    return name, _arrow_values(arr, ctx, owner, 0)
+
+
+def _is_string(t: Any) -> bool:
+    import pyarrow as pa
+
+    view = getattr(pa.types, "is_string_view", None)
+    return pa.types.is_string(t) or pa.types.is_large_string(t) or bool(view and view(t))
+
+
+def _plain_string(arr: Any) -> Any:
+    """string_view holds the same values as large_string; the digest reads offset buffers."""
+    import pyarrow as pa
+
+    return arr if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type) else arr.cast(pa.large_string())
+
+
+def _object_values(arr: np.ndarray, ctx: _Ctx) -> tuple[str, tuple[bytes, dict | None]]:
+    """(logical dtype, result) of object values through Arrow: "str" when all are str/None/NaN.
+    Cached by pointer identity in that case."""
     import numpy as np
     import pandas as pd
     import pyarrow as pa
@@ -223,17 +309,19 @@ def _object_values(arr: np.ndarray, ctx: _Ctx) -> tuple[bytes, dict | None]:
         root = root.base
     key = (id(root), arr.__array_interface__["data"][0], len(arr))
     if ctx.cache and (hit := _lookup(key, root, np.frombuffer(arr, np.uintp), ctx)):
-        return hit
+        return "str", hit  # only string conversions are cached
     try:
         converted = pa.array(arr, from_pandas=True)
     except _CONVERT_ERRORS:
-        return _fallback(pd.Series(arr, copy=False), ctx)
+        return "object", _fallback(pd.Series(arr, copy=False), ctx)
     result = _arrow_values(converted, _Ctx(ctx.profile, cache=False), None, 0)
     # Only str / None / NaN become Arrow strings (bytearray gives binary): immutable objects only.
-    if ctx.cache and (pa.types.is_string(converted.type) or pa.types.is_large_string(converted.type)):
+    if not (pa.types.is_string(converted.type) or pa.types.is_large_string(converted.type)):
+        return "object", result
+    if ctx.cache:
         pins = arr.copy()  # strong refs: the objects' addresses cannot be recycled while cached
         _store(key, root, np.frombuffer(pins, np.uintp), pins, result)
-    return result
+    return "str", result
 
 
 def _fallback(values: Any, ctx: _Ctx) -> tuple[bytes, dict | None]:
@@ -252,36 +340,91 @@ def _fallback(values: Any, ctx: _Ctx) -> tuple[bytes, dict | None]:
 
 
 def _fixed_width(flat: np.ndarray, ctx: _Ctx) -> tuple[bytes, dict | None]:
-    """Raw bytes of a fixed-width array; uncached, the profile is computed in the same block pass."""
+    """(digest, profile) of a fixed-width array (see `_fixed`)."""
+    return _fixed(flat, ctx)[1:]
+
+
+def _fixed(flat: np.ndarray, ctx: _Ctx, scale: int | None = None) -> tuple[np.dtype, bytes, dict | None]:
+    """(dtype hashed, digest, profile) of a fixed-width array: its raw bytes, datetime64/timedelta64 as
+    nanoseconds (converted block by block); uncached, the profile is computed in the same block pass."""
     import numpy as np
     import xxhash
 
     flat = np.ascontiguousarray(flat).reshape(-1)
-    h, stats = xxhash.xxh3_128(), _Stats(flat) if ctx.profile else None
+    scale = _ns_scale(flat.dtype) if scale is None else scale
+    dtype = flat.dtype if scale == 1 else np.dtype(f"{flat.dtype.kind}8[ns]")
+    h, stats = xxhash.xxh3_128(), _Stats(flat, dtype) if ctx.profile else None
     fused = stats is not None and not ctx.cache  # blocks stay cache-hot between hash and reductions
-    if not fused:
-        h.update(flat.view(np.uint8))  # one call, zero copy
-    for i in range(0, len(flat), _BLOCK) if fused else ():
-        block = flat[i:i + _BLOCK]
-        h.update(block.view(np.uint8))
-        stats.add(block)
-    digest = _framed(flat.dtype.str, h.digest())
+    try:
+        if not fused and scale == 1:
+            h.update(flat.view(np.uint8))  # one call, zero copy
+        for block in _blocks(flat, scale) if fused or scale != 1 else ():
+            h.update(block.view(np.uint8))
+            if fused:
+                stats.add(block)
+    except _OutOfRange:  # some instant does not fit in int64 ns: hash in its own unit (still exact)
+        return _fixed(flat, ctx, scale=1)
+    digest = _framed(dtype.str, h.digest())
     if stats is None:
-        return digest, None
+        return dtype, digest, None
     if not fused:  # cached mode: hash first; the profile is a pure function of the digest
         if (prof := _PROFILES.get(digest)) is not None:
-            return digest, prof
-        for i in range(0, len(flat), _BLOCK):
-            stats.add(flat[i:i + _BLOCK])
+            return dtype, digest, prof
+        for block in _blocks(flat, scale):
+            stats.add(block)
     prof = _bounded(_PROFILES)[digest] = stats.result()
-    return digest, prof
+    return dtype, digest, prof
+
+
+_NS_PER = {"s": 10**9, "ms": 10**6, "us": 10**3, "m": 60 * 10**9, "h": 3600 * 10**9, "D": 86400 * 10**9,
+           "W": 7 * 86400 * 10**9}
+
+
+class _OutOfRange(Exception):
+    """A time value that nanoseconds in int64 cannot hold (outside ~1677-2262)."""
+
+
+def _ns_scale(dtype: np.dtype) -> int:
+    """Factor from a datetime64/timedelta64 unit to ns; 1 for ns, calendar units (Y, M) and non-times."""
+    import numpy as np
+
+    if dtype.kind not in "mM":
+        return 1
+    unit, count = np.datetime_data(dtype)
+    return _NS_PER.get(unit, 0) * count or 1
+
+
+def _blocks(flat: np.ndarray, scale: int) -> Any:
+    """Cache-sized blocks of `flat`; times scaled to ns in one reused buffer (NaT stays NaT)."""
+    import numpy as np
+
+    if scale == 1:
+        yield from (flat[i:i + _BLOCK] for i in range(0, len(flat), _BLOCK))
+        return
+    nat, limit, factor = np.iinfo(np.int64).min, np.iinfo(np.int64).max // scale, np.int64(scale)
+    dtype, size = np.dtype(f"{flat.dtype.kind}8[ns]"), _BLOCK // 2  # input + output blocks stay in L2
+    buffer = np.empty(min(len(flat), size), np.int64)
+    for i in range(0, len(flat), size):
+        v = flat[i:i + size].view(np.int64)
+        out = buffer[:len(v)]
+        lo, hi, valid = v.min(), v.max(), None
+        if lo == nat:
+            valid = v != nat
+            lo, hi = v.min(where=valid, initial=0), v.max(where=valid, initial=0)
+        if lo < -limit or hi > limit:  # numpy's unit casts wrap around silently
+            raise _OutOfRange
+        np.multiply(v, factor, out=out)
+        if valid is not None:
+            out[~valid] = nat
+        yield out.view(dtype)
 
 
 class _Stats:
     """nulls / min / max / mean of a fixed-width array, accumulated over cache-sized blocks."""
 
-    def __init__(self, flat: np.ndarray) -> None:
+    def __init__(self, flat: np.ndarray, dtype: np.dtype | None = None) -> None:
         self.flat, self.kind = flat, flat.dtype.kind if flat.dtype.kind in "iufbmM" else "-"  # "-": no stats
+        self.dtype = flat.dtype if dtype is None else dtype  # the blocks' dtype (times: ns)
         self.nulls, self.total, self.lo, self.hi = 0, 0, [], []
 
     def add(self, block: np.ndarray) -> None:
@@ -327,7 +470,7 @@ class _Stats:
         if self.lo:
             lo, hi = min(self.lo), max(self.hi)
             if self.kind in "mM":
-                lo, hi = np.int64(lo).view(flat.dtype), np.int64(hi).view(flat.dtype)
+                lo, hi = np.int64(lo).view(self.dtype), np.int64(hi).view(self.dtype)
             prof.update(min=_jsonable(lo), max=_jsonable(hi))
             if self.kind in "iufb":
                 prof["mean"] = _jsonable(self.total / (n - self.nulls))  # Python ints: no overflow

@@ -138,23 +138,26 @@ def compare(store: Any, original: str, reproduction: str) -> ReproduceResult:
 
 
 def _profiles(store: Any) -> dict[str, dict[str, Any]]:
+    from mlnb.fingerprint_compat import scheme_of
     from mlnb.store.queries import sql
 
-    frame = sql(store, "SELECT fingerprint, n_rows, n_cols, profile FROM datasets")
-    return {row["fingerprint"]: {"rows": row["n_rows"], "cols": row["n_cols"],
+    frame = sql(store, "SELECT * FROM datasets")  # `scheme` where the index records it
+    return {row["fingerprint"]: {"rows": row["n_rows"], "cols": row["n_cols"], "scheme": scheme_of(row),
                                  "profile": json.loads(row["profile"]) if row["profile"] else {}}
             for row in frame.to_dict("records")}
 
 
 def _cell_differences(mine: dict[str, Any], theirs: dict[str, Any], metrics: dict[str, dict[str, float]],
                       profiles: dict[str, dict[str, Any]]) -> list[str]:
+    from mlnb.fingerprint_compat import same_data_across_schemes
+
     out = []
     if mine["status"] != theirs["status"]:
         out.append(f"status {mine['status']} -> {theirs['status']}")
     a, b = mine["details"], theirs["details"]
     for name, fp in (a.get("writes") or {}).items():
         other = (b.get("writes") or {}).get(name)
-        if other != fp:
+        if other != fp and not same_data_across_schemes(profiles.get(fp), profiles.get(other)):
             out.append(f"{name} fingerprint differs" + _data_change(profiles.get(fp), profiles.get(other)))
     if (a.get("stdout") or "") != (b.get("stdout") or ""):
         out.append("printed output differs")
