@@ -165,4 +165,27 @@ def test_reference_fingerprints_are_unchanged() -> None:
     # keeping the old hashes readable/mapped as that scheme documents. Never regenerate it silently.
     actual, expected = _fingerprints("versioned")
     assert len(expected) >= 9
-    assert actual == expected
+    # Fingerprint scheme 2 (issue 18, `mlnb.fingerprint.SCHEME`) changed exactly these, on purpose
+    changed = EXPECTED["fingerprint_scheme_2"]["changed"]
+    assert set(changed) == {"object_strings_frame", "mixed_frame", "tz_frame", "capture_frame"}
+    assert actual == {**expected, **changed}
+    assert all(actual[name]["hash"] != expected[name]["hash"] for name in changed)
+
+
+def test_datasets_record_their_fingerprint_scheme(old_store: Store) -> None:
+    # Given the old store (its dataset recorded before schemes were) and a dataset captured today
+    import pandas as pd
+
+    from mlnb.capture.records import emit_dataset
+    from mlnb.fingerprint import SCHEME, fingerprint
+    from mlnb.fingerprint_compat import scheme_of
+
+    frame = pd.DataFrame({"s": pd.Series(["a", "b"], dtype=object), "n": [1, 2]})
+    with mlnb.start_run(experiment="today") as run:
+        emit_dataset(run, "frame", fingerprint(frame))
+    # When the datasets are read back
+    rows = {row["fingerprint"]: row for row in mlnb.sql("SELECT * FROM datasets").to_dict("records")}
+    # Then today's carries the current scheme and the old ones read as scheme 1
+    assert scheme_of(rows[fingerprint(frame).hash]) == SCHEME == 2
+    old = [row for fp, row in rows.items() if fp != fingerprint(frame).hash]
+    assert old and all(scheme_of(row) == 1 for row in old)

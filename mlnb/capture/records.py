@@ -120,5 +120,5 @@ def _output(run: Any, bundle: dict[str, Any], kind: str, secrets: frozenset[str]
 def emit_dataset(run: Any, name: str, fp: Any, t: float | None = None) -> None:
     """Record a data fingerprint (the datasets table keeps one row per distinct content)."""
     run.store.writer.emit({"e": "dataset", "fp": fp.hash, "schema": fp.schema_hash, "kind": fp.kind,
-                           "rows": fp.n_rows, "cols": fp.n_cols, "profile": fp.profile,
+                           "rows": fp.n_rows, "cols": fp.n_cols, "profile": fp.profile, "scheme": fp.scheme,
                            "t": time.time() if t is None else t})

@@ -77,8 +77,8 @@ class TableSpec:
 
 TABLES: dict[str, TableSpec] = {
     "datasets": TableSpec(
-        ("fingerprint", "schema_hash", "kind", "n_rows", "n_cols", "profile", "first_seen"),
-        ("text", "text", "text", "int64", "int64", "json", "time"),
+        ("fingerprint", "schema_hash", "kind", "n_rows", "n_cols", "profile", "first_seen", "scheme"),
+        ("text", "text", "text", "int64", "int64", "json", "time", "int32"),
         ("fingerprint",),
     ),
     "cells": TableSpec(

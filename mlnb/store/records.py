@@ -26,7 +26,7 @@ def _cell(batch: Batch, ev: dict[str, Any]) -> None:
 def _dataset(batch: Batch, ev: dict[str, Any]) -> None:
     batch.add("datasets", (
         ev["fp"], ev.get("schema"), ev.get("kind"), ev.get("rows"), ev.get("cols"),
-        orjson.dumps(ev.get("profile") or {}).decode(), ev["t"],
+        orjson.dumps(ev.get("profile") or {}).decode(), ev["t"], ev.get("scheme"),
     ))
 
 

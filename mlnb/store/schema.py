@@ -76,6 +76,11 @@ ALTER TABLE idx.model_versions ADD COLUMN IF NOT EXISTS host VARCHAR;
 ALTER TABLE idx.model_versions ADD COLUMN IF NOT EXISTS mlnb_version VARCHAR;
 """
 
+# The fingerprint scheme of each dataset (NULL: recorded before schemes were, i.e. scheme 1).
+TABLES_V5 = """
+ALTER TABLE idx.datasets ADD COLUMN IF NOT EXISTS scheme INTEGER;
+"""
+
 VIEWS_V2 = """
 CREATE OR REPLACE VIEW model_versions AS SELECT * FROM idx.model_versions;
 CREATE OR REPLACE VIEW model_aliases AS SELECT * FROM idx.model_aliases;
@@ -122,6 +127,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "model registry", TABLES_V2),
     Migration(3, "quarantine and inferred run ends", TABLES_V3),
     Migration(4, "who registered a model version", TABLES_V4),
+    Migration(5, "fingerprint scheme of each dataset", TABLES_V5),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 
