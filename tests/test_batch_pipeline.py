@@ -13,6 +13,7 @@ from mlnb.cli import cli
 from mlnb.errors import MlnbError
 from mlnb.store.store import Store
 from tests.cliutil import assert_one_line_error
+from tests.nbutil import make_notebook
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "example-notebooks" / "pipeline"
 pytestmark = pytest.mark.slow
@@ -76,11 +77,14 @@ def test_run_cache_change_force_and_failure(store: Store, pipeline: Path) -> Non
 
 
 def test_independent_steps_both_run_and_cli(store: Store, pipeline: Path) -> None:
+    # evaluate no longer waits for train and fails on its own (a deterministic error: reading a
+    # placeholder model raced with train writing the real one); report still needs train
     text = pipeline.read_text().replace("    needs: [train]\n", "    needs: [prepare]\n").replace(
-        "inputs: [model.joblib, data/test.csv]", "inputs: [data/test.csv]")
+        "inputs: [model.joblib, data/test.csv]", "inputs: [data/test.csv]").replace(
+        "notebook: evaluate.ipynb", "notebook: broken.ipynb")
+    make_notebook(["raise ValueError('this step is broken')"], pipeline.parent / "broken.ipynb")
     pipeline.write_text(text + "  report:\n    notebook: evaluate.ipynb\n    needs: [train]\n"
                                "    inputs: [model.joblib, data/test.csv]\n")
-    (pipeline.parent / "model.joblib").write_bytes(b"placeholder")  # evaluate (no train dependency) will fail
     runner = CliRunner()
     result = runner.invoke(cli, ["--store", str(store.root), "pipeline", str(pipeline), "--workers", "2"])
     assert_one_line_error(result, "error: pipeline digits failed at step evaluate")
