@@ -24,10 +24,10 @@ def extra_for(module: str | None) -> str | None:
     return MODULE_EXTRAS.get(module.partition(".")[0])
 
 
-def install_hint(module: str | None) -> str | None:
+def install_hint(module: str | None, needed_by: str = "this") -> str | None:
     """One line saying which extra to install for the missing `module`, or None if none brings it."""
     extra = extra_for(module)
     if extra is None:
         return None
     top = (module or "").partition(".")[0]
-    return f'this needs {top}, which is not installed; install it with: pip install "mlnb[{extra}]"'
+    return f'{needed_by} needs {top}, which is not installed: pip install "mlnb[{extra}]"'

@@ -33,8 +33,8 @@ def jsonable(value: Any) -> Any:
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [jsonable(v) for v in value]
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
+    if isinstance(value, (datetime, date)):  # pandas.NaT is a datetime too, and means missing
+        return None if _is_missing_scalar(value) else value.isoformat()
     if isinstance(value, float) and not math.isfinite(value):
         return nonfinite(value)
     return value

@@ -75,7 +75,7 @@ class MlnbGroup(click.Group):
         except MlnbError as exc:
             raise CliError(one_line(str(exc) or type(exc).__name__)) from None
         except ModuleNotFoundError as exc:
-            hint = install_hint(exc.name)
+            hint = install_hint(exc.name, f"{ctx.command_path} {ctx.invoked_subcommand or ''}".strip())
             if hint is not None:  # an optional dependency this command needs is not installed
                 raise CliError(hint) from None
             if os.environ.get("MLNB_DEBUG"):  # not one of ours: a broken install, or a bug
