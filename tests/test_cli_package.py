@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 import textwrap
-import tomllib
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -118,6 +117,7 @@ def test_every_command_on_a_base_install_works_or_names_the_extra(store, tmp_pat
 
 
 def test_the_extras_table_matches_pyproject():
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     modules = {"pyyaml": "yaml", "ipython": "IPython", "scikit-learn": "sklearn"}  # where the names differ
     for extra in ("notebook", "dask", "safe", "demo"):
