@@ -384,3 +384,29 @@ async def test_a_blob_replaced_by_a_fifo_does_not_hang_the_server(jp_fetch, serv
             pass
     assert time.monotonic() - started < 5
     assert code == 400 and "not a regular file" in error["message"]
+
+
+async def test_the_server_and_the_cli_encode_infinity_and_missing_alike(jp_fetch, served_store) -> None:
+    from click.testing import CliRunner
+
+    from mlnb.cli import cli
+
+    # Given a run with infinite metrics next to one without them
+    with mlnb.start_run(experiment="wild", name="inf") as run:
+        mlnb.log_metrics({"up": float("inf"), "down": float("-inf")})
+        mlnb.log_metric("up", 1.0)
+    with mlnb.start_run(experiment="wild", name="tame"):
+        mlnb.log_metric("plain", 0.5)
+    # When the REST API and `mlnb --format json` show them
+    page = await get_json(jp_fetch, "runs", experiment="wild")
+    history = await get_json(jp_fetch, "runs", run.id, "metrics", "up")
+    cli_rows = json.loads(CliRunner().invoke(cli, ["--store", str(served_store["store"].root), "runs", "-e", "wild",
+                                                   "--format", "json"]).stdout)
+    cli_history = json.loads(CliRunner().invoke(cli, ["--store", str(served_store["store"].root), "metrics", run.id,
+                                                      "up", "--format", "json"]).stdout)
+    # Then both follow the one rule of mlnb.jsonout: infinity as "inf" / "-inf", missing as null
+    served = {r["name"]: r["metrics"] for r in page["runs"]}
+    shown = {r["name"]: {k[8:]: v for k, v in r.items() if k.startswith("metrics.")} for r in cli_rows}
+    assert served["inf"] == {"up": 1.0, "down": "-inf"} and history["values"] == ["inf", 1.0]
+    assert shown["inf"] == {"up": 1.0, "down": "-inf", "plain": None}
+    assert [point["value"] for point in cli_history] == history["values"]

@@ -32,8 +32,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import click
-
 from mlnb.errors import MlnbError
 
 STEP_KEYS = {"notebook", "params", "needs", "inputs", "outputs"}
@@ -311,44 +309,3 @@ def pipeline_view(result: PipelineResult | str | Path) -> Any:
     figure.update_layout(title=f"pipeline {pipeline.name}", xaxis={"visible": False}, yaxis={"visible": False},
                          height=300, margin={"l": 20, "r": 20, "t": 40, "b": 20})
     return figure
-
-
-def _parse_overrides(items: tuple[str, ...]) -> dict[str, dict[str, Any]]:
-    import yaml
-
-    out: dict[str, dict[str, Any]] = {}
-    for item in items:
-        target, sep, raw = item.partition("=")
-        step, dot, name = target.partition(".")
-        if not sep or not dot or not name.isidentifier():
-            raise MlnbError(f"bad --set {item!r}; use --set step.param=value")
-        out.setdefault(step, {})[name] = yaml.safe_load(raw)
-    return out
-
-
-@click.command("pipeline")
-@click.argument("pipeline_file", type=click.Path(dir_okay=False))
-@click.option("--force", multiple=True, metavar="STEP", help="Rerun this step even if unchanged (repeatable).")
-@click.option("--set", "overrides", multiple=True, metavar="STEP.PARAM=VALUE", help="Override a step's param.")
-@click.option("-w", "--workers", type=int, default=2, show_default=True, help="Steps at a time.")
-@click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True)
-@click.option("--address", help="Dask scheduler address (tcp://HOST:PORT) for --executor dask.")
-@click.pass_context
-def pipeline_command(ctx: click.Context, pipeline_file: str, force: tuple[str, ...], overrides: tuple[str, ...],
-                     workers: int, executor: str, address: str | None) -> None:
-    """Run the notebook steps of PIPELINE_FILE in dependency order, skipping unchanged steps.
-
-    \b
-    Examples:
-      mlnb pipeline example-notebooks/pipeline/pipeline.yaml
-      mlnb pipeline pipeline.yaml --set train.C=0.5 --force evaluate
-    """
-    from mlnb.store.store import Store
-
-    store = Store.open(getattr(ctx.obj, "store_path", None), create=True)
-    result = run_pipeline(pipeline_file, force=list(force), workers=workers, executor=executor, address=address,
-                          params_override=_parse_overrides(overrides), store=store)
-    click.echo(result.summary())
-    if not result.ok:
-        failed = [n for n, r in result.rows.items() if r["status"] == "failed"]
-        raise MlnbError(f"pipeline {result.pipeline.name} failed at step {', '.join(failed)}")

@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import click
-
 from mlnb.errors import MlnbError
 
 STAGGER_S = 0.2  # between kernel starts: parallel starts race for ports
@@ -179,36 +177,3 @@ def parse_grid(items: Sequence[str]) -> dict[str, list[Any]]:
             raise MlnbError(f"bad --grid {item!r}; use --grid name=v1,v2,...")
         grid[name] = [yaml.safe_load(v) for v in raw.split(",")]
     return grid
-
-
-@click.command("sweep")
-@click.argument("notebook", type=click.Path(dir_okay=False))
-@click.option("--grid", "grids", multiple=True, metavar="NAME=V1,V2", help="Values of one parameter (repeatable).")
-@click.option("--random", "random_n", type=int, help="Sample N combinations instead of the full grid.")
-@click.option("--seed", type=int, help="Seed of --random.")
-@click.option("-w", "--workers", type=int, default=1, show_default=True, help="Executions at a time.")
-@click.option("--metric", help="Pick the best run by this metric.")
-@click.option("--maximize/--minimize", default=True, show_default=True)
-@click.option("--force", is_flag=True, help="Rerun combinations that already finished.")
-@click.option("-e", "--experiment", help="Experiment of the runs.")
-@click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True)
-@click.option("--address", help="Dask scheduler address (tcp://HOST:PORT) for --executor dask.")
-@click.pass_context
-def sweep_command(ctx: click.Context, notebook: str, grids: tuple[str, ...], random_n: int | None,
-                  seed: int | None, workers: int, metric: str | None, maximize: bool, force: bool,
-                  experiment: str | None, executor: str, address: str | None) -> None:
-    """Run NOTEBOOK once per parameter combination, as child runs of one sweep run.
-
-    \b
-    Examples:
-      mlnb sweep train.ipynb --grid lr=0.1,0.01 --grid depth=3,5 --workers 2 --metric acc
-      mlnb sweep train.ipynb --grid lr=0.1,0.03,0.01 --random 2 --seed 7 --minimize --metric loss
-    """
-    from mlnb.store.store import Store
-
-    store = Store.open(getattr(ctx.obj, "store_path", None), create=True)
-    result = sweep(notebook, parse_grid(grids), random=random_n, seed=seed, experiment=experiment, workers=workers,
-                   metric=metric, maximize=maximize, force=force, executor=executor, address=address, store=store)
-    click.echo(result.summary())
-    if result.rows and all(r["status"] != "finished" for r in result.rows):
-        raise MlnbError(f"every run of sweep {result.parent_run_id[:8]} failed")

@@ -21,6 +21,7 @@ import tornado.web
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
+from mlnb import jsonout
 from mlnb.errors import FilterError, MlnbError, NotFoundError, StoreBusyError, StoreNotFoundError
 from mlnb.store import browse
 
@@ -83,7 +84,7 @@ class MlnbHandler(APIHandler):
             return self.fail(404, "no_store", exc)
         except MlnbError as exc:
             return self.fail(400, "bad_request", exc)
-        self.finish(json.dumps(result, default=str))
+        self.finish(jsonout.dumps(result))  # the CLI's encoding too: null for NaN, "inf" for infinity
 
     def fail(self, status: int, code: str, error: Exception | str) -> None:
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

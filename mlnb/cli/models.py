@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import click
 
-from mlnb.cli import Settings, _print_empty, _print_frame, _print_table, _size, format_option, pass_settings
+from mlnb import jsonout
+from mlnb.cli.app import Settings, pass_settings
+from mlnb.cli.output import format_option, print_empty, print_frame, print_table, size_text
 from mlnb.errors import MlnbError
 
 
@@ -34,11 +36,11 @@ def models_group(ctx: click.Context, fmt: str) -> None:
     _connect(settings)
     frame = model_registry.models()
     if frame.empty:
-        _print_empty(frame, fmt, 'no models registered yet; use mlnb.register_model(model, "name")')
+        print_empty(frame, fmt, 'no models registered yet; use mlnb.register_model(model, "name")')
     elif fmt != "table":
-        _print_frame(frame, fmt)
+        print_frame(frame, fmt)
     else:
-        _print_table(frame, f"{len(frame)} model{'' if len(frame) == 1 else 's'}", hide_empty=False)
+        print_table(frame, f"{len(frame)} model{'' if len(frame) == 1 else 's'}", hide_empty=False)
 
 
 @models_group.command("show", epilog="Example: mlnb models show churn --format json")
@@ -58,25 +60,21 @@ def show_model(settings: Settings, name: str, fmt: str) -> None:
     versions = versions.drop(columns=["user", "host", "mlnb_version"]).assign(registered_by=who)
     history = model_registry.alias_history(name)
     if fmt == "json":
-        import json
-
-        from mlnb.cli import _jsonable
-
-        click.echo(json.dumps({"versions": _jsonable(versions.to_dict("records")),
-                               "alias_history": _jsonable(history.to_dict("records"))}, indent=2))
+        click.echo(jsonout.dumps({"versions": versions.to_dict("records"),
+                                  "alias_history": history.to_dict("records")}, indent=2))
         return
     if fmt == "csv":
-        _print_frame(versions, fmt)
+        print_frame(versions, fmt)
         return
-    versions = versions.assign(size=versions["size"].map(_size), run_id=versions["run_id"].str[:8])
-    _print_table(versions.drop(columns=["created"]), f"{len(versions)} version(s) of {name}", hide_empty=True)
+    versions = versions.assign(size=versions["size"].map(size_text), run_id=versions["run_id"].str[:8])
+    print_table(versions.drop(columns=["created"]), f"{len(versions)} version(s) of {name}", hide_empty=True)
     click.echo()
     if history.empty:
         click.echo("no alias changes yet")
         return
     history = history.assign(change=[f"{_v(a)} -> {_v(b)}" for a, b in zip(history["from_version"],
                                                                           history["to_version"])])
-    _print_table(history[["alias", "change", "user", "ts", "reason"]], f"{len(history)} alias change(s)",
+    print_table(history[["alias", "change", "user", "ts", "reason"]], f"{len(history)} alias change(s)",
                  hide_empty=True)
 
 
@@ -136,5 +134,5 @@ def load_check(settings: Settings, uri: str, allow_pickle: bool | None) -> None:
     except Exception as exc:  # the bytes are intact but the flavor cannot turn them back into a model
         raise MlnbError(f"{record['uri']} passed the hash check but did not load ({record['flavor']}): "
                         f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
-    click.echo(f"ok: {record['uri']} ({record['flavor']}, {checked['model_type']}, {_size(record['size'])}, "
+    click.echo(f"ok: {record['uri']} ({record['flavor']}, {checked['model_type']}, {size_text(record['size'])}, "
                f"sha256 {record['artifact_hash'][:12]}): {checked['checked']}")
