@@ -1,6 +1,7 @@
 """`python -m mlnb.cli ...` is the `mlnb` command."""
 import sys
 
-from mlnb.cli import main
+if __name__ == "__main__":  # importing this module (as tests walking mlnb do) runs nothing
+    from mlnb.cli import main
 
-sys.exit(main())
+    sys.exit(main())
