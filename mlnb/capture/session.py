@@ -4,6 +4,11 @@ On the cell's path we only take what cannot wait (timings, which names were rebo
 fingerprints of objects the cell touched, small values); building and writing the record
 happens on a background thread. Every hook is guarded: a failure inside capture is shown
 once as a short warning and never touches the user's cell.
+
+`CaptureSession` is the hooks plus the collaborators it owns: the run's lifecycle
+(`lifecycle.py`), the history of captured cells (`history.py`), papermill's parameters
+(`parameters.py`) and the queue that turns records into events off the cell's path
+(`record_queue.py`, `records.py`).
 """
 from __future__ import annotations
 
@@ -17,10 +22,10 @@ from mlnb.capture.analysis import CellNames, analyse, analyse_tree
 from mlnb.capture.history import CellHistory
 from mlnb.capture.lifecycle import RunLifecycle
 from mlnb.capture.limits import MAX_STREAM_CHARS, MAX_VALUE_CHARS
+from mlnb.capture.parameters import PapermillParams, python_source
 from mlnb.capture.record_queue import RecordQueue
 
 DATA_TYPES = frozenset({"DataFrame", "Series", "ndarray", "Table", "RecordBatch", "Index"})
-PAPERMILL_HEADER = "# Parameters"
 _UNPARSED = CellNames(frozenset(), frozenset(), parsed=False)
 
 
@@ -95,9 +100,7 @@ class CaptureSession:
         self._stack: list[_Pending | None] = []
         self.next_step: str | None = None
         self.batch = False  # inside `mlnb run`: the run's lifetime belongs to the batch runner
-        self.pending_params: dict[str, Any] = {}
-        self._param_names: frozenset[str] = frozenset()
-        self._last_raw = ""
+        self.params = PapermillParams(shell)
         self.secrets_file: str | None = None  # `mlnb run`: where to leave the secrets this kernel knows
         self._shared: Any = None
 
@@ -111,6 +114,11 @@ class CaptureSession:
         self.lifecycle.run = run
 
     @property
+    def pending_params(self) -> dict[str, Any]:
+        """Papermill parameters seen so far (logged by the next run started)."""
+        return self.params.pending
+
+    @property
     def cells_captured(self) -> int:
         return self.history.cells_captured
 
@@ -118,7 +126,7 @@ class CaptureSession:
               run_id: str | None = None, parent: str | None = None) -> Any:
         """Open a run for this notebook (ending one still open); params set so far are logged."""
         return self.lifecycle.start(experiment, name, tags, run_id=run_id, parent=parent,
-                                    params=lambda: {**self.params_from_history(), **self.pending_params})
+                                    params=self.params.all)
 
     def stop(self, status: str = "finished") -> Any:
         """End the run: wait for captured cells, store the snapshot and the hidden-state verdict."""
@@ -180,12 +188,7 @@ class CaptureSession:
 
     def _pre(self, info: Any) -> None:
         raw = getattr(info, "raw_cell", "") or ""
-        if raw.lstrip().startswith(PAPERMILL_HEADER):
-            # papermill's injected-parameters cell; the cell run just before it is the one
-            # tagged `parameters`, whose defaults it overrides: both are the run's params
-            previous = analyse(self._python_source(self._last_raw)).writes if self._last_raw else frozenset()
-            self._param_names = analyse(self._python_source(raw)).writes | previous
-        self._last_raw = raw
+        self.params.see(raw)
         if not self._active():
             self._stack.append(None)
             return
@@ -215,15 +218,16 @@ class CaptureSession:
                 self._fingerprint_known(name, ns[name])
 
     def _post(self, result: Any) -> None:
-        if self._param_names:
-            self._take_params()
+        values = self.params.take()
+        if values and self.lifecycle.running():
+            self.run.log_params(values)
         if not self._stack:  # the cell that ran %load_ext has no pre event
             return
         pending = self._stack.pop()
         if pending is None:
             return
         if not pending.analysed and pending.raw.strip():  # IPython did not hand us its tree
-            self._analyse_before_run(pending, analyse(self._python_source(pending.raw)))
+            self._analyse_before_run(pending, analyse(python_source(self.shell, pending.raw)))
         sys.stdout, sys.stderr = pending.stdout.target, pending.stderr.target
         duration = time.perf_counter() - pending.perf
         if pending.wrapper or self.run is None or self.run.status != "running":
@@ -269,39 +273,11 @@ class CaptureSession:
         self.records.submit(self.run, record)
 
     # -- helpers -------------------------------------------------------------------------------
-    def _take_params(self) -> None:
-        ns = self.shell.user_ns
-        values = {name: ns[name] for name in self._param_names if name in ns}
-        self._param_names = frozenset()
-        self.pending_params.update(values)
-        if values and self.run is not None and self.run.status == "running":
-            self.run.log_params(values)
-
     def add_reads(self, names: list[str]) -> None:
         """Names a magic read on the cell's behalf (so lineage sees `%track metrics acc`)."""
         pending = self._pending
         if pending is not None:
             pending.extra_reads.update(names)
-
-    def params_from_history(self) -> dict[str, Any]:
-        """Papermill parameters run before capture was loaded, found in the shell's input history."""
-        inputs = list(self.shell.user_ns.get("In", []) or [])
-        for index in range(len(inputs) - 1, 0, -1):
-            if isinstance(inputs[index], str) and inputs[index].lstrip().startswith(PAPERMILL_HEADER):
-                names = analyse(self._python_source(inputs[index])).writes
-                if index > 1 and isinstance(inputs[index - 1], str):
-                    names |= analyse(self._python_source(inputs[index - 1])).writes
-                ns = self.shell.user_ns
-                return {name: ns[name] for name in names if name in ns}
-        return {}
-
-    def _python_source(self, raw: str) -> str:
-        if not any(c in raw for c in "%!?"):  # plain Python: IPython's transforms would not change it
-            return raw
-        try:
-            return self.shell.transform_cell(raw)
-        except Exception:
-            return raw
 
     def _fingerprint_known(self, name: str, obj: Any, force: bool = False) -> Any:
         known = self.known.get(name)
