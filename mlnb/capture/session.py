@@ -180,7 +180,8 @@ class CaptureSession:
                     sys.stderr = sys.stderr.target
 
     def _active(self) -> bool:
-        return self.run is not None and self.run.status == "running" and not self.paused
+        run = self.lifecycle.run  # read once: the hooks run on every cell
+        return run is not None and run.status == "running" and not self.paused
 
     @property
     def _pending(self) -> _Pending | None:
@@ -230,7 +231,8 @@ class CaptureSession:
             self._analyse_before_run(pending, analyse(python_source(self.shell, pending.raw)))
         sys.stdout, sys.stderr = pending.stdout.target, pending.stderr.target
         duration = time.perf_counter() - pending.perf
-        if pending.wrapper or self.run is None or self.run.status != "running":
+        run = self.lifecycle.run
+        if pending.wrapper or run is None or run.status != "running":
             return
         error = getattr(result, "error_in_exec", None) or getattr(result, "error_before_exec", None)
         ns = self.shell.user_ns
@@ -265,12 +267,12 @@ class CaptureSession:
             "result": _result_bundle(self.shell, getattr(result, "result", None)),
             "displays": pending.displays, "variables": variables,
             "reads": sorted({n for n in pending.names.reads if n in pending.ids_before} | pending.extra_reads),
-            "inputs": inputs, "outputs": outputs, "metrics": sorted(self.run.take_logged_metric_keys()),
+            "inputs": inputs, "outputs": outputs, "metrics": sorted(run.take_logged_metric_keys()),
             "step": self.next_step,
         }
         self.next_step = None
         self.history.note(record, pending.raw, pending.cell_id)
-        self.records.submit(self.run, record)
+        self.records.submit(run, record)
 
     # -- helpers -------------------------------------------------------------------------------
     def add_reads(self, names: list[str]) -> None:
