@@ -79,6 +79,7 @@ class RunLifecycle:
         return self.run
 
     def running(self) -> bool:
+        """True while a run is open (not ended, not crashed)."""
         return self.run is not None and self.run.status == "running"
 
     def _record_environment(self, record_environment: Any) -> None:
