@@ -159,18 +159,12 @@ def _signature(model: Any, data: Any, fingerprint: Any) -> dict[str, Any]:
 
 
 def _live_capture_state(run: Any) -> str | None:
-    """For a run still being captured in this kernel: wait for its cell records, return the verdict now."""
-    import sys
+    """For a run still being captured in this kernel: its cell records are stored first (their
+    lineage is read next), and the hidden-state verdict so far is returned."""
+    from mlnb.capture import live_state  # light: IPython loads only with `%load_ext mlnb`
 
-    capture = sys.modules.get("mlnb.capture")
-    run_id = getattr(run, "id", run)
-    if capture is None or run_id is None:
-        return None
-    for session in list(capture._sessions.values()):
-        if session.run is not None and session.run.id == run_id and session.run.status == "running":
-            session.wait()  # the lineage of cells run so far must be in the store first
-            return session.hidden_state()[0]
-    return None
+    state = live_state(getattr(run, "id", run))
+    return state.hidden_state if state is not None else None
 
 
 def _run_lineage(con: Any, run_id: str) -> dict[str, Any]:

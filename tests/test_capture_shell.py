@@ -119,3 +119,22 @@ def test_track_help_and_cell_magic_opens_a_run(shell, capsys) -> None:
     run(shell, "%%track quick-step\nq = 1")
     session = _session(shell)
     assert session.run is not None and session.run.name == "quick-step"
+
+
+def test_live_state_tells_the_capture_state_of_a_run_being_recorded(shell) -> None:
+    # Given a tracked session whose second cell read a variable an edited cell then rebound
+    run(shell, "%track start --name live")
+    run_id = _session(shell).run.id
+    run(shell, "a = 1", cell_id="c1")
+    run(shell, "b = a + 1", cell_id="c2")
+    run(shell, "a = 2", cell_id="c1")
+    # When the registry (or anyone) asks through the public function
+    state = mlnb.capture.live_state(run_id)
+    # Then it gets the verdict so far and the cell count, and every cell is already in the store
+    assert state is not None and state.run_id == run_id and state.cells_captured == 3
+    assert state.hidden_state == "stale-inputs" and state.problems
+    assert mlnb.sql("SELECT count(*) AS n FROM cells WHERE run_id = ?", [run_id])["n"][0] == 3
+    # And a run this process does not record (unknown, or ended) has no live state
+    assert mlnb.capture.live_state("no-such-run") is None
+    run(shell, "%track stop")
+    assert mlnb.capture.live_state(run_id) is None

@@ -6,9 +6,20 @@ Auto-load it in every kernel with an IPython profile: add `c.InteractiveShellApp
 from __future__ import annotations
 
 import atexit
+from dataclasses import dataclass
 from typing import Any
 
-_sessions: dict[int, Any] = {}
+_sessions: dict[int, Any] = {}  # id(shell) -> its CaptureSession
+
+
+@dataclass(frozen=True)
+class LiveState:
+    """The capture state of a run still being recorded in this process."""
+
+    run_id: str
+    hidden_state: str  # `clean`, `out-of-order` or `stale-inputs` so far
+    problems: tuple[str, ...]  # one line per hidden-state problem found
+    cells_captured: int
 
 
 def load_ipython_extension(shell: Any) -> None:
@@ -47,13 +58,30 @@ class _CellAnalyser:
         try:  # IPython drops a transformer that raises; capture problems must never cost that
             self.session.analyse_parsed_cell(tree)
         except Exception as exc:  # noqa: BLE001 - reported once by the session, the cell runs
-            self.session._warn(exc)
+            self.session.warn(exc)
         return tree
 
 
 def session_for(shell: Any) -> Any:
     """The capture session of a shell (None before `%load_ext mlnb`)."""
     return _sessions.get(id(shell))
+
+
+def live_state(run_id: str | None) -> LiveState | None:
+    """The capture state of `run_id` if a session of this process is recording it, else None.
+
+    Every cell captured so far is handed to the event writer first, so the store then holds the
+    lineage of each of them (the registry relies on this when a model is registered mid-run).
+    """
+    if run_id is None:
+        return None
+    for session in list(_sessions.values()):
+        run = session.run
+        if run is not None and run.id == run_id and run.status == "running":
+            session.wait()
+            state, problems = session.hidden_state()
+            return LiveState(run_id, state, tuple(problems), session.cells_captured)
+    return None
 
 
 def _tee_displays(shell: Any, session: Any) -> None:

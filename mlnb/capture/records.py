@@ -8,7 +8,7 @@ import base64
 import time
 from typing import Any
 
-from mlnb.capture.session import MAX_STREAM_CHARS as MAX_TEXT
+from mlnb.capture.limits import MAX_STREAM_CHARS as MAX_TEXT
 from mlnb.redact import is_sensitive_name, known_secrets, learn_secrets, redact_text, redact_value, secrets_in_code
 
 IMAGE_TYPES = {"image/png": "png", "image/jpeg": "jpg", "image/svg+xml": "svg"}

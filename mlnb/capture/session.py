@@ -4,32 +4,29 @@ On the cell's path we only take what cannot wait (timings, which names were rebo
 fingerprints of objects the cell touched, small values); building and writing the record
 happens on a background thread. Every hook is guarded: a failure inside capture is shown
 once as a short warning and never touches the user's cell.
+
+`CaptureSession` is the hooks plus the collaborators it owns: the run's lifecycle
+(`lifecycle.py`), the history of captured cells (`history.py`), papermill's parameters
+(`parameters.py`) and the queue that turns records into events off the cell's path
+(`record_queue.py`, `records.py`).
 """
 from __future__ import annotations
 
-import hashlib
-import os
-import collections
 import sys
-import threading
 import time
 import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
 from mlnb.capture.analysis import CellNames, analyse, analyse_tree
+from mlnb.capture.history import CellHistory
+from mlnb.capture.lifecycle import RunLifecycle
+from mlnb.capture.limits import MAX_STREAM_CHARS, MAX_VALUE_CHARS
+from mlnb.capture.parameters import PapermillParams, python_source
+from mlnb.capture.record_queue import RecordQueue
 
 DATA_TYPES = frozenset({"DataFrame", "Series", "ndarray", "Table", "RecordBatch", "Index"})
-WORKER_POLL_S = float(os.environ.get("MLNB_CAPTURE_POLL", "0.05"))
-# Captured stdout/stderr and text outputs are capped per cell (the user's display is not).
-MAX_STREAM_CHARS = int(os.environ.get("MLNB_CAPTURE_MAX_CHARS", "20000"))
-MAX_VALUE_CHARS = 200
-PAPERMILL_HEADER = "# Parameters"
 _UNPARSED = CellNames(frozenset(), frozenset(), parsed=False)
-# The capture thread waits for a pause between cells, so a burst of cells never competes
-# with it for the GIL; past this many waiting records it works anyway (bounded memory).
-IDLE_S = 0.02
-MAX_WAITING = 5000
 
 
 def is_data(obj: Any) -> bool:
@@ -87,47 +84,94 @@ class _Known:
 
 
 class CaptureSession:
-    """Per-shell capture state; the run itself is an ordinary `mlnb.Run`."""
+    """Per-shell capture: the cell hooks, composed with the run's lifecycle, the history of
+    captured cells and the queue that turns records into events. The run itself is an
+    ordinary `mlnb.Run`."""
 
     def __init__(self, shell: Any) -> None:
         self.shell = shell
-        self.run: Any = None
+        self._warned = False
         self.paused = False
-        self.seq = 0
-        self.cells_captured = 0
         self.datasets_seen: set[str] = set()
         self.known: dict[str, _Known] = {}
-        self.writers: dict[str, dict[str, Any]] = {}  # variable -> the execution that last bound it
-        self.cell_code: dict[str, str] = {}  # cell id -> code hash of its latest execution
-        self.history: list[dict[str, Any]] = []
+        self.history = CellHistory()
+        self.records = RecordQueue(self.warn)
+        self.lifecycle = RunLifecycle(shell, self.history, flush=self.wait, warn=self.warn)
         self._stack: list[_Pending | None] = []
         self.next_step: str | None = None
         self.batch = False  # inside `mlnb run`: the run's lifetime belongs to the batch runner
-        self.pending_params: dict[str, Any] = {}
-        self._param_names: frozenset[str] = frozenset()
-        self._last_raw = ""
-        self._records: collections.deque[tuple[Any, dict[str, Any]]] = collections.deque()
-        self._emit_lock = threading.Lock()  # records are emitted one at a time, in order
-        self._stopping = False
-        self._last_cell = 0.0
-        self._worker: threading.Thread | None = None
-        self._warned = False
-        self._lock = threading.Lock()
+        self.params = PapermillParams(shell)
         self.secrets_file: str | None = None  # `mlnb run`: where to leave the secrets this kernel knows
         self._shared: Any = None
+
+    # -- the run (owned by the lifecycle) ------------------------------------------------------
+    @property
+    def run(self) -> Any:
+        return self.lifecycle.run
+
+    @run.setter
+    def run(self, run: Any) -> None:
+        self.lifecycle.run = run
+
+    @property
+    def pending_params(self) -> dict[str, Any]:
+        """Papermill parameters seen so far (logged by the next run started)."""
+        return self.params.pending
+
+    @property
+    def cells_captured(self) -> int:
+        return self.history.cells_captured
+
+    def start(self, experiment: str | None, name: str | None, tags: dict[str, str],
+              run_id: str | None = None, parent: str | None = None) -> Any:
+        """Open a run for this notebook (ending one still open); params set so far are logged."""
+        return self.lifecycle.start(experiment, name, tags, run_id=run_id, parent=parent,
+                                    params=self.params.all)
+
+    def stop(self, status: str = "finished") -> Any:
+        """End the run: wait for captured cells, store the snapshot and the hidden-state verdict."""
+        return self.lifecycle.stop(status)
+
+    def require_run(self) -> Any:
+        """The open run, or a clear error."""
+        return self.lifecycle.require_run()
+
+    def hidden_state(self) -> tuple[str, list[str]]:
+        """The verdict for what has run so far."""
+        return self.lifecycle.hidden_state()
+
+    def status_text(self) -> str:
+        """What `%track status` prints."""
+        if self.run is None:
+            return "mlnb: no run open; start one with %track start"
+        state, problems = self.hidden_state()
+        lines = [f"run {self.run.id[:8]} ({self.run.status}) in experiment {self.run.experiment!r}",
+                 f"cells captured: {self.cells_captured}{' (paused)' if self.paused else ''}",
+                 f"datasets seen: {len(self.datasets_seen)}", f"hidden state: {state}"]
+        lines += [f"  - {p}" for p in problems[:10]]
+        return "\n".join(lines)
+
+    def track_data(self, name: str, value: Any) -> Any:
+        """Fingerprint a variable now and record it as a dataset of the run."""
+        from mlnb.capture.records import emit_dataset
+
+        fp = self._fingerprint_known(name, value, force=True)
+        if fp is not None and self.lifecycle.running():
+            emit_dataset(self.run, name, fp)
+        return fp
 
     # -- hooks ---------------------------------------------------------------------------------
     def pre_run_cell(self, info: Any) -> None:
         try:
             self._pre(info)
         except Exception as exc:
-            self._warn(exc)
+            self.warn(exc)
 
     def post_run_cell(self, result: Any) -> None:
         try:
             self._post(result)
         except Exception as exc:
-            self._warn(exc)
+            self.warn(exc)
         finally:
             if not self._stack:  # whatever happened, the user's streams are theirs again
                 while isinstance(sys.stdout, _Tee):
@@ -136,7 +180,8 @@ class CaptureSession:
                     sys.stderr = sys.stderr.target
 
     def _active(self) -> bool:
-        return self.run is not None and self.run.status == "running" and not self.paused
+        run = self.lifecycle.run  # read once: the hooks run on every cell
+        return run is not None and run.status == "running" and not self.paused
 
     @property
     def _pending(self) -> _Pending | None:
@@ -144,12 +189,7 @@ class CaptureSession:
 
     def _pre(self, info: Any) -> None:
         raw = getattr(info, "raw_cell", "") or ""
-        if raw.lstrip().startswith(PAPERMILL_HEADER):
-            # papermill's injected-parameters cell; the cell run just before it is the one
-            # tagged `parameters`, whose defaults it overrides: both are the run's params
-            previous = analyse(self._python_source(self._last_raw)).writes if self._last_raw else frozenset()
-            self._param_names = analyse(self._python_source(raw)).writes | previous
-        self._last_raw = raw
+        self.params.see(raw)
         if not self._active():
             self._stack.append(None)
             return
@@ -179,18 +219,20 @@ class CaptureSession:
                 self._fingerprint_known(name, ns[name])
 
     def _post(self, result: Any) -> None:
-        if self._param_names:
-            self._take_params()
+        values = self.params.take()
+        if values and self.lifecycle.running():
+            self.run.log_params(values)
         if not self._stack:  # the cell that ran %load_ext has no pre event
             return
         pending = self._stack.pop()
         if pending is None:
             return
         if not pending.analysed and pending.raw.strip():  # IPython did not hand us its tree
-            self._analyse_before_run(pending, analyse(self._python_source(pending.raw)))
+            self._analyse_before_run(pending, analyse(python_source(self.shell, pending.raw)))
         sys.stdout, sys.stderr = pending.stdout.target, pending.stderr.target
         duration = time.perf_counter() - pending.perf
-        if pending.wrapper or self.run is None or self.run.status != "running":
+        run = self.lifecycle.run
+        if pending.wrapper or run is None or run.status != "running":
             return
         error = getattr(result, "error_in_exec", None) or getattr(result, "error_before_exec", None)
         ns = self.shell.user_ns
@@ -216,9 +258,8 @@ class CaptureSession:
                     outputs.append((name, fp))
             if rebound or mutated:
                 variables.append(_describe(name, obj, self.known.get(name), mutated))
-        self.seq += 1
         record = {
-            "seq": self.seq, "execution_count": getattr(result, "execution_count", None),
+            "seq": self.history.next_seq(), "execution_count": getattr(result, "execution_count", None),
             "cell_id": pending.cell_id, "raw": pending.raw, "started": pending.started,
             "duration": duration, "status": "error" if error is not None else "ok",
             "error": _error_details(error) if error is not None else None,
@@ -226,52 +267,19 @@ class CaptureSession:
             "result": _result_bundle(self.shell, getattr(result, "result", None)),
             "displays": pending.displays, "variables": variables,
             "reads": sorted({n for n in pending.names.reads if n in pending.ids_before} | pending.extra_reads),
-            "inputs": inputs, "outputs": outputs, "metrics": sorted(self.run.take_logged_metric_keys()),
+            "inputs": inputs, "outputs": outputs, "metrics": sorted(run.take_logged_metric_keys()),
             "step": self.next_step,
         }
         self.next_step = None
-        self._note_history(record, pending)
-        self.cells_captured += 1
-        self._submit(record)
+        self.history.note(record, pending.raw, pending.cell_id)
+        self.records.submit(run, record)
 
     # -- helpers -------------------------------------------------------------------------------
-    def _take_params(self) -> None:
-        ns = self.shell.user_ns
-        values = {name: ns[name] for name in self._param_names if name in ns}
-        self._param_names = frozenset()
-        self.pending_params.update(values)
-        if values and self.run is not None and self.run.status == "running":
-            self.run.log_params(values)
-
     def add_reads(self, names: list[str]) -> None:
         """Names a magic read on the cell's behalf (so lineage sees `%track metrics acc`)."""
         pending = self._pending
         if pending is not None:
             pending.extra_reads.update(names)
-
-    def params_from_history(self) -> dict[str, Any]:
-        """Papermill parameters run before capture was loaded, found in the shell's input history."""
-        inputs = list(self.shell.user_ns.get("In", []) or [])
-        for index in range(len(inputs) - 1, 0, -1):
-            if isinstance(inputs[index], str) and inputs[index].lstrip().startswith(PAPERMILL_HEADER):
-                names = analyse(self._python_source(inputs[index])).writes
-                if index > 1 and isinstance(inputs[index - 1], str):
-                    names |= analyse(self._python_source(inputs[index - 1])).writes
-                ns = self.shell.user_ns
-                return {name: ns[name] for name in names if name in ns}
-        return {}
-
-    def history_cells(self) -> list[dict[str, Any]]:
-        """Captured cells in execution order (for the rebuilt notebook snapshot)."""
-        return [{"code": e["code"], "execution_count": e["execution_count"]} for e in self.history]
-
-    def _python_source(self, raw: str) -> str:
-        if not any(c in raw for c in "%!?"):  # plain Python: IPython's transforms would not change it
-            return raw
-        try:
-            return self.shell.transform_cell(raw)
-        except Exception:
-            return raw
 
     def _fingerprint_known(self, name: str, obj: Any, force: bool = False) -> Any:
         known = self.known.get(name)
@@ -285,58 +293,9 @@ class CaptureSession:
             self.datasets_seen.add(fp.hash)
         return fp
 
-    def _note_history(self, record: dict[str, Any], pending: _Pending) -> None:
-        code_hash = hashlib.sha256(pending.raw.encode()).hexdigest()[:16]
-        record["code_hash"] = code_hash
-        entry = {"seq": record["seq"], "cell_id": pending.cell_id, "code_hash": code_hash, "code": pending.raw,
-                 "execution_count": record["execution_count"], "reads": [], "stale": []}
-        for name in record["reads"]:
-            writer = self.writers.get(name)
-            if writer is not None and writer["seq"] != record["seq"]:
-                entry["reads"].append((name, writer))
-        record["upstream"] = [(name, writer["seq"]) for name, writer in entry["reads"]]
-        if pending.cell_id:
-            self.cell_code[pending.cell_id] = code_hash
-        for variable in record["variables"]:
-            self.writers[variable["name"]] = entry
-        self.history.append(entry)
-
-    def _submit(self, record: dict[str, Any]) -> None:
-        # no per-cell wake-up: the worker polls, so a burst of cells costs the kernel nothing extra
-        self._records.append((self.run, record))
-        self._last_cell = time.monotonic()
-        if self._worker is None or not self._worker.is_alive():
-            self._stopping = False
-            self._worker = threading.Thread(target=self._drain, name="mlnb-capture", daemon=True)
-            self._worker.start()
-
-    def _drain(self) -> None:
-        while not self._stopping:
-            time.sleep(WORKER_POLL_S)
-            if time.monotonic() - self._last_cell < IDLE_S and len(self._records) < MAX_WAITING:
-                continue
-            self._emit_pending()
-
-    def _emit_pending(self) -> None:
-        from mlnb.capture.records import emit_cell
-
-        while True:
-            with self._emit_lock:
-                try:
-                    run, record = self._records.popleft()
-                except IndexError:
-                    return
-                try:
-                    emit_cell(run, record)
-                except Exception as exc:
-                    self._warn(exc)
-            time.sleep(0)  # let the kernel's thread have the GIL between records
-
     def wait(self) -> None:
         """Hand every captured cell to the event writer before returning."""
-        self._emit_pending()
-        with self._emit_lock:  # and let a record the worker took finish
-            pass
+        self.records.flush()
         if self.secrets_file is not None:
             self._share_secrets()
 
@@ -354,13 +313,11 @@ class CaptureSession:
 
     def drain_now(self) -> None:
         """At interpreter exit: stop the worker, then emit whatever is still waiting."""
-        worker = self._worker
-        if worker is not None and worker.is_alive():
-            self._stopping = True
-            worker.join(timeout=5)
+        self.records.stop()
         self.wait()
 
-    def _warn(self, exc: BaseException) -> None:
+    def warn(self, exc: BaseException) -> None:
+        """Report a capture problem once; the user's cell is never affected."""
         if not self._warned:
             self._warned = True
             print(f"mlnb: capture problem ({type(exc).__name__}: {exc}); your cell is unaffected, "
@@ -397,14 +354,3 @@ def _result_bundle(shell: Any, value: Any) -> dict[str, Any] | None:
     except Exception:
         return None
     return data
-
-
-def _install_lifecycle() -> None:
-    """Run lifecycle methods of CaptureSession (kept apart from the hot hook code)."""
-    from mlnb.capture import lifecycle
-
-    for name in ("start", "stop", "status_text", "require_run", "track_data", "hidden_state"):
-        setattr(CaptureSession, name, getattr(lifecycle, name))
-
-
-_install_lifecycle()

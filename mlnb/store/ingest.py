@@ -12,22 +12,25 @@ the same pass is ingested. One hand-edited or hostile line never stops the index
 
 Core events (runs, params, metrics, tags, artifacts) are handled in SQL; later features
 register Python handlers for their own event types with `@handles(...)`, writing rows into
-tables described by `TABLES`. Every line is parsed with the core schema first, so a non-core
-event must not use a core field name (see `_event_schema`) with a different type.
+tables described by `TABLES` (both in `store/handlers.py`). Every line is parsed with the
+core schema first, so a non-core event must not use a core field name (see `_event_schema`)
+with a different type.
 """
 from __future__ import annotations
 
 import io
 import os
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from mlnb.store.checks import check_core, check_value, drop_rows, quarantine_rows, reason
+from mlnb.store import records as _records  # noqa: F401  (registers the capture and registry handlers)
+from mlnb.store.checks import check_core, drop_rows, quarantine_rows, reason
 from mlnb.store.events import EVENTS_DIRNAME, read_new_lines
+from mlnb.store.handlers import ARROW_TYPES, HANDLERS, TABLES, Batch, handles  # noqa: F401  (handles: re-exported)
 
 CORE_EVENTS = ("run_start", "run_end", "params", "metrics", "tags", "artifact")
 _TS = 'make_timestamp(CAST({} * 1000000 AS BIGINT))'  # epoch seconds -> TIMESTAMP (UTC)
@@ -56,115 +59,6 @@ def _event_schema() -> Any:
         ("m", pa.list_(pa.struct([("k", text), ("v", num), ("s", integer), ("x", text)]))),
         ("tags", pa.list_(pa.struct([("k", text), ("v", text)]))),
     ])
-
-
-@dataclass(frozen=True)
-class TableSpec:
-    """How rows of one index table are written by Python handlers: appended, or upserted on `key`.
-
-    `types` gives each column's kind (see `check_value`): rows are checked before they are
-    added, so an event with a wrong-typed value is quarantined instead of failing the ingest.
-    """
-
-    columns: tuple[str, ...]
-    types: tuple[str, ...]
-    key: tuple[str, ...] = ()
-
-    def check(self, row: tuple[Any, ...]) -> None:
-        for column, kind, value in zip(self.columns, self.types, row, strict=True):
-            check_value(value, kind, column, required=column in self.key)
-
-
-TABLES: dict[str, TableSpec] = {
-    "datasets": TableSpec(
-        ("fingerprint", "schema_hash", "kind", "n_rows", "n_cols", "profile", "first_seen", "scheme"),
-        ("text", "text", "text", "int64", "int64", "json", "time", "int32"),
-        ("fingerprint",),
-    ),
-    "cells": TableSpec(
-        ("run_id", "seq", "execution_count", "cell_id", "code", "code_hash", "start_time",
-         "duration_s", "status", "details"),
-        ("text", "int32", "int32", "text", "text", "text", "time", "float", "text", "json"),
-        ("run_id", "seq"),
-    ),
-    "lineage": TableSpec(("run_id", "src_kind", "src_id", "dst_kind", "dst_id", "relation", "ts"),
-                         ("text", "text", "text", "text", "text", "text", "time")),
-    "model_versions": TableSpec(
-        ("name", "version", "run_id", "artifact_hash", "artifact_path", "flavor", "size", "signature",
-         "description", "tags", "data", "notebook_hash", "hidden_state", "status", "created", "user", "host",
-         "mlnb_version"),
-        ("text", "int32", "text", "text", "text", "text", "int64", "json",
-         "text", "json", "json", "text", "text", "text", "time", "text", "text", "text"),
-        ("name", "version"),
-    ),
-    "alias_history": TableSpec(("name", "alias", "from_version", "to_version", "user", "ts", "reason"),
-                               ("text", "text", "int32", "int32", "text", "time", "text")),
-}
-_ARROW_TYPES = {"text": "string", "json": "string", "int32": "int32", "int64": "int64", "float": "float64",
-                "time": "float64"}
-
-
-@dataclass
-class Batch:
-    """Rows produced by Python event handlers, written in the same transaction as the rest."""
-
-    rows: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)
-    statements: list[tuple[str, list[Any]]] = field(default_factory=list)  # run after the rows, in order
-    origin: int = -1  # the line index of the event being handled
-    row_origins: dict[str, list[int]] = field(default_factory=dict)
-    statement_origins: list[int] = field(default_factory=list)
-
-    def add(self, table: str, row: tuple[Any, ...]) -> None:
-        """Add a row, after checking its values fit the table (BadEvent if not)."""
-        TABLES[table].check(row)
-        self.rows.setdefault(table, []).append(row)
-        self.row_origins.setdefault(table, []).append(self.origin)
-
-    def execute(self, sql: str, params: list[Any]) -> None:
-        """A fixed, parameterized statement for events that update rows (rare: registry changes)."""
-        self.statements.append((sql, params))
-        self.statement_origins.append(self.origin)
-
-    def mark(self) -> tuple[dict[str, int], int]:
-        return {table: len(rows) for table, rows in self.rows.items()}, len(self.statements)
-
-    def truncate(self, mark: tuple[dict[str, int], int]) -> None:
-        """Forget what was added since `mark`."""
-        sizes, statements = mark
-        for table in self.rows:
-            del self.rows[table][sizes.get(table, 0):]
-            del self.row_origins[table][sizes.get(table, 0):]
-        del self.statements[statements:]
-        del self.statement_origins[statements:]
-
-    def only(self, keep: Callable[[int], bool]) -> "Batch":
-        """The rows and statements of the events (line indexes) that `keep` accepts."""
-        out = Batch()
-        for table, rows in self.rows.items():
-            for row, origin in zip(rows, self.row_origins[table]):
-                if keep(origin):
-                    out.origin = origin
-                    out.rows.setdefault(table, []).append(row)
-                    out.row_origins.setdefault(table, []).append(origin)
-        for statement, origin in zip(self.statements, self.statement_origins):
-            if keep(origin):
-                out.statements.append(statement)
-                out.statement_origins.append(origin)
-        return out
-
-
-EventHandler = Callable[[Batch, dict[str, Any]], None]
-HANDLERS: dict[str, EventHandler] = {}
-
-
-def handles(event_type: str) -> Callable[[EventHandler], EventHandler]:
-    """Register the function that turns one (non-core) event type into rows."""
-
-    def register(func: EventHandler) -> EventHandler:
-        HANDLERS[event_type] = func
-        return func
-
-    return register
 
 
 @dataclass
@@ -460,7 +354,7 @@ def _write_rows(con: Any, pa: Any, name: str, rows: list[tuple[Any, ...]]) -> No
         key_idx = [spec.columns.index(k) for k in spec.key]
         rows = list({tuple(row[i] for i in key_idx): row for row in rows}.values())
     columns = list(zip(*rows))
-    arrays = {c: pa.array(v, type=getattr(pa, _ARROW_TYPES[kind])())
+    arrays = {c: pa.array(v, type=getattr(pa, ARROW_TYPES[kind])())
               for c, kind, v in zip(spec.columns, spec.types, columns)}
     con.register("_rows", pa.table(arrays))
     select = ", ".join(_TS.format(f'"{c}"') if kind == "time" else f'"{c}"'
@@ -471,5 +365,3 @@ def _write_rows(con: Any, pa: Any, name: str, rows: list[tuple[Any, ...]]) -> No
         sql += f" ON CONFLICT ({', '.join(spec.key)}) DO UPDATE SET {sets}"
     con.execute(sql)
     con.unregister("_rows")
-
-from mlnb.store import records as _records  # noqa: E402,F401  (registers the capture handlers)

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from mlnb.store.checks import check_value
-from mlnb.store.ingest import Batch, handles
+from mlnb.store.handlers import Batch, handles
 
 
 @handles("cell")
