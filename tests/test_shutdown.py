@@ -67,14 +67,23 @@ def test_a_capture_session_at_exit_hands_over_its_cells_before_the_run_ends(tmp_
         mlnb.connect(".")
         shell = start_ipython()
         shell.run_line_magic("load_ext", "mlnb")
-        shell.run_cell("import mlnb\\nrun = mlnb.start_run(name='captured')")
-        shell.run_cell("for step in range(300):\\n    mlnb.log_metric('loss', step / 2, step=step)")
+        shell.run_cell("%track start --name captured")
+        shell.run_cell("import mlnb\\nfor step in range(300):\\n    mlnb.log_metric('loss', step / 2, step=step)")
+        shell.run_cell("total = 1 + 1")
     """)
     assert done.returncode == 0, done.stderr
 
     status, points = _points(tmp_path)
     assert status == "finished"
     assert points == [(step, step / 2) for step in range(300)]
+    store = Store.open(tmp_path)
+    with store.index() as con:  # what the session still held at exit reached the run before it ended
+        cells = con.execute("SELECT count(*) FROM cells").fetchone()[0]
+        artifacts = [r[0] for r in con.execute("SELECT path FROM artifacts").fetchall()]
+    store.close()
+    assert cells == 2  # the two cells after `%track start`
+    assert "environment/packages.txt" in artifacts
+    assert "capture problem" not in done.stderr  # old order: "run ... has ended" when the drain came last
 
 
 def test_the_phases_run_in_their_declared_order_whatever_the_registration_order() -> None:
