@@ -23,12 +23,13 @@ _REGISTRY = (
     "archive_version", "models", "model_versions", "alias_history",
 )
 
-__all__ = [*_TRACKING, *_QUERIES, *_REGISTRY, "evaluate", "registry", "pipeline_view", "compare", "diff", "lineage", "fingerprint", "MlnbError", "__version__"]
+__all__ = [*_TRACKING, *_QUERIES, *_REGISTRY, "evaluate", "registry", "pipeline_view", "compare", "diff", "lineage", "fingerprint", "close", "MlnbError", "__version__"]
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ resolves these lazily
     from mlnb.api import experiments, get_run, metric_history, runs, sql  # noqa: F401
     from mlnb.errors import MlnbError  # noqa: F401
     from mlnb.evaluation import evaluate  # noqa: F401
+    from mlnb.shutdown import close  # noqa: F401
     from mlnb.model_registry import (  # noqa: F401
         alias_history, archive_version, delete_alias, load_model, model_version, model_versions, models,
         register_model, set_alias, update_version,
@@ -60,6 +61,7 @@ _HOMES: dict[str, str] = {
     "diff": "mlnb.widgets.diff_view",
     "lineage": "mlnb.widgets.lineage_view",
     "evaluate": "mlnb.evaluation",
+    "close": "mlnb.shutdown",
     "load_ipython_extension": "mlnb.capture",
     "unload_ipython_extension": "mlnb.capture",
     "MlnbError": "mlnb.errors",

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlnb import model_trust, runinfo
-from mlnb.errors import InvalidValueError, MlnbError, NotFoundError, UntrustedModelError
+from mlnb.errors import ConflictError, InvalidValueError, MlnbError, NotFoundError, UntrustedModelError
 from mlnb.flavors import SkopsFlavor, describe, dump_model, get_flavor, runs_code
 from mlnb.store.events import clean_text
 from mlnb.store.queries import resolve_run_id
@@ -186,7 +186,8 @@ def resolve_version(con: Any, uri: str | ModelURI) -> tuple[str, int]:
         "SELECT version FROM idx.model_versions WHERE name = ? ORDER BY version", [parsed.name]).fetchall()]
     if not versions:
         names = [r[0] for r in con.execute("SELECT DISTINCT name FROM idx.model_versions ORDER BY 1").fetchall()]
-        raise NotFoundError(f"no model named {parsed.name!r}; registered models: {', '.join(names) or 'none'}")
+        raise NotFoundError(f"no model named {parsed.name!r}; registered models: {', '.join(names) or 'none'}",
+                            kind="model", name=parsed.name)
     if parsed.alias == "latest":
         return parsed.name, versions[-1]
     if parsed.alias is not None:
@@ -196,11 +197,11 @@ def resolve_version(con: Any, uri: str | ModelURI) -> tuple[str, int]:
             aliases = [r[0] for r in con.execute(
                 "SELECT alias FROM idx.model_aliases WHERE name = ? ORDER BY 1", [parsed.name]).fetchall()]
             raise NotFoundError(f"model {parsed.name!r} has no alias {parsed.alias!r}; aliases: "
-                            f"{', '.join(aliases + ['latest'])}")
+                                f"{', '.join(aliases + ['latest'])}", kind="alias", name=f"{parsed.name}@{parsed.alias}")
         return parsed.name, row[0]
     if parsed.version not in versions:
         raise NotFoundError(f"model {parsed.name!r} has no version {parsed.version}; versions: "
-                        f"{', '.join(map(str, versions))}")
+                            f"{', '.join(map(str, versions))}", kind="version", name=f"{parsed.name}/{parsed.version}")
     return parsed.name, parsed.version
 
 
@@ -295,10 +296,12 @@ def set_alias(name: str, alias: str, version: int, force: bool = False, reason: 
             "SELECT hidden_state, status FROM idx.model_versions WHERE name = ? AND version = ?", [name, version]
         ).fetchone()
         if status == "archived":
-            raise MlnbError(f"{name}/{version} is archived; register a new version or pick another")
+            raise ConflictError(f"{name}/{version} is archived; register a new version or pick another",
+                                subject=f"{name}/{version}", reason="archived")
         if alias == PROTECTED_ALIAS and hidden not in (None, "clean") and not force:
-            raise MlnbError(f"{name}/{version} comes from a run whose notebook state is {hidden!r}; "
-                            "pass force=True (and a reason) to make it champion anyway")
+            raise ConflictError(f"{name}/{version} comes from a run whose notebook state is {hidden!r}; "
+                                "pass force=True (and a reason) to make it champion anyway",
+                                subject=f"{name}/{version}", reason="hidden_state")
         before = con.execute("SELECT version FROM idx.model_aliases WHERE name = ? AND alias = ?",
                              [name, alias]).fetchone()
         if before is not None and before[0] == version:  # already there: no history entry for a no-op
@@ -338,7 +341,8 @@ def archive_version(name: str, version: int) -> dict[str, Any]:
         aliases = [r[0] for r in con.execute("SELECT alias FROM idx.model_aliases WHERE name = ? AND version = ?",
                                              [name, version]).fetchall()]
         if aliases:
-            raise MlnbError(f"{name}/{version} still has alias(es) {', '.join(aliases)}; move or delete them first")
+            raise ConflictError(f"{name}/{version} still has alias(es) {', '.join(aliases)}; move or delete them first",
+                                subject=f"{name}/{version}", reason="has_aliases")
         store.writer.emit({"e": "model_version_update", "name": name, "version": version, "status": "archived"})
         store.writer.flush(sync=True)
     return model_version(f"{name}/{version}")

@@ -6,7 +6,6 @@ here waits on the disk except `Run.end()`, which makes the run durable.
 """
 from __future__ import annotations
 
-import atexit
 import contextvars
 import math
 import mimetypes
@@ -21,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mlnb import runinfo
+from mlnb import runinfo, shutdown
 from mlnb.errors import InvalidValueError, NoActiveRunError
 from mlnb.store.events import clean_text
 from mlnb.store.store import Store
@@ -390,7 +389,7 @@ _hooks_installed: list[bool] = []
 
 
 def _install_exit_hooks() -> None:
-    """At exit, end runs left open: `failed` after an uncaught exception, else `finished`."""
+    """Remember uncaught exceptions, so runs left open at exit end as `failed` (see `_end_open_runs`)."""
     if _hooks_installed:
         return
     _hooks_installed.append(True)
@@ -401,14 +400,22 @@ def _install_exit_hooks() -> None:
         previous_hook(exc_type, exc, tb)
 
     sys.excepthook = remember
-    atexit.register(_end_open_runs)
 
 
 def _end_open_runs() -> None:
-    # a batch kernel that exits with its run open stopped before the last cell: that is a failure
-    status = "failed" if _uncaught or os.environ.get("MLNB_BATCH") == "1" else "finished"
+    """The `runs` shutdown phase: end runs left open, before the writers' final flush.
+
+    At exit: `failed` after an uncaught exception; a batch kernel that exits with its run open
+    stopped before the last cell, so that is a failure too; otherwise `finished`. On
+    `mlnb.close()` the process goes on, so its open runs are `finished`.
+    """
+    failed = shutdown.exiting() and (_uncaught or os.environ.get("MLNB_BATCH") == "1")
+    status = "failed" if failed else "finished"
     for run in list(_open_runs):
         try:
             run.end(status)
-        except Exception:
+        except Exception:  # noqa: BLE001 - the other runs still end
             pass
+
+
+shutdown.register("runs", _end_open_runs)

@@ -383,7 +383,7 @@ async def test_a_blob_replaced_by_a_fifo_does_not_hang_the_server(jp_fetch, serv
         except OSError:
             pass
     assert time.monotonic() - started < 5
-    assert code == 400 and "not a regular file" in error["message"]
+    assert code == 409 and error["code"] == "integrity_error" and "not a regular file" in error["message"]
 
 
 async def test_the_server_and_the_cli_encode_infinity_and_missing_alike(jp_fetch, served_store) -> None:

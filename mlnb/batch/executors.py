@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
-from mlnb.errors import MlnbError
+from mlnb.errors import MissingDependencyError, MlnbError
 
 
 class Executor(Protocol):
@@ -65,7 +65,7 @@ class DaskExecutor:
         try:
             from distributed import Client
         except ImportError:
-            raise MlnbError('the Dask executor needs dask.distributed: pip install "mlnb[dask]"') from None
+            raise MissingDependencyError("dask.distributed", "dask", needed_for="the Dask executor") from None
         try:
             self._client = Client(address, timeout=f"{timeout}s", set_as_default=False)
         except OSError as exc:

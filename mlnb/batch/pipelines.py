@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlnb.errors import MlnbError
+from mlnb.errors import MissingDependencyError, MlnbError
 
 STEP_KEYS = {"notebook", "params", "needs", "inputs", "outputs"}
 TOP_KEYS = {"name", "experiment", "steps"}
@@ -286,7 +286,7 @@ def pipeline_view(result: PipelineResult | str | Path) -> Any:
     try:
         import plotly.graph_objects as go
     except ImportError:
-        raise MlnbError('pipeline_view needs plotly: pip install "mlnb[notebook]"') from None
+        raise MissingDependencyError("plotly", "notebook", needed_for="pipeline_view") from None
     pipeline = result.pipeline if isinstance(result, PipelineResult) else load_pipeline(result)
     rows = result.rows if isinstance(result, PipelineResult) else {}
     position = {name: (x, -y) for x, level in enumerate(pipeline.levels()) for y, name in enumerate(level)}

@@ -5,9 +5,10 @@ Auto-load it in every kernel with an IPython profile: add `c.InteractiveShellApp
 """
 from __future__ import annotations
 
-import atexit
 from dataclasses import dataclass
 from typing import Any
+
+from mlnb import shutdown
 
 _sessions: dict[int, Any] = {}  # id(shell) -> its CaptureSession
 
@@ -30,7 +31,7 @@ def load_ipython_extension(shell: Any) -> None:
     if id(shell) in _sessions:
         return
     session = _sessions[id(shell)] = CaptureSession(shell)
-    atexit.register(session.drain_now)  # runs before the event writer's final flush
+    shutdown.register("capture", session.drain_now)  # before open runs end and writers flush
     shell.register_magics(TrackMagics(shell, session))
     shell.events.register("pre_run_cell", session.pre_run_cell)
     shell.events.register("post_run_cell", session.post_run_cell)
@@ -43,6 +44,7 @@ def unload_ipython_extension(shell: Any) -> None:
     session = _sessions.pop(id(shell), None)
     if session is None:
         return
+    shutdown.unregister("capture", session.drain_now)
     shell.events.unregister("pre_run_cell", session.pre_run_cell)
     shell.events.unregister("post_run_cell", session.post_run_cell)
     shell.ast_transformers[:] = [t for t in shell.ast_transformers if not isinstance(t, _CellAnalyser)]

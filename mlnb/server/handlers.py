@@ -22,7 +22,7 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
 from mlnb import jsonout
-from mlnb.errors import FilterError, MlnbError, NotFoundError, StoreBusyError, StoreNotFoundError
+from mlnb.errors import HTTP_STATUS, MlnbError, NotFoundError, StoreNotFoundError, http_status
 from mlnb.store import browse
 
 NAME = r"[^/]+"
@@ -34,6 +34,9 @@ BUSY_MESSAGE = "the mlnb index is busy (another process is using it); try again 
 # media types served as they are; anything else (HTML, SVG, scripts) goes out as octet-stream
 INERT_MEDIA = frozenset({"text/plain", "text/csv", "application/json", "image/png", "image/jpeg", "image/gif",
                          "application/octet-stream", "application/x-ipynb+json", "application/vnd.plotly.v1+json"})
+
+# before Python 3.11 the event loop's timeout is its own class; it means the same as TimeoutError
+HTTP_STATUS.setdefault(asyncio.TimeoutError, HTTP_STATUS[TimeoutError])
 
 
 class StoreFinder:
@@ -74,19 +77,21 @@ class MlnbHandler(APIHandler):
             # a write (POST) that has started is awaited to its end: never "busy" after doing it
             result = await run_read(lambda: read(self.finder.get(), *args, **kwargs),
                                     finish_started=self.request.method != "GET")
-        except (TimeoutError, asyncio.TimeoutError, StoreBusyError):
-            return self.fail(503, "store_busy", BUSY_MESSAGE)
-        except (FilterError, ValueError) as exc:
-            return self.fail(400, "bad_request", exc)
-        except NotFoundError as exc:
-            return self.fail(404, "not_found", exc)
-        except StoreNotFoundError as exc:
-            return self.fail(404, "no_store", exc)
-        except MlnbError as exc:
-            return self.fail(400, "bad_request", exc)
+        except Exception as exc:  # noqa: BLE001 - mapped by the one table; anything unlisted re-raised
+            if not self.fail_for(exc):
+                raise
         self.finish(jsonout.dumps(result))  # the CLI's encoding too: null for NaN, "inf" for infinity
 
-    def fail(self, status: int, code: str, error: Exception | str) -> None:
+    def fail_for(self, exc: BaseException) -> bool:
+        """Answer `exc` with its status and code from `errors.HTTP_STATUS`; False if it is not listed."""
+        mapped = http_status(exc)
+        if mapped is None:
+            return False
+        status, code = mapped
+        self.fail(status, code, BUSY_MESSAGE if code == "store_busy" else exc)
+        return True
+
+    def fail(self, status: int, code: str, error: BaseException | str) -> None:
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         self.set_status(status)
         self.finish(json.dumps({"error": {"code": code, "message": message}}))
@@ -112,7 +117,7 @@ class MlnbHandler(APIHandler):
         try:
             return browse.page_bounds(values[0], values[1])
         except MlnbError as exc:
-            self.fail(400, "bad_request", exc)
+            self.fail_for(exc)
             return None
 
 
@@ -181,14 +186,12 @@ class ArtifactHandler(MlnbHandler):
     async def get(self, run_id: str, path: str) -> None:
         try:
             found = await run_read(lambda: browse.open_artifact(self.finder.get(), run_id, path))
-        except (TimeoutError, asyncio.TimeoutError, StoreBusyError):
-            return self.fail(503, "store_busy", BUSY_MESSAGE)
-        except NotFoundError as exc:
-            return self.fail(404, "not_found", exc)
-        except MlnbError as exc:
-            return self.fail(400, "bad_request", exc)
-        except (OSError, ValueError) as exc:
-            return self.fail(500, "artifact_unreadable", exc)
+        except Exception as exc:  # noqa: BLE001 - mapped by the one table, like every other route
+            if self.fail_for(exc):
+                return
+            if isinstance(exc, OSError):  # the blob file exists but cannot be read (permissions, I/O)
+                return self.fail(500, "artifact_unreadable", exc)
+            raise
         # artifacts are user content on the Jupyter origin: never let the browser run them
         content_type = found.media if found.media.split(";")[0].strip() in INERT_MEDIA else "application/octet-stream"
         safe_name = "".join(c for c in found.filename if c.isprintable() and c not in '"\\;') or "artifact"

@@ -14,7 +14,7 @@ import stat
 from pathlib import Path
 from typing import IO, Callable
 
-from mlnb.errors import MlnbError
+from mlnb.errors import IntegrityError, MlnbError
 
 ARTIFACTS_DIRNAME = "artifacts"
 TMP_DIRNAME = "tmp"
@@ -71,16 +71,18 @@ class BlobStore:
             # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever
             fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
         except FileNotFoundError:
-            raise MlnbError(f"artifact {digest[:12]} is missing from {self.root}; was the store copied partially?") from None
+            raise IntegrityError(f"artifact {digest[:12]} is missing from {self.root}; was the store copied partially?",
+                                 digest=digest, problem="missing") from None
         handle = os.fdopen(fd, "rb")
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise MlnbError(f"artifact {digest[:12]} in {self.root} is not a regular file; "
-                                "restore the store's artifacts folder from a copy")
+                raise IntegrityError(f"artifact {digest[:12]} in {self.root} is not a regular file; "
+                                     "restore the store's artifacts folder from a copy", digest=digest, problem="not_a_file")
             os.set_blocking(fd, True)
             if verify:
                 if hashlib.file_digest(handle, "sha256").hexdigest() != digest:
-                    raise MlnbError(f"artifact {digest[:12]} is corrupted (hash mismatch); refusing to use it")
+                    raise IntegrityError(f"artifact {digest[:12]} is corrupted (hash mismatch); refusing to use it",
+                                         digest=digest, problem="hash_mismatch")
                 handle.seek(0)
         except BaseException:
             handle.close()

@@ -8,7 +8,6 @@ and at exit), so a killed process loses at most what it logged since its last fl
 """
 from __future__ import annotations
 
-import atexit
 import collections
 import os
 import socket
@@ -20,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+
+from mlnb import shutdown
 
 EVENTS_DIRNAME = "events"
 FLUSH_INTERVAL_S = float(os.environ.get("MLNB_FLUSH_INTERVAL", "0.2"))
@@ -212,16 +213,24 @@ def _warn_once(message: str) -> None:
         warnings.warn(message, RuntimeWarning, stacklevel=2)
 
 
-@atexit.register
-def _flush_all_at_exit() -> None:
+def flush_all_writers() -> None:
+    """Write and fsync every writer of this process, stop its thread and close its file.
+
+    The `writers` shutdown phase (after open runs were ended, before the index closes). A writer
+    may be used again afterwards: its next event opens a new file and starts a new thread.
+    """
     for writer in list(_writers):
+        if writer._pid != os.getpid():  # a forked child's copy of its parent's writer
+            continue
         try:
-            if writer._pid == os.getpid():
-                writer.flush(sync=True)
-                writer.stop_thread()
-                writer.flush(sync=True)
-        except Exception:
+            writer.flush(sync=True)
+            writer.stop_thread()
+            writer.close()  # flushes what arrived while the thread stopped, then closes the file
+        except Exception:  # noqa: BLE001 - one broken writer must not cost the others their flush
             pass
+
+
+shutdown.register("writers", flush_all_writers)
 
 
 def read_new_lines(path: Path, offset: int) -> tuple[list[bytes], int]:

@@ -8,7 +8,6 @@ current query instead of lingering. User SQL runs on a snapshot of the index, ou
 """
 from __future__ import annotations
 
-import atexit
 import os
 import secrets
 import shutil
@@ -21,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from mlnb import shutdown
 from mlnb.errors import IndexDamagedError, MlnbError, StaleIndexWarning
 from mlnb.store.blobs import ARTIFACTS_DIRNAME, BlobStore
 from mlnb.store.events import EVENTS_DIRNAME, EventWriter
@@ -382,15 +382,23 @@ def index_damaged(path: Path, exc: Exception) -> IndexDamagedError:
 _open_stores: "weakref.WeakSet[Store]" = weakref.WeakSet()
 
 
-@atexit.register
-def _close_all_at_exit() -> None:
+def close_all_indexes() -> None:
+    """Close every index connection of this process (releasing the lock) and end its closer thread.
+
+    The `index` shutdown phase, last: run ends and event flushes come first. Stores stay usable;
+    the next query reopens the index.
+    """
     for store in list(_open_stores):
+        if store._owner_pid != os.getpid():
+            continue
         try:
-            if store._owner_pid == os.getpid():
-                with store._lock:
-                    store._close_index()
-                closer = store._closer
-                if closer is not None and closer.is_alive():
-                    closer.join(timeout=2)
-        except Exception:
+            with store._lock:
+                store._close_index()
+            closer = store._closer
+            if closer is not None and closer.is_alive() and closer is not threading.current_thread():
+                closer.join(timeout=2)
+        except Exception:  # noqa: BLE001 - the other stores still close
             pass
+
+
+shutdown.register("index", close_all_indexes)
