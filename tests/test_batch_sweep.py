@@ -71,5 +71,13 @@ def test_cli_sweep(store: Store, notebook: Path) -> None:
     assert_one_line_error(bad, "error: bad --grid 'lr'")
     all_failed = runner.invoke(cli, ["--store", str(store.root), "sweep", str(notebook), "--grid", "depth=10"])
     assert_one_line_error(all_failed, "every run of sweep")
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        nobody = probe.getsockname()[1]
+    unreachable = runner.invoke(cli, ["--store", str(store.root), "sweep", str(notebook), "--grid", "lr=0.1",
+                                      "--executor", "dask", "--address", f"tcp://127.0.0.1:{nobody}"])
+    assert_one_line_error(unreachable, "cannot reach the Dask scheduler")
     with pytest.raises(MlnbError, match="at least one --grid"):
         combinations({})

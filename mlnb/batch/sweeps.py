@@ -133,8 +133,8 @@ def sweep(notebook: str | Path, grid: dict[str, Sequence[Any]], random: int | No
         specs.append({"store": str(store.root), "notebook": str(source), "parameters": params,
                       "experiment": parent.experiment, "parent": parent.id, "run_id": uuid.uuid4().hex,
                       "name": f"{source.stem} " + " ".join(f"{k}={redact_value(v, k)}" for k, v in params.items())})
+    pool = get_executor(executor, workers, address) if specs else None  # first: its error ends no bar
     bar = _progress(len(specs), progress)
-    pool = get_executor(executor, workers, address) if specs else None
     try:
         for spec, outcome in (pool.run_all(execute, _staggered(specs, workers)) if pool else []):
             result.rows.append({"params": spec["parameters"], "run_id": spec["run_id"], "status": outcome["status"],
