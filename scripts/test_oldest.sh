@@ -21,6 +21,8 @@ TESTS=(
     tests/test_registry.py
     tests/test_batch_run.py tests/test_batch_pipeline.py tests/test_batch_reproduce.py tests/test_batch_sweep.py
     tests/test_compat_lab.py
+    tests/test_hardening_records.py tests/test_ingest_hostile.py tests/test_compat_store.py
+    tests/test_lock_fairness.py tests/test_shutdown.py tests/test_model_trust.py
 )
 
 setup() {
