@@ -26,7 +26,7 @@ from mlnb.store.blobs import ARTIFACTS_DIRNAME, BlobStore
 from mlnb.store.events import EVENTS_DIRNAME, EventWriter
 from mlnb.store.location import resolve_store_root
 from mlnb.store.processes import process_alive
-from mlnb.store.turns import LOCK_FILENAME, Turns
+from mlnb.store.turns import Turns
 
 DB_FILENAME = "mlnb.duckdb"
 SNAPSHOTS_DIRNAME = "snapshots"
