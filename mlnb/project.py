@@ -1,0 +1,137 @@
+"""`Project`: one mlnb store and everything asked of it (tracking, queries, the registry).
+
+`mlnb.connect(url)` opens a project and makes it current. The current project is a context
+variable, so `with mlnb.connect(other):` (or `with project.use():`) scopes it to a block, a
+thread or a task; outside any block the project last connected in this process is current, and
+without one the store is found from the cwd (walking up like git finds `.git`).
+
+Every public function of mlnb takes `project=`: a Project, a path or URL, or None for the
+current one (`resolve`). Nothing outside this module reads or writes the current project.
+"""
+from __future__ import annotations
+
+import contextvars
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Union
+
+if TYPE_CHECKING:
+    from mlnb.store.store import Store
+
+ProjectLike = Union["Project", str, "os.PathLike[str]", None]
+
+# The project of this context (a `with` block, a thread started inside one, an asyncio task).
+_scoped: contextvars.ContextVar["Project | None"] = contextvars.ContextVar("mlnb_project", default=None)
+# The project `connect()` chose for the whole process (new threads start with an empty context,
+# so a context variable alone would lose it in worker threads).
+_process_default: list["Project"] = []
+_lock = threading.Lock()
+
+
+class Project:
+    """A project's store: its event log, blobs and index, and the API over them.
+
+    Get one with `mlnb.connect(url)` or `Project.open(url)`; instances are shared per store.
+    """
+
+    def __init__(self, store: "Store") -> None:
+        self.store = store
+
+    @classmethod
+    def open(cls, url: str | os.PathLike[str] | None = None, create: bool = False) -> "Project":
+        """The project at `url` (a folder, its `.mlnb`, or a backend URL), or found from the cwd."""
+        from mlnb.store.store import Store
+
+        store = Store.open(url, create=create)
+        return cls.of(store)
+
+    @classmethod
+    def of(cls, store: "Store") -> "Project":
+        """The project owning `store` (one Project per Store)."""
+        with _lock:
+            project = getattr(store, "_project", None)
+            if project is None:
+                project = cls(store)
+                store._project = project  # type: ignore[attr-defined]
+            return project
+
+    @property
+    def root(self) -> Any:
+        """Where the store lives (a local path for the local backend)."""
+        return self.store.root
+
+    @property
+    def url(self) -> str:
+        """The store's location as text: what `connect()` and batch workers reopen it from."""
+        return str(self.store.root)
+
+    def __repr__(self) -> str:
+        return f"<mlnb.Project {self.url}>"
+
+    def __fspath__(self) -> str:
+        return self.url
+
+    @contextmanager
+    def use(self) -> Iterator["Project"]:
+        """Make this the current project inside the block (this context only)."""
+        token = _scoped.set(self)
+        try:
+            yield self
+        finally:
+            _scoped.reset(token)
+
+    def __enter__(self) -> "Project":
+        self._tokens = getattr(self, "_tokens", [])
+        self._tokens.append(_scoped.set(self))
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        _scoped.reset(self._tokens.pop())
+
+    def close(self) -> None:
+        """Flush this project's events and close its index connection (it stays usable)."""
+        self.store.writer.flush(sync=True)
+        self.store.close()
+
+
+def connect(url: str | os.PathLike[str] | None = None, create: bool = True) -> Project:
+    """Open the project at `url` (created if missing, unless `create=False`) and make it current."""
+    project = url if isinstance(url, Project) else Project.open(url, create=create)
+    with _lock:
+        _process_default[:] = [project]
+    return project
+
+
+def current(create: bool = False) -> Project:
+    """The current project: this context's, else the one `connect()` chose, else found from the cwd."""
+    project = _scoped.get()
+    if project is not None:
+        return project
+    if _process_default:
+        return _process_default[0]
+    return Project.open(None, create=create)
+
+
+def resolve(project: ProjectLike = None, create: bool = False) -> Project:
+    """`project=` as every public function accepts it: a Project, a path/URL, or None (current)."""
+    if project is None:
+        return current(create=create)
+    if isinstance(project, Project):
+        return project
+    from mlnb.errors import InvalidValueError
+    from mlnb.store.store import Store
+
+    if isinstance(project, Store):  # internal callers holding a Store
+        return Project.of(project)
+    if isinstance(project, (str, os.PathLike)):
+        return Project.open(project, create=create)
+    raise InvalidValueError(f"project must be an mlnb.Project, a path or a URL, got {type(project).__name__}")
+
+
+def forget_current() -> None:
+    """Forget the project `connect()` chose (tests and long-lived servers switching stores)."""
+    with _lock:
+        _process_default.clear()
+    _scoped.set(None)
