@@ -23,6 +23,7 @@ from typing import Any
 from mlnb import shutdown
 from mlnb.errors import IndexDamagedError, MlnbError, StaleIndexWarning
 from mlnb.store.blobs import ARTIFACTS_DIRNAME, BlobStore
+from mlnb.store.claims import Claims
 from mlnb.store.events import EVENTS_DIRNAME, EventWriter
 from mlnb.store.location import resolve_store_root
 from mlnb.store.processes import process_alive
@@ -57,6 +58,7 @@ class Store:
         self.db_path = root / DB_FILENAME
         self.writer = EventWriter(root)
         self.blobs = BlobStore(root)
+        self.claims = Claims(root)
         self._lock = threading.RLock()
         self._con: Any = None
         self._depth = 0
