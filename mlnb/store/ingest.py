@@ -27,7 +27,6 @@ from typing import Any
 
 import orjson
 
-from mlnb.store import records as _records  # noqa: F401  (registers the capture and registry handlers)
 from mlnb.store.checks import check_core, drop_rows, quarantine_rows, reason
 from mlnb.store.events import EVENTS_DIRNAME, read_new_lines
 from mlnb.store.handlers import ARROW_TYPES, HANDLERS, TABLES, Batch, handles  # noqa: F401  (handles: re-exported)
@@ -79,8 +78,16 @@ def event_files(store_root: Path) -> list[Path]:
     return sorted(folder / name for name in os.listdir(folder) if name.endswith(".jsonl"))
 
 
+def load_features() -> None:
+    """Let every feature register its tables and handlers (by name: the core imports no feature)."""
+    import importlib
+
+    importlib.import_module("mlnb.features").load()
+
+
 def ingest(con: Any, store_root: Path, only: Iterable[Path] | None = None) -> IngestReport:
     """Fold every event appended since the last ingest into the index, in one transaction."""
+    load_features()
     done = {
         row[0]: row[1:]
         for row in con.execute(
