@@ -19,6 +19,7 @@ import pytest
 
 import mlnb
 from mlnb.store.store import Store
+from tests.nbutil import execute
 
 pytestmark = pytest.mark.slow
 
@@ -108,26 +109,7 @@ def _interactive_cells() -> list[str]:
 def _execute_with_autosave(path: Path, env: dict[str, str]) -> str:
     """Run the notebook file in a real kernel, saving it after every cell as JupyterLab does, so the
     snapshot is built from the file with its outputs. Returns the file's final text."""
-    import nbformat
-    from nbclient import NotebookClient
-
-    nb = nbformat.read(path, as_version=4)
-
-    def autosave(cell: object, cell_index: int, execute_reply: object) -> None:
-        nbformat.write(nb, path)
-
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        NotebookClient(nb, kernel_name="python3", timeout=300, allow_errors=True, on_cell_executed=autosave,
-                       resources={"metadata": {"path": str(path.parent)}}).execute()
-    finally:
-        for key, value in old.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-    nbformat.write(nb, path)
+    execute(path, env, allow_errors=True, autosave=True)
     return path.read_text()
 
 
