@@ -278,7 +278,7 @@ def test_a_model_skops_cannot_save_falls_back_to_joblib_with_a_warning(store: St
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     import skops.io
 
-    from mlnb.flavors import PickleFallbackWarning
+    from mlnb.model_registry.flavors import PickleFallbackWarning
 
     def refuse(obj, **kwargs):
         raise TypeError("unsupported object")
