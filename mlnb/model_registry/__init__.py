@@ -19,12 +19,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from mlnb.model_registry.aliases import alias_history, delete_alias, set_alias  # noqa: F401
-    from mlnb.model_registry.loading import check_model, load_model  # noqa: F401
-    from mlnb.model_registry.names import PROTECTED_ALIAS, ModelURI  # noqa: F401
-    from mlnb.model_registry.queries import resolve_version  # noqa: F401
-    from mlnb.model_registry.versions import (  # noqa: F401
-        HiddenStateWarning, archive_version, model_version, model_versions, models, register_model, update_version,
+    from mlnb.model_registry.aliases import alias_history, delete_alias, set_alias
+    from mlnb.model_registry.loading import check_model, load_model
+    from mlnb.model_registry.names import PROTECTED_ALIAS, ModelURI
+    from mlnb.model_registry.queries import resolve_version
+    from mlnb.model_registry.versions import (
+        HiddenStateWarning,
+        archive_version,
+        model_version,
+        model_versions,
+        models,
+        register_model,
+        update_version,
     )
 
 _HOMES: dict[str, str] = {
@@ -36,7 +42,23 @@ _HOMES: dict[str, str] = {
     "resolve_version": "queries",
 }
 
-__all__ = sorted(_HOMES)
+__all__ = [
+    "PROTECTED_ALIAS",
+    "HiddenStateWarning",
+    "ModelURI",
+    "alias_history",
+    "archive_version",
+    "check_model",
+    "delete_alias",
+    "load_model",
+    "model_version",
+    "model_versions",
+    "models",
+    "register_model",
+    "resolve_version",
+    "set_alias",
+    "update_version",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -7,7 +7,7 @@ if TYPE_CHECKING:
     from mlnb.store.store import Store
 
 
-def store_for(project: Any = None, create: bool = False) -> "Store":
+def store_for(project: Any = None, create: bool = False) -> Store:
     """The store of `project` (a Project, a path/URL, a Store for internal callers, or None for the
     current project)."""
     if project is None:

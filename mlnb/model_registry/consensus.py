@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 MAX_TRIES = 100_000  # a runaway loop would mean a broken claims backend, not contention
 
 
-def _claim_next(store: "Store", prefix: str, start: int, note: dict[str, Any]) -> int:
+def _claim_next(store: Store, prefix: str, start: int, note: dict[str, Any]) -> int:
     body = orjson.dumps({**note, "pid": os.getpid(), "t": time.time()})
     number = max(start, 1)
     for _ in range(MAX_TRIES):
@@ -34,11 +34,11 @@ def _claim_next(store: "Store", prefix: str, start: int, note: dict[str, Any]) -
                         subject=prefix, reason="claims")
 
 
-def claim_version(store: "Store", name: str, start: int, note: dict[str, Any]) -> int:
+def claim_version(store: Store, name: str, start: int, note: dict[str, Any]) -> int:
     """The version number this registration owns: the first free one from `start`."""
     return _claim_next(store, f"models/{name}/versions", start, note)
 
 
-def claim_alias_step(store: "Store", name: str, alias: str, start: int, note: dict[str, Any]) -> int:
+def claim_alias_step(store: Store, name: str, alias: str, start: int, note: dict[str, Any]) -> int:
     """The step (`seq`) of `name@alias`'s history this move owns: the first free one from `start`."""
     return _claim_next(store, f"models/{name}/aliases/{alias}", start, note)

@@ -22,7 +22,7 @@ class ModelURI:
     alias: str | None = None
 
     @classmethod
-    def parse(cls, uri: str) -> "ModelURI":
+    def parse(cls, uri: str) -> ModelURI:
         if not isinstance(uri, str):
             raise MlnbError(f"a model URI is a string like 'churn/3' or 'churn@champion', got {uri!r}")
         if "@" in uri:
