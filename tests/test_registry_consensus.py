@@ -157,3 +157,19 @@ def test_a_claim_whose_process_died_leaves_a_gap_not_a_duplicate(store: Store) -
     assert [e["seq"] for e in _alias_events(store.root)] == [1, 3]
     assert reg.model_version("m@champion")["version"] == 3
     assert reg.load_model("m@champion", allow_pickle=True) == {"i": 2}  # v3 is the second registered now
+
+
+def test_the_store_core_imports_no_registry_module() -> None:
+    # Given the modules of the store core, When their imports are read, Then none reaches the registry
+    import ast
+
+    core = Path(mlnb.__file__).parent / "store"
+    found = []
+    for path in sorted(core.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            found += [f"{path.name}: {n}" for n in names if n.startswith(("mlnb.model_registry", "mlnb.flavors"))
+                      or (isinstance(node, ast.ImportFrom) and node.module == "mlnb"
+                          and any(a.name == "model_registry" for a in node.names))]
+    assert found == []
