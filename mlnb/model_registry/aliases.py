@@ -13,14 +13,14 @@ from mlnb import runinfo
 from mlnb.errors import ConflictError
 from mlnb.events import event
 from mlnb.model_registry import queries
-from mlnb.model_registry.access import store_for
+from mlnb.model_registry.access import ProjectArg, store_for
 from mlnb.model_registry.consensus import claim_alias_step
 from mlnb.model_registry.names import PROTECTED_ALIAS, check_alias, check_name, check_text, check_version
 from mlnb.model_registry.versions import model_version
 
 
 def set_alias(name: str, alias: str, version: int, force: bool = False, reason: str | None = None,
-              project: Any = None) -> dict[str, Any]:
+              project: ProjectArg = None) -> dict[str, Any]:
     """Point `name@alias` at `version` (kept in the alias history). Moving `champion` to a version
     whose run's notebook state is not clean needs `force=True` (and the reason is kept)."""
     check_alias(alias)
@@ -47,7 +47,7 @@ def set_alias(name: str, alias: str, version: int, force: bool = False, reason: 
     return model_version(f"{name}@{alias}", project=store)
 
 
-def delete_alias(name: str, alias: str, project: Any = None) -> None:
+def delete_alias(name: str, alias: str, project: ProjectArg = None) -> None:
     """Remove an alias (kept in the history)."""
     store = store_for(project)
     with store.index() as con:
@@ -66,7 +66,7 @@ def _move(store: Any, name: str, alias: str, version: int | None, before: int | 
     store.writer.flush(sync=True)
 
 
-def alias_history(name: str, project: Any = None) -> Any:
+def alias_history(name: str, project: ProjectArg = None) -> Any:
     """Every alias change of a model: when, by whom, from which version to which, why."""
     with store_for(project).index() as con:
         return queries.alias_history_frame(con, name)

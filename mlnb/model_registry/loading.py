@@ -6,12 +6,12 @@ from typing import Any
 
 from mlnb.errors import UntrustedModelError
 from mlnb.model_registry import trust
-from mlnb.model_registry.access import store_for
+from mlnb.model_registry.access import ProjectArg, store_for
 from mlnb.model_registry.flavors import SkopsFlavor, describe, get_flavor, runs_code
 from mlnb.model_registry.versions import model_version
 
 
-def load_model(uri: str, allow_pickle: bool | None = None, project: Any = None) -> Any:
+def load_model(uri: str, allow_pickle: bool | None = None, project: ProjectArg = None) -> Any:
     """Load a version after verifying its artifact's hash against the registry record.
 
     The hash proves the bytes are the ones recorded, not who recorded them: anyone who can write
@@ -50,7 +50,7 @@ def _refusal(record: dict[str, Any], why: str) -> str:
             f"{trust.opt_in_hint(call)}")
 
 
-def check_model(uri: str, allow_pickle: bool | None = None, project: Any = None) -> dict[str, Any]:
+def check_model(uri: str, allow_pickle: bool | None = None, project: ProjectArg = None) -> dict[str, Any]:
     """Verify a version without running code from it unless opted in: hash, then format.
 
     A format that is safe to load is loaded; a pickle-like one (without the opt-in) is only read

@@ -92,7 +92,7 @@ def resolve_version(con: Any, uri: str | ModelURI) -> tuple[str, int]:
             raise NotFoundError(f"model {parsed.name!r} has no alias {parsed.alias!r}; aliases: "
                                 f"{', '.join(aliases + ['latest'])}", kind="alias", name=f"{parsed.name}@{parsed.alias}")
         return parsed.name, version
-    if parsed.version not in versions:
+    if parsed.version is None or parsed.version not in versions:
         raise NotFoundError(f"model {parsed.name!r} has no version {parsed.version}; versions: "
                             f"{', '.join(map(str, versions))}", kind="version", name=f"{parsed.name}/{parsed.version}")
     return parsed.name, parsed.version

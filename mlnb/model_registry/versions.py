@@ -15,7 +15,7 @@ from mlnb import runinfo
 from mlnb.errors import ConflictError
 from mlnb.events import event
 from mlnb.model_registry import queries
-from mlnb.model_registry.access import store_for
+from mlnb.model_registry.access import ProjectArg, store_for
 from mlnb.model_registry.consensus import claim_version
 from mlnb.model_registry.flavors import dump_model
 from mlnb.model_registry.names import check_labels, check_name, check_text, check_version
@@ -27,7 +27,7 @@ class HiddenStateWarning(UserWarning):
 
 def register_model(model: Any, name: str, run: Any = None, data: Any = None, description: str | None = None,
                    tags: dict[str, Any] | None = None, flavor: str | None = None,
-                   project: Any = None) -> dict[str, Any]:
+                   project: ProjectArg = None) -> dict[str, Any]:
     """Save `model` as the next version of `name`; returns the version record.
 
     `run` defaults to the active run; `data` (a DataFrame/array) gives the input signature.
@@ -101,7 +101,7 @@ def _live_capture_state(run: Any) -> str | None:
     return state.hidden_state if state is not None else None
 
 
-def model_version(uri: str, project: Any = None) -> dict[str, Any]:
+def model_version(uri: str, project: ProjectArg = None) -> dict[str, Any]:
     """The record of one version (run, artifact, signature, data lineage, aliases, status)."""
     import orjson
 
@@ -116,13 +116,13 @@ def model_version(uri: str, project: Any = None) -> dict[str, Any]:
 
 
 def update_version(name: str, version: int, description: str | None = None,
-                   tags: dict[str, Any] | None = None, project: Any = None) -> dict[str, Any]:
+                   tags: dict[str, Any] | None = None, project: ProjectArg = None) -> dict[str, Any]:
     """Change a version's description (text) and/or tags (a dict; stored as text)."""
     return _update(name, version, project, description=check_text(description, "description"),
                    labels=check_labels(tags))
 
 
-def archive_version(name: str, version: int, project: Any = None) -> dict[str, Any]:
+def archive_version(name: str, version: int, project: ProjectArg = None) -> dict[str, Any]:
     """Retire a version: it stays loadable by number but can no longer get an alias."""
     version = check_version(version)
     store = store_for(project)
@@ -137,7 +137,7 @@ def archive_version(name: str, version: int, project: Any = None) -> dict[str, A
     return model_version(f"{name}/{version}", project=store)
 
 
-def _update(name: str, version: int, project: Any, **fields: Any) -> dict[str, Any]:
+def _update(name: str, version: int, project: ProjectArg, **fields: Any) -> dict[str, Any]:
     version = check_version(version)
     store = store_for(project)
     with store.index() as con:
@@ -147,13 +147,13 @@ def _update(name: str, version: int, project: Any, **fields: Any) -> dict[str, A
     return model_version(f"{name}/{version}", project=store)
 
 
-def models(project: Any = None) -> Any:
+def models(project: ProjectArg = None) -> Any:
     """One row per model: versions, latest version, aliases, last registered."""
     with store_for(project).index() as con:
         return queries.models_frame(con)
 
 
-def model_versions(name: str, project: Any = None) -> Any:
+def model_versions(name: str, project: ProjectArg = None) -> Any:
     """Versions of one model with their aliases and the producing run's latest metrics."""
     with store_for(project).index() as con:
         queries.resolve_version(con, f"{check_name(name)}@latest")

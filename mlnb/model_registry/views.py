@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mlnb.model_registry.access import ProjectArg
 from mlnb.model_registry.aliases import alias_history, set_alias
 from mlnb.model_registry.versions import model_versions, models
 from mlnb.store.browse import records
@@ -24,7 +25,7 @@ def version_rows(frame: Any) -> list[dict[str, Any]]:
     return rows
 
 
-def models_overview(project: Any = None) -> list[dict[str, Any]]:
+def models_overview(project: ProjectArg = None) -> list[dict[str, Any]]:
     """Every model with its versions (aliases, status, run, key metrics) and `aliases` name -> version."""
     out = []
     for model in records(models(project=project)):
@@ -35,7 +36,7 @@ def models_overview(project: Any = None) -> list[dict[str, Any]]:
     return out
 
 
-def move_alias(project: Any, name: str, alias: str, version: int, force: bool = False,
+def move_alias(project: ProjectArg, name: str, alias: str, version: int, force: bool = False,
                reason: str | None = None) -> dict[str, Any]:
     """Point an alias at a version (the registry's checks apply); returns the recent history."""
     set_alias(name, alias, version, force=force, reason=reason, project=project)
@@ -43,7 +44,7 @@ def move_alias(project: Any, name: str, alias: str, version: int, force: bool = 
     return {"name": name, "alias": alias, "version": version, "history": history[-20:]}
 
 
-def registry_state(name: str | None = None, project: Any = None) -> dict[str, Any]:
+def registry_state(name: str | None = None, project: ProjectArg = None) -> dict[str, Any]:
     """Models, and for the selected one (default: the first) its versions and alias history."""
     overview = records(models(project=project))
     names = [m["name"] for m in overview]
