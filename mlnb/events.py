@@ -98,7 +98,9 @@ _DECLARED = (
         _f("dst_id", TEXT, True), _f("rel", TEXT, True, "read:<var>, wrote:<var>, var:<name>, logged, ..."), _T,
     )),
     EventType("model_version", "registry", "a registered model version", (
-        _f("name", TEXT, True), _f("version", INT, True), _f("run", TEXT, doc="producing run"),
+        _f("name", TEXT, True), _f("version", INT, True,
+                                   "claimed at claims/models/<name>/versions/<version> before the event is written"),
+        _f("run", TEXT, doc="producing run"),
         _f("hash", TEXT, True, "sha256 of the model file"), _f("path", TEXT), _f("flavor", TEXT),
         _f("size", INT), _f("signature", JSON), _f("description", TEXT),
         _f("labels", JSON, doc="the version's tags (text to text)"), _f("data", JSON, doc="upstream fingerprints"),
@@ -112,6 +114,8 @@ _DECLARED = (
     EventType("alias", "registry", "an alias moved (version) or was deleted (version null)", (
         _f("name", TEXT, True), _f("alias", TEXT, True), _f("version", INT), _f("from", INT),
         _f("user", TEXT), _T, _f("reason", TEXT),
+        _f("seq", INT, doc="step of this alias's history, claimed at claims/models/<name>/aliases/<alias>/<seq>; "
+                          "the highest wins (moves without one, from older writers, come first in time order)"),
     )),
 )
 

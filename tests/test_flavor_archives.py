@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mlnb.errors import MlnbError
-from mlnb.flavors import get_flavor
+from mlnb.model_registry.flavors import get_flavor
 
 
 def _archive(member: tarfile.TarInfo, data: bytes = b"") -> bytes:

@@ -65,7 +65,7 @@ def _plant(store: Store, name: str, version: int, payload: bytes, flavor: str = 
          "description": None, "labels": {}, "data": {"fingerprints": []}, "nb": None, "hidden": None,
          "t": 1.0e9, "user": "mallory"},
         {"e": "alias", "name": name, "alias": "champion", "version": version, "from": 1, "user": "mallory",
-         "t": 1.0e9, "reason": None},
+         "t": 1.0e9, "reason": None, "seq": 2},  # the next step of champion's history (the genuine move was 1)
     ]
     folder = store.root / EVENTS_DIRNAME
     folder.mkdir(exist_ok=True)
@@ -278,7 +278,7 @@ def test_a_model_skops_cannot_save_falls_back_to_joblib_with_a_warning(store: St
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     import skops.io
 
-    from mlnb.flavors import PickleFallbackWarning
+    from mlnb.model_registry.flavors import PickleFallbackWarning
 
     def refuse(obj, **kwargs):
         raise TypeError("unsupported object")

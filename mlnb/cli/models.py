@@ -9,12 +9,6 @@ from mlnb.cli.output import format_option, print_empty, print_frame, print_table
 from mlnb.errors import MlnbError
 
 
-def _connect(settings: Settings) -> None:
-    from mlnb.tracking import _default_store
-
-    _default_store["store"] = settings.open_store()
-
-
 @click.group("models", invoke_without_command=True)
 @format_option
 @click.pass_context
@@ -32,9 +26,8 @@ def models_group(ctx: click.Context, fmt: str) -> None:
         return
     from mlnb import model_registry
 
-    settings = ctx.find_object(Settings)
-    _connect(settings)
-    frame = model_registry.models()
+    project = ctx.find_object(Settings).open_store()
+    frame = model_registry.models(project=project)
     if frame.empty:
         print_empty(frame, fmt, 'no models registered yet; use mlnb.register_model(model, "name")')
     elif fmt != "table":
@@ -51,14 +44,14 @@ def show_model(settings: Settings, name: str, fmt: str) -> None:
     """Versions of model NAME (status, aliases, producing run, who registered it, key metrics) and its
     alias history."""
     from mlnb import model_registry
-    from mlnb.model_trust import registered_by
+    from mlnb.model_registry.trust import registered_by
 
-    _connect(settings)
-    versions = model_registry.model_versions(name)
+    project = settings.open_store()
+    versions = model_registry.model_versions(name, project=project)
     who = [registered_by({k: v for k, v in row.items() if isinstance(v, str)})  # None/NaN: not recorded
            for row in versions[["user", "host", "mlnb_version"]].to_dict("records")]
     versions = versions.drop(columns=["user", "host", "mlnb_version"]).assign(registered_by=who)
-    history = model_registry.alias_history(name)
+    history = model_registry.alias_history(name, project=project)
     if fmt == "json":
         click.echo(jsonout.dumps({"versions": versions.to_dict("records"),
                                   "alias_history": history.to_dict("records")}, indent=2))
@@ -100,16 +93,16 @@ def alias_model(settings: Settings, name: str, alias: str, version: int | None, 
 
     if delete and (version is not None or force or reason):
         raise click.UsageError("--delete takes no VERSION, --force or --reason")
-    _connect(settings)
+    project = settings.open_store()
     if delete:
-        model_registry.delete_alias(name, alias)
+        model_registry.delete_alias(name, alias, project=project)
         click.echo(f"{name}@{alias} deleted")
         return
     if version is None:
         raise MlnbError("give the VERSION to point the alias at, or --delete")
-    history = model_registry.alias_history(name)
+    history = model_registry.alias_history(name, project=project)
     before = history[history["alias"] == alias]["to_version"].tolist()
-    record = model_registry.set_alias(name, alias, version, force=force, reason=reason)
+    record = model_registry.set_alias(name, alias, version, force=force, reason=reason, project=project)
     click.echo(f"{name}@{alias}: {_v(before[-1]) if before else '-'} -> {record['version']}")
 
 
@@ -125,10 +118,11 @@ def load_check(settings: Settings, uri: str, allow_pickle: bool | None) -> None:
     name@latest). A pickle is only read statically (its imports are listed) unless --allow-pickle."""
     from mlnb import model_registry
 
-    _connect(settings)
-    record = model_registry.model_version(uri)
+    project = settings.open_store()
+    record = model_registry.model_version(uri, project=project)
     try:
-        checked = model_registry.check_model(record["uri"], allow_pickle=allow_pickle or None)  # unset: env
+        checked = model_registry.check_model(record["uri"], allow_pickle=allow_pickle or None,  # None: the env
+                                             project=project)
     except MlnbError:
         raise
     except Exception as exc:  # the bytes are intact but the flavor cannot turn them back into a model

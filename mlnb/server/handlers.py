@@ -23,6 +23,7 @@ from jupyter_server.utils import url_path_join
 
 from mlnb import jsonout
 from mlnb.errors import HTTP_STATUS, MlnbError, NotFoundError, StoreNotFoundError, http_status
+from mlnb.model_registry import views
 from mlnb.store import browse
 
 NAME = r"[^/]+"
@@ -230,14 +231,14 @@ class DatasetsHandler(MlnbHandler):
 class ModelsHandler(MlnbHandler):
     @tornado.web.authenticated
     async def get(self) -> None:
-        await self.answer(browse.models_overview)
+        await self.answer(views.models_overview)
 
 
 class ModelHandler(MlnbHandler):
     @tornado.web.authenticated
     async def get(self, name: str) -> None:
         def one(store: Any) -> Any:
-            for model in browse.models_overview(store):
+            for model in views.models_overview(store):
                 if model["name"] == name:
                     return model
             raise NotFoundError(f"no model named {name!r}")
@@ -264,7 +265,7 @@ class AliasHandler(MlnbHandler):
             return self.fail(400, "bad_request", '"force" must be true or false (a JSON boolean)')
         if reason is not None and not isinstance(reason, str):
             return self.fail(400, "bad_request", '"reason" must be text')
-        await self.answer(browse.move_alias, name, alias, version, force, reason or None)
+        await self.answer(views.move_alias, name, alias, version, force, reason or None)
 
 
 class UnknownRouteHandler(MlnbHandler):

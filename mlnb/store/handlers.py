@@ -28,6 +28,7 @@ class TableSpec:
             check_value(value, kind, column, required=column in self.key)
 
 
+# Tables written by Python handlers; a feature adds its own on import (`register_table`).
 TABLES: dict[str, TableSpec] = {
     "datasets": TableSpec(
         ("fingerprint", "schema_hash", "kind", "n_rows", "n_cols", "profile", "first_seen", "scheme"),
@@ -42,17 +43,14 @@ TABLES: dict[str, TableSpec] = {
     ),
     "lineage": TableSpec(("run_id", "src_kind", "src_id", "dst_kind", "dst_id", "relation", "ts"),
                          ("text", "text", "text", "text", "text", "text", "time")),
-    "model_versions": TableSpec(
-        ("name", "version", "run_id", "artifact_hash", "artifact_path", "flavor", "size", "signature",
-         "description", "tags", "data", "notebook_hash", "hidden_state", "status", "created", "user", "host",
-         "mlnb_version"),
-        ("text", "int32", "text", "text", "text", "text", "int64", "json",
-         "text", "json", "json", "text", "text", "text", "time", "text", "text", "text"),
-        ("name", "version"),
-    ),
-    "alias_history": TableSpec(("name", "alias", "from_version", "to_version", "user", "ts", "reason"),
-                               ("text", "text", "int32", "int32", "text", "time", "text")),
 }
+
+
+def register_table(name: str, spec: TableSpec) -> None:
+    """Declare how handlers write rows of `idx.<name>` (a feature's tables, registered on import)."""
+    TABLES[name] = spec
+
+
 ARROW_TYPES = {"text": "string", "json": "string", "int32": "int32", "int64": "int64", "float": "float64",
                 "time": "float64"}
 

@@ -131,6 +131,17 @@ MIGRATIONS: tuple[Migration, ...] = (
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 
+# Migrations a feature owns, registered when its tables module is imported (see mlnb.features);
+# each feature's version is kept in idx.meta as `schema_version.<feature>`, apart from the core's.
+# (Migrations 2 and 4 above created the registry's tables before features had their own: they stay,
+# as indexes everywhere have recorded them and migration 3 empties those tables.)
+FEATURE_MIGRATIONS: dict[str, tuple[Migration, ...]] = {}
+
+
+def register_migrations(feature: str, migrations: tuple[Migration, ...]) -> None:
+    """Declare `feature`'s migrations (versions 1, 2, ... in order)."""
+    FEATURE_MIGRATIONS[feature] = migrations
+
 
 def schema_version(con: Any) -> int:
     """The version recorded in the index (0 for a new, empty database)."""
@@ -144,15 +155,25 @@ def schema_version(con: Any) -> int:
 
 
 def migrate(con: Any) -> int:
-    """Bring the index to SCHEMA_VERSION; returns the version found before."""
+    """Bring the index to SCHEMA_VERSION, then every feature's tables to theirs; returns the core
+    version found before."""
+    import importlib
+
+    importlib.import_module("mlnb.features").load()  # by name: the store core imports no feature
     found = schema_version(con)
     if found > SCHEMA_VERSION:
         raise StoreVersionError(
             f"this store's index has schema v{found} but this mlnb knows v{SCHEMA_VERSION}; "
             "upgrade mlnb (pip install -U mlnb)"
         )
-    if found == SCHEMA_VERSION:
-        return found
+    if found < SCHEMA_VERSION:
+        _migrate_core(con, found)
+    for feature, migrations in sorted(FEATURE_MIGRATIONS.items()):
+        _migrate_feature(con, feature, migrations)
+    return found
+
+
+def _migrate_core(con: Any, found: int) -> None:
     con.execute("BEGIN")
     try:
         for migration in MIGRATIONS:
@@ -167,7 +188,27 @@ def migrate(con: Any) -> int:
     except Exception:
         con.execute("ROLLBACK")
         raise
-    return found
+
+
+def _migrate_feature(con: Any, feature: str, migrations: tuple[Migration, ...]) -> None:
+    key = f"schema_version.{feature}"
+    row = con.execute("SELECT value FROM idx.meta WHERE key = ?", [key]).fetchone()
+    found, latest = (int(row[0]) if row else 0), migrations[-1].version
+    if found > latest:
+        raise StoreVersionError(f"this store's index has {feature} schema v{found} but this mlnb knows v{latest}; "
+                                "upgrade mlnb (pip install -U mlnb)")
+    if found == latest:
+        return
+    con.execute("BEGIN")
+    try:
+        for migration in migrations:
+            if migration.version > found:
+                con.execute(migration.sql)
+        con.execute("INSERT OR REPLACE INTO idx.meta VALUES (?, ?)", [key, str(latest)])
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
 
 
 def forget_ingested(con: Any) -> None:

@@ -1,7 +1,7 @@
 """`mlnb.registry()`: models, versions, aliases and their history, with a guarded alias move.
 
-Pure functions build the data (`registry_state`) and the static view (`render_html`); the
-widget only wires them to controls. Moving an alias needs a confirmation click, and moving
+The data comes from `mlnb.model_registry.views.registry_state` (shaped once for every face);
+`render_html` is the static view and the widget only wires them to controls. Moving an alias needs a confirmation click, and moving
 `champion` to a version with hidden notebook state needs Force plus a reason.
 """
 from __future__ import annotations
@@ -10,50 +10,20 @@ import html
 from typing import Any
 
 from mlnb.errors import MlnbError
+from mlnb.model_registry.views import registry_state
+
+__all__ = ["RegistryWidget", "StaticRegistry", "registry", "registry_state", "render_html"]
 
 MAX_VERSIONS = 50
 MAX_HISTORY = 100
 
 
-def registry_state(name: str | None = None) -> dict[str, Any]:
-    """Models, and for the selected one (default: the first) its versions and alias history."""
-    from mlnb import model_registry
-
-    models = model_registry.models()
-    names = models["name"].tolist() if len(models) else []
-    selected = name if name in names else (names[0] if names else None)
-    state: dict[str, Any] = {
-        "models": names, "selected": selected, "versions": [], "history": [],
-        "model_rows": [{"name": r["name"], "versions": int(r["versions"]), "aliases": _plain(r["aliases"]) or ""}
-                       for r in models.to_dict("records")] if len(models) else [],
-    }
-    if selected is None:
-        return state
-    versions = model_registry.model_versions(selected)
-    metric_columns = [c for c in versions.columns if c.startswith("metrics.")]
-    for row in versions.to_dict("records"):
-        row = {k: _plain(v) for k, v in row.items()}
-        state["versions"].append({
-            "version": int(row["version"]), "status": row["status"],
-            "aliases": [a for a in (row["aliases"] or "").split(", ") if a],
-            "run_id": (row["run_id"] or "")[:8], "flavor": row["flavor"], "hidden_state": row["hidden_state"],
-            "description": row["description"] or "",
-            "metrics": {c[len("metrics."):]: row[c] for c in metric_columns if row[c] is not None},
-        })
-    for row in model_registry.alias_history(selected).to_dict("records"):
-        state["history"].append({k: _plain(v) for k, v in row.items()})
-    return state
-
-
-def _plain(value: Any) -> Any:
-    """None for pandas' missing values (NaN, NA, NaT), the value otherwise."""
-    import pandas as pd
-
-    return None if not isinstance(value, (list, dict)) and pd.isna(value) else value
-
-
 def _version(value: Any) -> str:
     return "-" if value is None else f"v{int(value)}"
+
+
+def _number(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, (int, float)) else str(value)  # "inf" comes as text
 
 
 def render_html(state: dict[str, Any]) -> str:
@@ -70,7 +40,7 @@ def render_html(state: dict[str, Any]) -> str:
         badges = " ".join(
             f"<span style='padding:1px 6px;border-radius:8px;background:{'#f5c542' if a == 'champion' else '#dde'}'>"
             f"{esc(a)}</span>" for a in v["aliases"])
-        metrics = "".join(f"<td>{v['metrics'][m]:.4g}</td>" if m in v["metrics"] else "<td></td>" for m in metric_names)
+        metrics = "".join(f"<td>{_number(v['metrics'][m])}</td>" if m in v["metrics"] else "<td></td>" for m in metric_names)
         style = " style='font-weight:bold'" if "champion" in v["aliases"] else ""
         rows.append(f"<tr{style}><td>v{v['version']}</td><td>{badges}</td><td>{esc(v['status'])}</td>"
                     f"<td><code>{esc(v['run_id'])}</code></td><td>{esc(v['flavor'] or '')}</td>"
@@ -93,10 +63,11 @@ def render_html(state: dict[str, Any]) -> str:
 class RegistryWidget:
     """The live registry view: pick a model, see its versions, move an alias after confirming."""
 
-    def __init__(self, name: str | None = None) -> None:
+    def __init__(self, name: str | None = None, project: Any = None) -> None:
         import ipywidgets as w
 
-        self.state = registry_state(name)
+        self.project = project
+        self.state = registry_state(name, project=project)
         self.model = w.Dropdown(options=self.state["models"], value=self.state["selected"], description="model")
         self.table = w.HTML()
         self.alias = w.Combobox(value="champion", options=["champion", "challenger"], description="alias")
@@ -125,7 +96,7 @@ class RegistryWidget:
 
     def refresh(self, name: str | None = None) -> None:
         """Reload from the store (new versions, aliases moved elsewhere)."""
-        self.state = registry_state(name)
+        self.state = registry_state(name, project=self.project)
         self.model.options = self.state["models"]
         if self.state["selected"] is not None and self.model.value != self.state["selected"]:
             self.model.value = self.state["selected"]
@@ -151,7 +122,7 @@ class RegistryWidget:
 
     def apply(self) -> None:
         """Confirmed: move the alias; an error becomes a one-line message, never a traceback."""
-        from mlnb import model_registry
+        from mlnb.model_registry import set_alias
 
         name, alias, version = self.state["selected"], self.alias.value.strip(), self.version.value
         self._hide_confirmation()
@@ -160,7 +131,7 @@ class RegistryWidget:
             self._error("a forced move needs a reason (it is kept in the alias history)")
             return
         try:
-            model_registry.set_alias(name, alias, version, force=self.force.value, reason=reason)
+            set_alias(name, alias, version, force=self.force.value, reason=reason, project=self.project)
         except Exception as exc:  # noqa: BLE001 - shown in the widget, never as a traceback under the cell
             text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             self._error(text if isinstance(exc, MlnbError) else f"{type(exc).__name__}: {text}")
@@ -192,14 +163,14 @@ class RegistryWidget:
 class StaticRegistry:
     """The fallback without ipywidgets: the HTML view only."""
 
-    def __init__(self, name: str | None = None) -> None:
-        self.state = registry_state(name)
+    def __init__(self, name: str | None = None, project: Any = None) -> None:
+        self.state = registry_state(name, project=project)
 
     def _repr_html_(self) -> str:
         return render_html(self.state)
 
 
-def registry(name: str | None = None) -> Any:
+def registry(name: str | None = None, project: Any = None) -> Any:
     """The registry widget (or its static HTML view when ipywidgets is not installed)."""
     try:
         import ipywidgets  # noqa: F401
@@ -207,5 +178,5 @@ def registry(name: str | None = None) -> Any:
         import warnings
 
         warnings.warn('the live registry widget needs ipywidgets: pip install "mlnb[notebook]"', stacklevel=2)
-        return StaticRegistry(name)
-    return RegistryWidget(name)
+        return StaticRegistry(name, project=project)
+    return RegistryWidget(name, project=project)

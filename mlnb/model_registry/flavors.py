@@ -99,7 +99,7 @@ class SkopsFlavor:
         return payload
 
     def load(self, payload: bytes, allow_untrusted: bool = False) -> Any:
-        from mlnb.model_trust import TRUSTED_ROOTS, split_skops_types
+        from mlnb.model_registry.trust import TRUSTED_ROOTS, split_skops_types
 
         skops_io = _skops()
         try:
@@ -114,7 +114,7 @@ class SkopsFlavor:
         return skops_io.loads(payload, trusted=untrusted)
 
     def describe(self, payload: bytes) -> str:
-        from mlnb.model_trust import split_skops_types
+        from mlnb.model_registry.trust import split_skops_types
 
         allowed, refused = split_skops_types(_skops().get_untrusted_types(data=payload))
         parts = ["skops file; its types checked against the allow list"]
@@ -176,7 +176,7 @@ class SaveLoadFlavor:
             return _tar_folder(Path(tmp), {"mlnb-flavor.json": json.dumps(meta).encode()})
 
     def load(self, payload: bytes) -> Any:
-        from mlnb.model_cache import unpacked
+        from mlnb.model_registry.cache import unpacked
 
         target = unpacked(payload, _untar)
         meta = json.loads((target / "mlnb-flavor.json").read_text())
@@ -209,14 +209,14 @@ class PathFlavor:
             return _tar_folder(Path(tmp))
 
     def load(self, payload: bytes) -> Path:
-        from mlnb.model_cache import unpacked
+        from mlnb.model_registry.cache import unpacked
 
         target = unpacked(payload, _untar)
         files = list((target / "files").iterdir())
         return files[0] if len(files) == 1 and files[0].is_file() else target / "files"
 
     def describe(self, payload: bytes) -> str:
-        from mlnb.model_cache import manifest
+        from mlnb.model_registry.cache import manifest
 
         with tarfile.open(fileobj=io.BytesIO(payload), mode="r:gz") as tar:
             _check_members(tar)
@@ -278,7 +278,7 @@ class PickleFlavor:
 
 def _describe_pickle(kind: str, payload: bytes) -> str:
     """What a static read of a pickle shows: the globals it would import (suspicious ones first)."""
-    from mlnb.model_trust import TRUSTED_ROOTS, pickle_imports
+    from mlnb.model_registry.trust import TRUSTED_ROOTS, pickle_imports
 
     names, complete = pickle_imports(payload)
     usual = (*TRUSTED_ROOTS, "joblib", "copyreg", "collections", "_codecs")
