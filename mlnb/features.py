@@ -9,7 +9,8 @@ from __future__ import annotations
 import importlib
 
 FEATURE_MODULES: tuple[str, ...] = (
-    "mlnb.store.records",  # capture (cells, datasets, lineage) and registry handlers, until they move out
+    "mlnb.capture.tables",  # cells, datasets, lineage
+    "mlnb.store.records",  # registry handlers, until they move into the registry's package
 )
 
 

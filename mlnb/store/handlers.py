@@ -28,20 +28,9 @@ class TableSpec:
             check_value(value, kind, column, required=column in self.key)
 
 
+# The index tables Python handlers write, filled by the features (`register_table`) when
+# `mlnb.features` loads them; the registry's stay here until they move into its package.
 TABLES: dict[str, TableSpec] = {
-    "datasets": TableSpec(
-        ("fingerprint", "schema_hash", "kind", "n_rows", "n_cols", "profile", "first_seen", "scheme"),
-        ("text", "text", "text", "int64", "int64", "json", "time", "int32"),
-        ("fingerprint",),
-    ),
-    "cells": TableSpec(
-        ("run_id", "seq", "execution_count", "cell_id", "code", "code_hash", "start_time",
-         "duration_s", "status", "details"),
-        ("text", "int32", "int32", "text", "text", "text", "time", "float", "text", "json"),
-        ("run_id", "seq"),
-    ),
-    "lineage": TableSpec(("run_id", "src_kind", "src_id", "dst_kind", "dst_id", "relation", "ts"),
-                         ("text", "text", "text", "text", "text", "text", "time")),
     "model_versions": TableSpec(
         ("name", "version", "run_id", "artifact_hash", "artifact_path", "flavor", "size", "signature",
          "description", "tags", "data", "notebook_hash", "hidden_state", "status", "created", "user", "host",
@@ -53,6 +42,16 @@ TABLES: dict[str, TableSpec] = {
     "alias_history": TableSpec(("name", "alias", "from_version", "to_version", "user", "ts", "reason"),
                                ("text", "text", "int32", "int32", "text", "time", "text")),
 }
+
+
+def register_table(name: str, spec: TableSpec) -> TableSpec:
+    """Declare how handlers write rows of `idx.<name>` (the table itself comes from a migration)."""
+    known = TABLES.setdefault(name, spec)
+    if known != spec:
+        raise ValueError(f"index table {name!r} is declared twice, differently")
+    return spec
+
+
 ARROW_TYPES = {"text": "string", "json": "string", "int32": "int32", "int64": "int64", "float": "float64",
                 "time": "float64"}
 

@@ -1,4 +1,4 @@
-"""Ingest handlers for non-core events: notebook capture (cells, datasets, lineage) and the registry.
+"""Ingest handlers of the registry's events (capture's are in `mlnb.capture.tables`).
 
 `Batch.add` checks every row against its table's column types; values a handler passes to
 `Batch.execute` are checked here with `check_value`. A check that fails raises BadEvent, and
@@ -12,27 +12,6 @@ import orjson
 
 from mlnb.store.checks import check_value
 from mlnb.store.handlers import Batch, handles
-
-
-@handles("cell")
-def _cell(batch: Batch, ev: dict[str, Any]) -> None:
-    batch.add("cells", (
-        ev["run"], ev["seq"], ev.get("ec"), ev.get("cell_id"), ev.get("code"), ev.get("code_hash"),
-        ev["t"], ev.get("dur"), ev.get("status"), orjson.dumps(ev.get("details") or {}).decode(),
-    ))
-
-
-@handles("dataset")
-def _dataset(batch: Batch, ev: dict[str, Any]) -> None:
-    batch.add("datasets", (
-        ev["fp"], ev.get("schema"), ev.get("kind"), ev.get("rows"), ev.get("cols"),
-        orjson.dumps(ev.get("profile") or {}).decode(), ev["t"], ev.get("scheme"),
-    ))
-
-
-@handles("lineage")
-def _lineage(batch: Batch, ev: dict[str, Any]) -> None:
-    batch.add("lineage", (ev["run"], ev["src_kind"], ev["src_id"], ev["dst_kind"], ev["dst_id"], ev["rel"], ev["t"]))
 
 
 def _json(value: Any) -> str:
