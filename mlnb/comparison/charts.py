@@ -10,7 +10,6 @@ import html
 from collections.abc import Sequence
 from typing import Any
 
-
 MAX_PARCOORDS_RUNS = 5_000
 MAX_CURVE_RUNS = 20
 MAX_CURVE_POINTS = 1_000

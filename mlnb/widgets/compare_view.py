@@ -12,7 +12,12 @@ from typing import Any
 
 from mlnb.comparison import charts
 from mlnb.comparison.run_table import (
-    ATTRIBUTE_COLUMNS, PAGE_SIZE, Selection, load_runs, pick_columns, run_ids,
+    ATTRIBUTE_COLUMNS,
+    PAGE_SIZE,
+    Selection,
+    load_runs,
+    pick_columns,
+    run_ids,
 )
 from mlnb.errors import MlnbError
 from mlnb.store import queries
