@@ -198,3 +198,21 @@ def test_the_checks_see_what_they_look_for() -> None:
         (4, "imports mlnb.model_registry"), (5, "imports mlnb.capture.tables"), (7, "imports mlnb.views.runs")]
     assert _sql_allowed("store/ingest.py") and _sql_allowed("batch/queries.py") and _sql_allowed("model_registry.py")
     assert not _sql_allowed("cli/queries.py") and not _sql_allowed("comparison/lineage_graph.py")
+
+
+def test_capture_declares_its_own_tables_and_handlers() -> None:
+    """Ingest finds capture's tables and handlers through `mlnb.features`, declared by capture itself."""
+    import pytest
+
+    from mlnb import features
+    from mlnb.store import handlers
+
+    features.load()
+    for event, table in (("cell", "cells"), ("dataset", "datasets"), ("lineage", "lineage")):
+        assert handlers.HANDLERS[event].__module__ == "mlnb.capture.tables"
+        assert table in handlers.TABLES
+    spec = handlers.TABLES["cells"]
+    assert handlers.register_table("cells", spec) is spec  # declaring the same again is harmless
+    with pytest.raises(ValueError, match="declared twice"):
+        handlers.register_table("cells", handlers.TableSpec(spec.columns[:2], spec.types[:2]))
+    assert handlers.TABLES["cells"] is spec
