@@ -9,8 +9,8 @@ from __future__ import annotations
 import importlib
 
 FEATURE_MODULES: tuple[str, ...] = (
-    "mlnb.store.records",  # capture (cells, datasets, lineage), until it moves out
-    "mlnb.model_registry.tables",
+    "mlnb.capture.tables",  # cells, datasets, lineage
+    "mlnb.model_registry.tables",  # model versions, aliases
 )
 
 

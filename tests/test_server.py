@@ -308,7 +308,7 @@ async def test_unknown_api_routes_answer_the_json_error_shape(jp_fetch, served_s
 
 
 def test_untrusted_strips_every_trust_claim() -> None:
-    from mlnb.store.browse import untrusted
+    from mlnb.views.runs import untrusted
 
     notebook = {"metadata": {"signature": "sha256:abc", "kernelspec": {"name": "python3"}}, "nbformat": 4,
                 "cells": [{"cell_type": "code", "metadata": {"trusted": True, "tags": ["x"]}, "outputs": []},

@@ -193,12 +193,10 @@ def step_key(pipeline: Pipeline, step: Step, params: dict[str, Any], upstream: l
 
 def _cached_run(store: Any, key: str, step: Step) -> dict[str, Any] | None:
     """The latest finished run of this key having every declared output as an artifact."""
-    from mlnb.store.queries import sql
+    from mlnb.batch import queries
 
-    runs = sql(store, "SELECT r.run_id FROM runs r JOIN tags t USING (run_id) WHERE t.key = 'mlnb.step_id' "
-                      "AND t.value = ? AND r.status = 'finished' ORDER BY r.start DESC", [key])["run_id"].tolist()
-    for run_id in runs:
-        artifacts = dict(sql(store, "SELECT path, hash FROM artifacts WHERE run_id = ?", [run_id]).values.tolist())
+    for run_id in queries.step_runs(store, key):
+        artifacts = queries.artifact_hashes(store, run_id)
         wanted = {f"outputs/{name}": name for name in step.outputs}
         if all(path in artifacts for path in wanted):
             return {"run_id": run_id, "files": {name: artifacts[path] for path, name in wanted.items()}}

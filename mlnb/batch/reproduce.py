@@ -111,18 +111,15 @@ def _link(store: Any, original: str, reproduction: str) -> None:
 
 def compare(store: Any, original: str, reproduction: str) -> ReproduceResult:
     """Align the two runs' cells by code and report the first that differs."""
-    from mlnb.store.queries import sql
+    from mlnb.batch import queries
 
     def cells(run_id: str) -> list[dict[str, Any]]:
-        frame = sql(store, "SELECT seq, code, code_hash, status, details FROM cells WHERE run_id = ? ORDER BY seq",
-                    [run_id])
-        rows = frame.to_dict("records")
+        rows = queries.cell_records(store, run_id)
         for row in rows:
             row["details"] = json.loads(row["details"]) if row["details"] else {}
         return [r for r in rows if not r["code"].lstrip().startswith("# Parameters")]
 
-    metrics = {run_id: dict(sql(store, "SELECT key, value FROM latest_metrics WHERE run_id = ?", [run_id])
-                            .values.tolist()) for run_id in (original, reproduction)}
+    metrics = {run_id: queries.latest_metrics(store, run_id) for run_id in (original, reproduction)}
     profiles = _profiles(store)
     theirs = cells(reproduction)
     position = 0
@@ -138,13 +135,12 @@ def compare(store: Any, original: str, reproduction: str) -> ReproduceResult:
 
 
 def _profiles(store: Any) -> dict[str, dict[str, Any]]:
+    from mlnb.batch import queries
     from mlnb.fingerprint_compat import scheme_of
-    from mlnb.store.queries import sql
 
-    frame = sql(store, "SELECT * FROM datasets")  # `scheme` where the index records it
     return {row["fingerprint"]: {"rows": row["n_rows"], "cols": row["n_cols"], "scheme": scheme_of(row),
                                  "profile": json.loads(row["profile"]) if row["profile"] else {}}
-            for row in frame.to_dict("records")}
+            for row in queries.dataset_rows(store)}
 
 
 def _cell_differences(mine: dict[str, Any], theirs: dict[str, Any], metrics: dict[str, dict[str, float]],

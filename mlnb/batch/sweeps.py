@@ -84,13 +84,10 @@ def sweep_key(notebook: Path, grid: dict[str, Sequence[Any]], random: int | None
 
 def _finished_before(store: Any, key: str, names: Sequence[str]) -> dict[str, str]:
     """Swept params (as canonical JSON) -> run id of children that finished under an earlier sweep with `key`."""
-    from mlnb.store.queries import sql
+    from mlnb.batch import queries
 
-    frame = sql(store, "SELECT r.run_id, p.key, p.value FROM runs r JOIN params p USING (run_id) "
-                       "WHERE r.status = 'finished' AND r.parent_run_id IN "
-                       "(SELECT run_id FROM tags WHERE key = 'mlnb.sweep_id' AND value = ?)", [key])
     by_run: dict[str, dict[str, str]] = {}
-    for run_id, name, value in frame.values.tolist():
+    for run_id, name, value in queries.finished_sweep_params(store, key):
         by_run.setdefault(run_id, {})[name] = value
     return {json.dumps({n: params.get(n) for n in names}, sort_keys=True): run_id for run_id, params in by_run.items()}
 

@@ -74,9 +74,8 @@ def status(settings: Settings, fmt: str) -> None:
     st = settings.open_store()
     events = event_files(st.root)
     event_bytes = sum(_file_size(p) for p in events)
-    by_status = queries.sql(st, "SELECT status, count(*) AS runs FROM runs GROUP BY status ORDER BY runs DESC, status")
-    counts = {str(s): int(n) for s, n in zip(by_status["status"], by_status["runs"])}
-    quarantined = int(queries.sql(st, "SELECT count(*) AS n FROM quarantined_events")["n"][0])
+    counts = queries.runs_by_status(st)
+    quarantined = queries.quarantined_count(st)
     index_bytes = _file_size(st.db_path) + _file_size(Path(str(st.db_path) + ".wal"))
     files = [p for p in st.blobs.root.rglob("*") if p.is_file()] if st.blobs.root.is_dir() else []
     # artifacts/tmp holds artifacts being written right now (a dead writer's are removed on open)

@@ -10,8 +10,6 @@ import html
 from collections.abc import Sequence
 from typing import Any
 
-from mlnb.store.store import Store
-
 MAX_PARCOORDS_RUNS = 5_000
 MAX_CURVE_RUNS = 20
 MAX_CURVE_POINTS = 1_000
@@ -69,19 +67,6 @@ def _dimension(column: Any, label: str) -> dict[str, Any]:
     codes = {name: i for i, name in enumerate(categories)}
     return {"label": label, "values": text.map(codes).to_numpy(dtype=float), "tickvals": list(range(len(categories))),
             "ticktext": [html.escape(c) for c in categories]}
-
-
-def metric_histories(store: Store, run_ids: Sequence[str], keys: Sequence[str]) -> Any:
-    """Every step of the given metrics of the given runs: run_id, key, step, value."""
-    if not run_ids or not keys:
-        import pandas as pd
-
-        return pd.DataFrame({"run_id": [], "key": [], "step": [], "value": []})
-    run_marks, key_marks = ", ".join("?" * len(run_ids)), ", ".join("?" * len(keys))
-    with store.index() as con:
-        return con.execute(
-            f"SELECT run_id, key, step, value FROM idx.metrics WHERE run_id IN ({run_marks}) "
-            f"AND key IN ({key_marks}) ORDER BY run_id, key, step, ts", [*run_ids, *keys]).df()
 
 
 def metric_curves(histories: Any, keys: Sequence[str], labels: dict[str, str]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlnb.comparison import queries as lineage_queries
 from mlnb.errors import MlnbError
 from mlnb.store import queries
 from mlnb.store.store import Store
@@ -60,88 +61,68 @@ def resolve_start(store: Store, obj: Any) -> list[Node]:
                         f"got {obj!r}")
     text = obj.strip()
     model = re.fullmatch(r"(?:models:/)?([^/@:]+)(?:/|:|@)(\S+)", text)
-    with store.index() as con:
-        fingerprints = con.execute("SELECT fingerprint FROM idx.datasets WHERE starts_with(fingerprint, ?) LIMIT 2",
-                                   [text]).fetchall() if len(text) >= 8 else []
+    with queries.one_view(store):
+        fingerprints = lineage_queries.datasets_by_prefix(store, text) if len(text) >= 8 else []
         if len(fingerprints) == 1:
-            return [("dataset", fingerprints[0][0])]
+            return [("dataset", fingerprints[0])]
         try:
-            return [("run", queries.resolve_run_id(con, text))]
+            return [("run", queries.resolve_run(store, text))]
         except MlnbError:
             pass
         if model:
             name, ref = model.groups()
-            if ref.isdigit():
-                row: Any = (int(ref),)
-            elif ref == "latest":
-                row = con.execute("SELECT max(version) FROM idx.model_versions WHERE name = ?", [name]).fetchone()
-            else:
-                row = con.execute("SELECT version FROM idx.model_aliases WHERE name = ? AND alias = ?",
-                                  [name, ref]).fetchone()
-            if row and con.execute("SELECT 1 FROM idx.model_versions WHERE name = ? AND version = ?",
-                                   [name, row[0]]).fetchone():
-                return [("model", f"models:/{name}/{row[0]}")]
-        written = None
-        for relation, side in ((f"wrote:{text}", "dst"), (f"var:{text}", "src"), (f"read:{text}", "src")):
-            # the data a variable last held; else the cell that last bound it
-            written = con.execute(f"SELECT {side}_kind, {side}_id FROM idx.lineage WHERE relation = ? "
-                                  "ORDER BY ts DESC LIMIT 1", [relation]).fetchone()
-            if written is not None:
-                break
+            version = lineage_queries.model_version(store, name, ref)
+            if version is not None:
+                return [("model", f"models:/{name}/{version}")]
+        written = lineage_queries.last_bound(store, text)
     if written is None:
         raise MlnbError(f"nothing in this store is called {text!r}: give a run id, a dataset fingerprint, "
                         "a model as name/version or name@alias, or a variable name a tracked cell wrote")
-    return [(written[0], written[1])]
+    return [written]
 
 
 def build_graph(store: Store, obj: Any, depth: int = MAX_DEPTH, max_nodes: int = MAX_NODES) -> LineageGraph:
     """Walk the lineage upstream and downstream of `obj` (each direction on its own)."""
     graph = LineageGraph(resolve_start(store, obj))
-    with store.index() as con:
+    with queries.one_view(store):  # one connection, one state of the index for the whole walk
         seeds, edges = list(graph.start), set()
         for kind, ident in graph.start:
             if kind == "model":  # a model version stands for the run that registered it
-                edges |= _model_edges(con, ident)
+                edges |= _model_edges(store, ident)
                 seeds += [e[0] for e in edges]
         for kind, ident in list(seeds):
             if kind == "run":  # a run stands for everything it recorded
-                seeds += [(r[0], r[1]) for r in con.execute(
-                    "SELECT DISTINCT src_kind, src_id FROM idx.lineage WHERE run_id = ? UNION "
-                    "SELECT DISTINCT dst_kind, dst_id FROM idx.lineage WHERE run_id = ?", [ident, ident]).fetchall()]
+                seeds += lineage_queries.run_nodes(store, ident)
         for reverse in (True, False):
             frontier, seen = set(seeds), set(seeds)
             for _ in range(depth):
                 if not frontier or len(seen) > max_nodes:
                     graph.truncated = graph.truncated or bool(frontier)
                     break
-                found = _neighbours(con, frontier, reverse)
+                found = _neighbours(store, frontier, reverse)
                 edges |= found
                 frontier = {e[0] if reverse else e[1] for e in found} - seen
                 seen |= frontier
         graph.edges = sorted(edges)
         _add_run_edges(graph, {n for e in graph.edges for n in e[:2]} | set(seeds))
-        graph.nodes = _describe(con, {n for e in graph.edges for n in e[:2]} | set(seeds))
+        graph.nodes = _describe(store, {n for e in graph.edges for n in e[:2]} | set(seeds))
     return graph
 
 
-def _neighbours(con: Any, frontier: set[Node], reverse: bool) -> set[tuple[Node, Node, str]]:
+def _neighbours(store: Store, frontier: set[Node], reverse: bool) -> set[tuple[Node, Node, str]]:
     ids = sorted({ident for _, ident in frontier})
-    side = "dst" if reverse else "src"
-    rows = con.execute(f"SELECT src_kind, src_id, dst_kind, dst_id, relation FROM idx.lineage "
-                       f"WHERE {side}_id IN ({', '.join('?' * len(ids))})", ids).fetchall()
     found = set()
-    for sk, si, dk, di, rel in rows:
+    for sk, si, dk, di, rel in lineage_queries.edges_into(store, ids, upstream=reverse):
         if ((dk, di) if reverse else (sk, si)) in frontier:
             found.add(((sk, si), (dk, di), rel))
     return found
 
 
-def _model_edges(con: Any, uri: str) -> set[tuple[Node, Node, str]]:
+def _model_edges(store: Store, uri: str) -> set[tuple[Node, Node, str]]:
     """run -> model for the run that registered this model version."""
     name, version = uri[len("models:/"):].rsplit("/", 1)
-    row = con.execute("SELECT run_id FROM idx.model_versions WHERE name = ? AND version = ?", [name, int(version)]
-                      ).fetchone()
-    return {(("run", row[0]), ("model", uri), "registered")} if row and row[0] else set()
+    run_id = lineage_queries.model_run(store, name, int(version))
+    return {(("run", run_id), ("model", uri), "registered")} if run_id else set()
 
 
 def _add_run_edges(graph: LineageGraph, nodes: set[Node]) -> None:
@@ -150,39 +131,26 @@ def _add_run_edges(graph: LineageGraph, nodes: set[Node]) -> None:
     graph.edges = sorted(set(graph.edges) | extra)
 
 
-def _describe(con: Any, nodes: set[Node]) -> dict[Node, dict[str, Any]]:
+def _describe(store: Store, nodes: set[Node]) -> dict[Node, dict[str, Any]]:
     """What each node is: code excerpt of a cell, shape of a dataset, value of a metric, ..."""
     described: dict[Node, dict[str, Any]] = {}
     by_kind: dict[str, list[str]] = {}
     for kind, ident in nodes:
         by_kind.setdefault(kind, []).append(ident)
         described[(kind, ident)] = {"kind": kind, "id": ident, "label": ident[:12], "detail": ""}
-
-    def rows(sql: str, values: list[Any]) -> list[tuple]:
-        return con.execute(sql, values).fetchall() if values else []
-
-    for fp, kind, n_rows, n_cols in rows(
-            f"SELECT fingerprint, kind, n_rows, n_cols FROM idx.datasets WHERE fingerprint IN "
-            f"({', '.join('?' * len(by_kind.get('dataset', [])))})", by_kind.get("dataset", [])):
+    for fp, kind, n_rows, n_cols in lineage_queries.dataset_shapes(store, by_kind.get("dataset", [])):
         described[("dataset", fp)].update(label=f"{kind} {n_rows}x{n_cols}", detail=f"{kind} {n_rows} rows x "
                                           f"{n_cols} cols, fingerprint {fp[:16]}")
-    cells = by_kind.get("cell", [])
-    for run_id, seq, code, status, execution_count in rows(
-            "SELECT run_id, seq, code, status, execution_count FROM idx.cells WHERE run_id || ':' || seq IN "
-            f"({', '.join('?' * len(cells))})", cells):
+    for run_id, seq, code, status, execution_count in lineage_queries.cell_summaries(store, by_kind.get("cell", [])):
         excerpt = "\n".join((code or "").strip().splitlines()[:4])[:160]
         described[("cell", f"{run_id}:{seq}")].update(
             label=f"[{execution_count}] {(code or '').strip().splitlines()[0][:24] if (code or '').strip() else ''}",
             detail=f"cell {seq} of run {run_id[:8]} ({status})\n{excerpt}", run=run_id)
-    runs = by_kind.get("run", [])
-    for run_id, name, experiment, status in rows(
-            f"SELECT run_id, name, experiment, status FROM idx.runs WHERE run_id IN ({', '.join('?' * len(runs))})",
-            runs):
+    for run_id, name, experiment, status in queries.run_summaries(store, by_kind.get("run", [])):
         described[("run", run_id)].update(label=f"run {run_id[:8]}" + (f" {name}" if name else ""),
                                           detail=f"run {run_id} '{name or ''}' in {experiment} ({status})")
     metrics = by_kind.get("metric", [])
-    values = dict(rows(f"SELECT run_id || ':' || key, value FROM idx.metric_latest WHERE run_id || ':' || key IN "
-                       f"({', '.join('?' * len(metrics))})", metrics))
+    values = queries.latest_metric_values(store, metrics)
     for ident in metrics:
         run_id, _, key = ident.partition(":")
         value = values.get(ident)

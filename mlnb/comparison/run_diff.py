@@ -6,12 +6,12 @@ instead of shifting every later cell into a "change".
 from __future__ import annotations
 
 import difflib
-import json
 import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlnb.capture import queries as capture_queries
 from mlnb.store import queries
 from mlnb.store.store import Store
 
@@ -88,12 +88,10 @@ def _cells(store: Store, run_id: str) -> list[CellSide]:
 
     Cells with a frontend id keep only their last execution; without ids every execution counts.
     """
-    with store.index() as con:
-        rows = con.execute("SELECT seq, cell_id, code, code_hash, status, details FROM idx.cells WHERE run_id = ? "
-                           "ORDER BY seq", [run_id]).fetchall()
     last: dict[Any, CellSide] = {}
-    for seq, cell_id, code, code_hash, status, details in rows:
-        info = json.loads(details) if isinstance(details, str) else (details or {})
+    for cell in capture_queries.cells(store, run_id):
+        seq, cell_id, code, code_hash, status = (cell[k] for k in ("seq", "cell_id", "code", "code_hash", "status"))
+        info = cell["details"]
         texts = [info.get("stdout") or ""]
         images = []
         for output in info.get("outputs") or []:
@@ -160,14 +158,7 @@ def _data_by_name(cells: list[CellSide]) -> dict[str, str]:
 def _data_diff(store: Store, a: list[CellSide], b: list[CellSide]) -> list[dict[str, Any]]:
     data_a, data_b = _data_by_name(a), _data_by_name(b)
     fingerprints = sorted(set(data_a.values()) | set(data_b.values()))
-    info: dict[str, dict[str, Any]] = {}
-    if fingerprints:
-        with store.index() as con:
-            for fp, schema, kind, rows, cols, profile in con.execute(
-                    f"SELECT fingerprint, schema_hash, kind, n_rows, n_cols, profile FROM idx.datasets "
-                    f"WHERE fingerprint IN ({', '.join('?' * len(fingerprints))})", fingerprints).fetchall():
-                info[fp] = {"schema": schema, "kind": kind, "rows": rows, "cols": cols,
-                            "profile": json.loads(profile) if isinstance(profile, str) else (profile or {})}
+    info = capture_queries.datasets(store, fingerprints)
     entries = []
     for name in sorted(data_a.keys() | data_b.keys()):
         fa, fb = data_a.get(name), data_b.get(name)

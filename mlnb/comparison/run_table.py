@@ -1,14 +1,12 @@
-"""Which runs a comparison shows, and one sorted page of them as JSON-safe rows."""
+"""Which runs a comparison shows (a sorted page of them as JSON is `mlnb.views.runs.table_page`)."""
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from mlnb.errors import MlnbError
 from mlnb.store import queries
-from mlnb.store.browse import json_safe
 from mlnb.store.store import Store
 
 ATTRIBUTE_COLUMNS = ("run_id", "name", "experiment", "status", "start", "duration_s")
@@ -30,8 +28,8 @@ def load_runs(store: Store, selection: Selection) -> Any:
 
     frame = queries.runs(store, selection.experiment, selection.filter)
     if selection.runs is not None:
-        with store.index() as con:
-            wanted = [queries.resolve_run_id(con, run) for run in selection.runs]
+        with queries.one_view(store):
+            wanted = [queries.resolve_run(store, run) for run in selection.runs]
         frame = frame[frame["run_id"].isin(wanted)]
         order = {run_id: i for i, run_id in enumerate(wanted)}
         frame = frame.sort_values("run_id", key=lambda s: s.map(order)).reset_index(drop=True)
@@ -76,19 +74,3 @@ def pick_columns(frame: Any, wanted: Sequence[str] | None, prefix: str) -> list[
             raise MlnbError(f"no {prefix[:-1]} {name!r} in these runs; they have: {have}")
         chosen.append(column)
     return chosen
-
-
-def table_page(frame: Any, columns: Sequence[str], sort_by: str | None = None, descending: bool = False,
-               page: int = 0, size: int = PAGE_SIZE) -> dict[str, Any]:
-    """One page of the frame sorted by a column: JSON-safe rows, the total and the page count."""
-    if sort_by in frame.columns:
-        try:
-            frame = frame.sort_values(sort_by, ascending=not descending, na_position="last", kind="stable")
-        except TypeError:  # mixed types in a text column: compare as text
-            frame = frame.sort_values(sort_by, ascending=not descending, na_position="last", kind="stable",
-                                      key=lambda s: s.astype(str))
-    pages = max(1, math.ceil(len(frame) / size))
-    page = min(max(0, page), pages - 1)
-    chunk = frame.iloc[page * size:(page + 1) * size]
-    rows = [[json_safe(v) for v in row] for row in chunk[list(columns)].itertuples(index=False, name=None)]
-    return {"rows": rows, "run_ids": chunk["run_id"].tolist(), "total": len(frame), "page": page, "pages": pages}

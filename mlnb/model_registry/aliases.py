@@ -27,7 +27,7 @@ def set_alias(name: str, alias: str, version: int, force: bool = False, reason: 
     version = check_version(version)
     reason = check_text(reason, "reason")
     store = store_for(project)
-    with store.index() as con:  # reads only: the step is decided by a claim below
+    with queries.session(store) as con:  # reads only: the step is decided by a claim below
         _, version = queries.resolve_version(con, f"{check_name(name)}/{int(version)}")
         hidden, status = queries.version_state(con, name, version)
         if status == "archived":
@@ -50,7 +50,7 @@ def set_alias(name: str, alias: str, version: int, force: bool = False, reason: 
 def delete_alias(name: str, alias: str, project: ProjectArg = None) -> None:
     """Remove an alias (kept in the history)."""
     store = store_for(project)
-    with store.index() as con:
+    with queries.session(store) as con:
         queries.resolve_version(con, f"{check_name(name)}@{check_alias(alias)}")
         before = queries.alias_version(con, name, alias)
         start = queries.max_alias_seq(con, name, alias) + 1
@@ -68,5 +68,5 @@ def _move(store: Any, name: str, alias: str, version: int | None, before: int | 
 
 def alias_history(name: str, project: ProjectArg = None) -> Any:
     """Every alias change of a model: when, by whom, from which version to which, why."""
-    with store_for(project).index() as con:
+    with queries.session(store_for(project)) as con:
         return queries.alias_history_frame(con, name)

@@ -1,13 +1,22 @@
 """Every registry query against the index: reads for the API and the statements ingest runs.
 
-Functions take an open index connection (`store.index()`); all SQL is fixed and parameterized.
+Functions take an open index connection from `session(store)`; all SQL is fixed and parameterized.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from mlnb.errors import NotFoundError
 from mlnb.model_registry.names import ModelURI
+
+@contextmanager
+def session(store: Any) -> Iterator[Any]:
+    """One index connection for a series of registry reads (one refresh, one consistent state)."""
+    with store.index() as con:
+        yield con
+
 
 # Ingest: a version's status/description/tags change (NULL keeps the old value).
 UPDATE_VERSION_SQL = (

@@ -46,7 +46,7 @@ def register_model(model: Any, name: str, run: Any = None, data: Any = None, des
     chosen, payload = dump_model(model, flavor)  # skops for scikit-learn when installed, else joblib
     digest, size = store.blobs.put_bytes(payload)
     signature = _signature(model, data, fingerprint)
-    with store.index() as con:  # reads only: the number is decided by a claim below
+    with queries.session(store) as con:  # reads only: the number is decided by a claim below
         run_id = resolve_run_id(con, run_obj) if run_obj is not None else None
         lineage = queries.run_lineage(con, run_id) if run_id else {"datasets": [], "notebook": None, "hidden": None}
         start = queries.max_version(con, name) + 1
@@ -105,7 +105,7 @@ def model_version(uri: str, project: ProjectArg = None) -> dict[str, Any]:
     """The record of one version (run, artifact, signature, data lineage, aliases, status)."""
     import orjson
 
-    with store_for(project).index() as con:
+    with queries.session(store_for(project)) as con:
         name, version = queries.resolve_version(con, uri)
         record = queries.version_row(con, name, version)
         record["aliases"] = queries.aliases_of_version(con, name, version)
@@ -126,7 +126,7 @@ def archive_version(name: str, version: int, project: ProjectArg = None) -> dict
     """Retire a version: it stays loadable by number but can no longer get an alias."""
     version = check_version(version)
     store = store_for(project)
-    with store.index() as con:  # the check and the event under one index session, as before
+    with queries.session(store) as con:  # the check and the event under one index session, as before
         _, version = queries.resolve_version(con, f"{check_name(name)}/{int(version)}")
         aliases = queries.aliases_of_version(con, name, version)
         if aliases:
@@ -140,7 +140,7 @@ def archive_version(name: str, version: int, project: ProjectArg = None) -> dict
 def _update(name: str, version: int, project: ProjectArg, **fields: Any) -> dict[str, Any]:
     version = check_version(version)
     store = store_for(project)
-    with store.index() as con:
+    with queries.session(store) as con:
         _, version = queries.resolve_version(con, f"{check_name(name)}/{int(version)}")
     store.writer.emit(event("model_version_update", name=name, version=version, **fields))
     store.writer.flush(sync=True)
@@ -149,13 +149,13 @@ def _update(name: str, version: int, project: ProjectArg, **fields: Any) -> dict
 
 def models(project: ProjectArg = None) -> Any:
     """One row per model: versions, latest version, aliases, last registered."""
-    with store_for(project).index() as con:
+    with queries.session(store_for(project)) as con:
         return queries.models_frame(con)
 
 
 def model_versions(name: str, project: ProjectArg = None) -> Any:
     """Versions of one model with their aliases and the producing run's latest metrics."""
-    with store_for(project).index() as con:
+    with queries.session(store_for(project)) as con:
         queries.resolve_version(con, f"{check_name(name)}@latest")
         frame = queries.versions_frame(con, name)
         metrics = queries.version_metrics(con, name)

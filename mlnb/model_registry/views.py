@@ -10,7 +10,7 @@ from typing import Any
 from mlnb.model_registry.access import ProjectArg
 from mlnb.model_registry.aliases import alias_history, set_alias
 from mlnb.model_registry.versions import model_versions, models
-from mlnb.store.browse import records
+from mlnb.views.json import records
 
 METRIC_PREFIX = "metrics."
 

@@ -1,5 +1,6 @@
-"""Thin tornado handlers over `mlnb.store.browse`: authenticate, parse arguments, run the read
-in one of mlnb's own worker threads, and answer JSON or `{"error": {"code", "message"}}`.
+"""Thin tornado handlers over the view-models (`mlnb.views`; the registry's in `mlnb.model_registry.views`):
+authenticate, parse arguments, run the read in one of mlnb's own worker threads, and answer JSON
+or `{"error": {"code", "message"}}`.
 
 The index may be held by another process for a while (a kernel ingesting, a long query). Reads
 therefore run in a small pool of mlnb's own, never in the event loop's shared default executor
@@ -24,7 +25,9 @@ from jupyter_server.utils import url_path_join
 from mlnb import jsonout
 from mlnb.errors import HTTP_STATUS, MlnbError, NotFoundError, StoreNotFoundError, http_status
 from mlnb.model_registry import views
-from mlnb.store import browse
+from mlnb.views import datasets as dataset_views
+from mlnb.views import runs as run_views
+from mlnb.views.json import page_bounds
 
 NAME = r"[^/]+"
 SERVER_LINGER_S = 0.05
@@ -116,7 +119,7 @@ class MlnbHandler(APIHandler):
                 self.fail(400, "bad_request", f"{name} must be a whole number, got {raw[:40]!r}")
                 return None
         try:
-            return browse.page_bounds(values[0], values[1])
+            return page_bounds(values[0], values[1])
         except MlnbError as exc:
             self.fail_for(exc)
             return None
@@ -151,9 +154,7 @@ async def run_read(call: Callable[[], Any], wait_s: float | None = None, finish_
 class ExperimentsHandler(MlnbHandler):
     @tornado.web.authenticated
     async def get(self) -> None:
-        from mlnb.store import queries
-
-        await self.answer(lambda store: browse.records(queries.experiments(store)))
+        await self.answer(run_views.experiments)
 
 
 class RunsHandler(MlnbHandler):
@@ -163,7 +164,7 @@ class RunsHandler(MlnbHandler):
         if page is None:
             return
         limit, offset = page
-        await self.answer(browse.runs_page, self.get_query_argument("experiment", None) or None,
+        await self.answer(run_views.runs_page, self.get_query_argument("experiment", None) or None,
                           self.get_query_argument("filter", None) or None,
                           self.get_query_argument("order_by", None) or None, limit, offset)
 
@@ -171,13 +172,13 @@ class RunsHandler(MlnbHandler):
 class RunHandler(MlnbHandler):
     @tornado.web.authenticated
     async def get(self, run_id: str) -> None:
-        await self.answer(browse.run_detail, run_id)
+        await self.answer(run_views.run_detail, run_id)
 
 
 class MetricHandler(MlnbHandler):
     @tornado.web.authenticated
     async def get(self, run_id: str, key: str) -> None:
-        await self.answer(browse.metric_history, run_id, key)
+        await self.answer(run_views.metric_history, run_id, key)
 
 
 class ArtifactHandler(MlnbHandler):
@@ -186,7 +187,7 @@ class ArtifactHandler(MlnbHandler):
     @tornado.web.authenticated
     async def get(self, run_id: str, path: str) -> None:
         try:
-            found = await run_read(lambda: browse.open_artifact(self.finder.get(), run_id, path))
+            found = await run_read(lambda: run_views.open_artifact(self.finder.get(), run_id, path))
         except Exception as exc:  # noqa: BLE001 - mapped by the one table, like every other route
             if self.fail_for(exc):
                 return
@@ -217,7 +218,7 @@ class SnapshotHandler(MlnbHandler):
 
     @tornado.web.authenticated
     async def get(self, run_id: str) -> None:
-        await self.answer(browse.notebook_snapshot, run_id)
+        await self.answer(run_views.notebook_snapshot, run_id)
 
 
 class DatasetsHandler(MlnbHandler):
@@ -225,7 +226,7 @@ class DatasetsHandler(MlnbHandler):
     async def get(self) -> None:
         page = self.page_arguments()
         if page is not None:
-            await self.answer(browse.datasets_page, *page)
+            await self.answer(dataset_views.datasets_page, *page)
 
 
 class ModelsHandler(MlnbHandler):

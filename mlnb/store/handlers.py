@@ -28,27 +28,17 @@ class TableSpec:
             check_value(value, kind, column, required=column in self.key)
 
 
-# Tables written by Python handlers; a feature adds its own on import (`register_table`).
-TABLES: dict[str, TableSpec] = {
-    "datasets": TableSpec(
-        ("fingerprint", "schema_hash", "kind", "n_rows", "n_cols", "profile", "first_seen", "scheme"),
-        ("text", "text", "text", "int64", "int64", "json", "time", "int32"),
-        ("fingerprint",),
-    ),
-    "cells": TableSpec(
-        ("run_id", "seq", "execution_count", "cell_id", "code", "code_hash", "start_time",
-         "duration_s", "status", "details"),
-        ("text", "int32", "int32", "text", "text", "text", "time", "float", "text", "json"),
-        ("run_id", "seq"),
-    ),
-    "lineage": TableSpec(("run_id", "src_kind", "src_id", "dst_kind", "dst_id", "relation", "ts"),
-                         ("text", "text", "text", "text", "text", "text", "time")),
-}
+# The index tables Python handlers write, filled by the features (`register_table`) when
+# `mlnb.features` loads them.
+TABLES: dict[str, TableSpec] = {}
 
 
-def register_table(name: str, spec: TableSpec) -> None:
-    """Declare how handlers write rows of `idx.<name>` (a feature's tables, registered on import)."""
-    TABLES[name] = spec
+def register_table(name: str, spec: TableSpec) -> TableSpec:
+    """Declare how handlers write rows of `idx.<name>` (the table itself comes from a migration)."""
+    known = TABLES.setdefault(name, spec)
+    if known != spec:
+        raise ValueError(f"index table {name!r} is declared twice, differently")
+    return spec
 
 
 ARROW_TYPES = {"text": "string", "json": "string", "int32": "int32", "int64": "int64", "float": "float64",

@@ -5,7 +5,8 @@ ever spliced into a query.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -175,6 +176,23 @@ def resolve_run_id(con: Any, run: Any) -> str:
     raise RunNotFoundError(f"no run {run_id!r} in this store; list runs with `mlnb runs`")
 
 
+def resolve_run(store: Store, run: Any) -> str:
+    """`resolve_run_id` on its own index connection."""
+    with store.index() as con:
+        return resolve_run_id(con, run)
+
+
+@contextmanager
+def one_view(store: Store) -> Iterator[None]:
+    """Run the queries inside on one index connection: one refresh, and all see the same state.
+
+    A series of reads (a graph walk, say) gets a consistent view this way without touching a
+    connection: `Store.index()` is re-entrant, so each query inside reuses the held one.
+    """
+    with store.index():
+        yield
+
+
 def get_run(store: Store, run: Any) -> RunRecord:
     """The full record of one run (by Run, id or unique id prefix)."""
     with store.index() as con:
@@ -212,6 +230,67 @@ def metric_history(store: Store, run: Any, key: str) -> Any:
                 have = ", ".join(keys[:20]) if keys else "none"
                 raise NotFoundError(f"run {run_id[:8]} has no metric {key!r}; it has: {have}")
     return frame
+
+
+def metric_histories(store: Store, run_ids: Sequence[str], keys: Sequence[str]) -> Any:
+    """Every step of the given metrics of the given runs: run_id, key, step, value."""
+    if not run_ids or not keys:
+        import pandas as pd
+
+        return pd.DataFrame({"run_id": [], "key": [], "step": [], "value": []})
+    run_marks, key_marks = ", ".join("?" * len(run_ids)), ", ".join("?" * len(keys))
+    with store.index() as con:
+        return con.execute(
+            f"SELECT run_id, key, step, value FROM idx.metrics WHERE run_id IN ({run_marks}) "
+            f"AND key IN ({key_marks}) ORDER BY run_id, key, step, ts", [*run_ids, *keys]).df()
+
+
+def metric_step_counts(store: Store, run_id: str) -> dict[str, int]:
+    """Metric key -> number of logged values, for one run (by full id)."""
+    with store.index() as con:
+        return dict(con.execute("SELECT key, count(*) FROM idx.metrics WHERE run_id = ? GROUP BY key",
+                                [run_id]).fetchall())
+
+
+def latest_metric_values(store: Store, run_keys: Sequence[str]) -> dict[str, float]:
+    """`run_id:key` -> latest value, for the given `run_id:key` names (missing ones left out)."""
+    if not run_keys:
+        return {}
+    with store.index() as con:
+        return dict(con.execute(
+            "SELECT run_id || ':' || key, value FROM idx.metric_latest WHERE run_id || ':' || key IN "
+            f"({', '.join('?' * len(run_keys))})", list(run_keys)).fetchall())
+
+
+def run_summaries(store: Store, run_ids: Sequence[str]) -> list[tuple[str, str | None, str, str]]:
+    """(run_id, name, experiment, status) of the given runs (by full id; unknown ones left out)."""
+    if not run_ids:
+        return []
+    with store.index() as con:
+        return con.execute(f"SELECT run_id, name, experiment, status FROM idx.runs WHERE run_id IN "
+                           f"({', '.join('?' * len(run_ids))})", list(run_ids)).fetchall()
+
+
+def artifact_blob(store: Store, run: Any, path: str) -> tuple[str, str | None]:
+    """(content hash, media type) of the artifact a run recorded at `path`; NotFoundError if none."""
+    with store.index() as con:
+        run_id = resolve_run_id(con, run)
+        row = con.execute("SELECT hash, media_type FROM idx.artifacts WHERE run_id = ? AND path = ?",
+                          [run_id, path]).fetchone()
+    if row is None:
+        raise NotFoundError(f"run {run_id[:8]} has no artifact {path!r}")
+    return row[0], row[1]
+
+
+def runs_by_status(store: Store) -> dict[str, int]:
+    """Status -> number of runs, most common first (read like `mlnb sql`, from a snapshot)."""
+    frame = sql(store, "SELECT status, count(*) AS runs FROM runs GROUP BY status ORDER BY runs DESC, status")
+    return {str(s): int(n) for s, n in zip(frame["status"], frame["runs"])}
+
+
+def quarantined_count(store: Store) -> int:
+    """How many event lines ingest has quarantined."""
+    return int(sql(store, "SELECT count(*) AS n FROM quarantined_events")["n"][0])
 
 
 def experiments(store: Store) -> Any:

@@ -12,10 +12,17 @@ from typing import Any
 
 from mlnb.comparison import charts
 from mlnb.comparison.run_table import (
-    ATTRIBUTE_COLUMNS, PAGE_SIZE, Selection, load_runs, pick_columns, run_ids, table_page,
+    ATTRIBUTE_COLUMNS,
+    PAGE_SIZE,
+    Selection,
+    load_runs,
+    pick_columns,
+    run_ids,
 )
 from mlnb.errors import MlnbError
+from mlnb.store import queries
 from mlnb.store.store import Store
+from mlnb.views.runs import table_page
 
 DEFAULT_CURVE_RUNS = 5
 MAX_CURVE_METRICS = 6
@@ -91,7 +98,7 @@ class Comparison:
         """One panel per metric (at most MAX_CURVE_METRICS) with the curve runs as lines."""
         shown = self.curve_runs()
         keys = [charts.short(m) for m in self.metrics[:MAX_CURVE_METRICS]]
-        histories = charts.metric_histories(self.store, shown, keys)
+        histories = queries.metric_histories(self.store, shown, keys)
         names = dict(zip(self.frame["run_id"], self.frame["name"]))
         labels = {r: f"{r[:8]} {names.get(r) or ''}".strip() for r in shown}
         return charts.metric_curves(histories, keys, labels)
