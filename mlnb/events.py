@@ -71,8 +71,9 @@ _T = _f("t", NUMBER, True, "when, in seconds since the epoch (UTC)")
 
 _DECLARED = (
     EventType("run_start", "core", "a run began", (
-        _RUN, _T, _f("exp", TEXT, doc="experiment"), _f("name", TEXT, doc="run name"),
-        _f("parent", TEXT, doc="parent run id"), _f("user", TEXT), _f("host", TEXT),
+        _RUN, _T, _f("exp", TEXT, doc="experiment name (null: `Default`)"), _f("name", TEXT, doc="run name"),
+        _f("parent", TEXT, doc="parent run id"), _f("user", TEXT, doc="user name of the writing process"),
+        _f("host", TEXT, doc="host name of the writing process"),
         _f("pid", INT, doc="the writing process"), _f("pid_start", NUMBER, doc="that process's start time"),
         _f("nb", TEXT, doc="notebook path"), _f("git", TEXT, doc="git commit"),
     )),
@@ -90,39 +91,51 @@ _DECLARED = (
         _RUN, _f("tags", TAGS, True, "k: key, v: value as text (redacted)"),
     )),
     EventType("artifact", "core", "a file stored for a run (content in the blob store by hash)", (
-        _RUN, _f("path", TEXT, True, "name within the run"), _f("hash", TEXT, True, "sha256 of the content"),
+        _RUN, _f("path", TEXT, True, "name within the run (the last event for a path wins)"),
+        _f("hash", TEXT, True, "sha256 of the content (hex)"),
         _f("size", INT, doc="bytes"), _f("media", TEXT, doc="media type"), _T,
     )),
     EventType("cell", "capture", "one executed notebook cell", (
-        _RUN, _f("seq", INT, True, "order within the run"), _f("ec", INT, doc="execution count"),
-        _f("cell_id", TEXT), _f("code", TEXT, doc="source (redacted, capped)"), _f("code_hash", TEXT), _T,
+        _RUN, _f("seq", INT, True, "order within the run (0-based, the last event for a seq wins)"),
+        _f("ec", INT, doc="execution count"), _f("cell_id", TEXT, doc="the notebook's cell id"),
+        _f("code", TEXT, doc="source (redacted, capped)"), _f("code_hash", TEXT, doc="hash of the source"), _T,
         _f("dur", NUMBER, doc="seconds"), _f("status", TEXT, doc="ok or error"),
-        _f("details", JSON, doc="stdout, stderr, error, outputs, variables, reads, metrics, inputs, writes"),
+        _f("details", JSON, doc="object: stdout, stderr, error, outputs, variables, reads, metrics, step, "
+                                "inputs, writes"),
     )),
     EventType("dataset", "capture", "a data fingerprint (one row per distinct content)", (
         _f("fp", TEXT, True, "content fingerprint"), _f("schema", TEXT, doc="schema fingerprint"),
-        _f("kind", TEXT), _f("rows", INT), _f("cols", INT), _f("profile", JSON, doc="per-column summary"),
+        _f("kind", TEXT, doc="what kind of object (a type name)"), _f("rows", INT, doc="number of rows"),
+        _f("cols", INT, doc="number of columns"), _f("profile", JSON, doc="object: per-column summary"),
         _f("scheme", INT, doc="fingerprint scheme version"), _T,
     )),
     EventType("lineage", "capture", "an edge of the lineage graph", (
-        _RUN, _f("src_kind", TEXT, True), _f("src_id", TEXT, True), _f("dst_kind", TEXT, True),
-        _f("dst_id", TEXT, True), _f("rel", TEXT, True, "read:<var>, wrote:<var>, var:<name>, logged, ..."), _T,
+        _RUN, _f("src_kind", TEXT, True, "dataset, cell, model or run"), _f("src_id", TEXT, True, "its id"),
+        _f("dst_kind", TEXT, True, "dataset, cell, metric or run"), _f("dst_id", TEXT, True, "its id"),
+        _f("rel", TEXT, True, "read:<var>, wrote:<var>, var:<name>, logged, evaluated, reproduces, ..."), _T,
     )),
     EventType("model_version", "registry", "a registered model version", (
-        _f("name", TEXT, True), _f("version", INT, True), _f("run", TEXT, doc="producing run"),
-        _f("hash", TEXT, True, "sha256 of the model file"), _f("path", TEXT), _f("flavor", TEXT),
-        _f("size", INT), _f("signature", JSON), _f("description", TEXT),
+        _f("name", TEXT, True, "model name"), _f("version", INT, True, "version number (1, 2, ...)"),
+        _f("run", TEXT, doc="producing run"),
+        _f("hash", TEXT, True, "sha256 of the model file"), _f("path", TEXT, doc="the model file's name"),
+        _f("flavor", TEXT, doc="how it is saved and loaded"), _f("size", INT, doc="bytes"),
+        _f("signature", JSON, doc="object: input and output schema"), _f("description", TEXT),
         _f("labels", JSON, doc="the version's tags (text to text)"), _f("data", JSON, doc="upstream fingerprints"),
-        _f("nb", TEXT), _f("hidden", TEXT, doc="notebook hidden-state verdict"), _T, _f("user", TEXT),
-        _f("host", TEXT), _f("mlnb", TEXT, doc="mlnb version that registered it"),
+        _f("nb", TEXT, doc="hash of the run's notebook snapshot"),
+        _f("hidden", TEXT, doc="notebook hidden-state verdict"), _T,
+        _f("user", TEXT, doc="who registered it"), _f("host", TEXT, doc="where"),
+        _f("mlnb", TEXT, doc="mlnb version that registered it"),
     )),
     EventType("model_version_update", "registry", "a version's status, description or tags changed", (
-        _f("name", TEXT, True), _f("version", INT, True), _f("status", TEXT, doc="archived"),
-        _f("description", TEXT), _f("labels", JSON),
+        _f("name", TEXT, True, "model name"), _f("version", INT, True, "version number"),
+        _f("status", TEXT, doc="archived"), _f("description", TEXT, doc="new description"),
+        _f("labels", JSON, doc="new tags (text to text)"),
     )),
     EventType("alias", "registry", "an alias moved (version) or was deleted (version null)", (
-        _f("name", TEXT, True), _f("alias", TEXT, True), _f("version", INT), _f("from", INT),
-        _f("user", TEXT), _T, _f("reason", TEXT),
+        _f("name", TEXT, True, "model name"), _f("alias", TEXT, True, "alias name"),
+        _f("version", INT, doc="the version it points to now (null: deleted)"),
+        _f("from", INT, doc="the version it pointed to before"),
+        _f("user", TEXT, doc="who moved it"), _T, _f("reason", TEXT, doc="why (free text)"),
     )),
 )
 
@@ -248,13 +261,6 @@ def markdown() -> str:
 
 def _table(fields: tuple[Field, ...]) -> list[str]:
     rows = ["| field | type | required | meaning |", "|---|---|---|---|"]
-    rows += [f"| `{f.name}` | {f.type} | {'yes' if f.required else 'no'} | {f.doc} |" for f in fields]
+    rows += [f"| `{f.name}` | {f.type} | {'yes' if f.required else 'no'} | {f.doc.replace('|', '/')} |"
+             for f in fields]
     return rows + [""]
-
-
-if __name__ == "__main__":  # python -m mlnb.events --markdown
-    import sys
-
-    if sys.argv[1:] != ["--markdown"]:
-        sys.exit("usage: python -m mlnb.events --markdown")
-    print(markdown())
