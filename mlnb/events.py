@@ -177,7 +177,8 @@ def builder(event_type: str, /, *names: str) -> Callable[..., dict[str, Any]]:
     values = ", ".join(f"v{i}" for i in range(len(names)))
     items = "".join(f", {name!r}: v{i}" for i, name in enumerate(names))
     namespace: dict[str, Any] = {}
-    exec(f"def build({values}):\n    return {{'e': {event_type!r}{items}}}\n", namespace)
+    source = f"def build({values}):\n    return {{'e': {event_type!r}{items}}}\n"
+    exec(source, namespace)  # noqa: S102 (declared names only, see above)
     build: Callable[..., dict[str, Any]] = namespace["build"]
     build.__qualname__ = build.__name__ = f"build_{event_type}"
     return build
@@ -235,16 +236,16 @@ def _check_items(field: Field, value: Any, where: str) -> list[str]:
     return problems
 
 
-def _is(value: Any, type: str) -> bool:
-    if type == TEXT:
+def _is(value: Any, kind: str) -> bool:
+    if kind == TEXT:
         return isinstance(value, str)
-    if type == NUMBER:
+    if kind == NUMBER:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if type == INT:
+    if kind == INT:
         return isinstance(value, int) and not isinstance(value, bool)
-    if type == BOOL:
+    if kind == BOOL:
         return isinstance(value, bool)
-    return type == JSON  # any JSON value
+    return kind == JSON  # any JSON value
 
 
 def markdown() -> str:
@@ -254,8 +255,8 @@ def markdown() -> str:
         out += [f"### `{spec.name}`", "", f"{spec.doc[0].upper()}{spec.doc[1:]}. Owner: {spec.owner}.", ""]
         out += _table(spec.fields)
     out += ["### Items of list-valued fields", ""]
-    for type, fields in ITEM_FIELDS.items():
-        out += [f"`{type}`: a list of JSON objects with these keys:", ""] + _table(fields)
+    for kind, fields in ITEM_FIELDS.items():
+        out += [f"`{kind}`: a list of JSON objects with these keys:", ""] + _table(fields)
     return "\n".join(out)
 
 
