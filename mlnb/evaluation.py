@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from mlnb.errors import MlnbError
+from mlnb.events import event
 
 MetricFn = Callable[[Any, Any], float]
 
@@ -69,12 +70,12 @@ def evaluate(models: Sequence[str], data: Any, target: str, metrics: Sequence[st
             seconds = time.perf_counter() - started
             scores = {metric: float(fn(truth, predicted)) for metric, fn in chosen.items()}
             run.log_metrics({f"{record['uri']}.{k}": v for k, v in scores.items()})
-            run.store.writer.emit({"e": "lineage", "run": run.id, "src_kind": "model", "src_id": record["uri"],
-                                   "dst_kind": "run", "dst_id": run.id, "rel": "evaluated", "t": time.time()})
+            run.store.writer.emit(event("lineage", run=run.id, src_kind="model", src_id=record["uri"],
+                                        dst_kind="run", dst_id=run.id, rel="evaluated", t=time.time()))
             if fp is not None:
-                run.store.writer.emit({"e": "lineage", "run": run.id, "src_kind": "dataset", "src_id": fp.hash,
-                                       "dst_kind": "run", "dst_id": run.id, "rel": "evaluation-data",
-                                       "t": time.time()})
+                run.store.writer.emit(event("lineage", run=run.id, src_kind="dataset", src_id=fp.hash,
+                                            dst_kind="run", dst_id=run.id, rel="evaluation-data",
+                                            t=time.time()))
             rows.append({"model": uri, "version": record["uri"], **scores, "predict_seconds": seconds})
         run.set_tags({"mlnb.kind": "evaluation"})
     table = pd.DataFrame(rows)

@@ -14,6 +14,7 @@ of the contract even where the API says something else (a model version's `tags`
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,7 @@ PARAMS = "params"    # [{"k": text, "v": text, "n": number|null}]
 METRICS = "metrics"  # [{"k": text, "v": number|null, "s": int, "x": text|absent ("nan", "inf", "-inf")}]
 TAGS = "tags"        # [{"k": text, "v": text}]
 FIELD_TYPES = (TEXT, NUMBER, INT, BOOL, JSON, PARAMS, METRICS, TAGS)
+NON_FINITE = ("nan", "inf", "-inf")  # a metric point's `x`: JSON has no literal for these
 
 
 @dataclass(frozen=True)
@@ -48,20 +50,30 @@ class EventType:
 
     @property
     def field_names(self) -> frozenset[str]:
-        return frozenset(f.name for f in self.fields)
+        return _FIELD_NAMES[self.name]
 
 
 def _f(name: str, type: str, required: bool = False, doc: str = "") -> Field:
     return Field(name, type, required, doc)
 
 
+# The items of the list-valued types (each item a JSON object with these keys).
+ITEM_FIELDS: dict[str, tuple[Field, ...]] = {
+    PARAMS: (_f("k", TEXT, True, "key"), _f("v", TEXT, True, "value as text (redacted)"),
+             _f("n", NUMBER, doc="the value as a number, if it is one (null otherwise)")),
+    METRICS: (_f("k", TEXT, True, "key"), _f("v", NUMBER, doc="value; null when it is not finite (see `x`)"),
+              _f("s", INT, True, "step"), _f("x", TEXT, doc="'nan', 'inf' or '-inf' when `v` is null")),
+    TAGS: (_f("k", TEXT, True, "key"), _f("v", TEXT, True, "value as text (redacted)")),
+}
+
 _RUN = _f("run", TEXT, True, "run id: 32 lowercase hex characters")
 _T = _f("t", NUMBER, True, "when, in seconds since the epoch (UTC)")
 
 _DECLARED = (
     EventType("run_start", "core", "a run began", (
-        _RUN, _T, _f("exp", TEXT, doc="experiment"), _f("name", TEXT, doc="run name"),
-        _f("parent", TEXT, doc="parent run id"), _f("user", TEXT), _f("host", TEXT),
+        _RUN, _T, _f("exp", TEXT, doc="experiment name (null: `Default`)"), _f("name", TEXT, doc="run name"),
+        _f("parent", TEXT, doc="parent run id"), _f("user", TEXT, doc="user name of the writing process"),
+        _f("host", TEXT, doc="host name of the writing process"),
         _f("pid", INT, doc="the writing process"), _f("pid_start", NUMBER, doc="that process's start time"),
         _f("nb", TEXT, doc="notebook path"), _f("git", TEXT, doc="git commit"),
     )),
@@ -79,47 +91,59 @@ _DECLARED = (
         _RUN, _f("tags", TAGS, True, "k: key, v: value as text (redacted)"),
     )),
     EventType("artifact", "core", "a file stored for a run (content in the blob store by hash)", (
-        _RUN, _f("path", TEXT, True, "name within the run"), _f("hash", TEXT, True, "sha256 of the content"),
+        _RUN, _f("path", TEXT, True, "name within the run (the last event for a path wins)"),
+        _f("hash", TEXT, True, "sha256 of the content (hex)"),
         _f("size", INT, doc="bytes"), _f("media", TEXT, doc="media type"), _T,
     )),
     EventType("cell", "capture", "one executed notebook cell", (
-        _RUN, _f("seq", INT, True, "order within the run"), _f("ec", INT, doc="execution count"),
-        _f("cell_id", TEXT), _f("code", TEXT, doc="source (redacted, capped)"), _f("code_hash", TEXT), _T,
+        _RUN, _f("seq", INT, True, "order within the run (0-based, the last event for a seq wins)"),
+        _f("ec", INT, doc="execution count"), _f("cell_id", TEXT, doc="the notebook's cell id"),
+        _f("code", TEXT, doc="source (redacted, capped)"), _f("code_hash", TEXT, doc="hash of the source"), _T,
         _f("dur", NUMBER, doc="seconds"), _f("status", TEXT, doc="ok or error"),
-        _f("details", JSON, doc="stdout, stderr, error, outputs, variables, reads, metrics, inputs, writes"),
+        _f("details", JSON, doc="object: stdout, stderr, error, outputs, variables, reads, metrics, step, "
+                                "inputs, writes"),
     )),
     EventType("dataset", "capture", "a data fingerprint (one row per distinct content)", (
         _f("fp", TEXT, True, "content fingerprint"), _f("schema", TEXT, doc="schema fingerprint"),
-        _f("kind", TEXT), _f("rows", INT), _f("cols", INT), _f("profile", JSON, doc="per-column summary"),
+        _f("kind", TEXT, doc="what kind of object (a type name)"), _f("rows", INT, doc="number of rows"),
+        _f("cols", INT, doc="number of columns"), _f("profile", JSON, doc="object: per-column summary"),
         _f("scheme", INT, doc="fingerprint scheme version"), _T,
     )),
     EventType("lineage", "capture", "an edge of the lineage graph", (
-        _RUN, _f("src_kind", TEXT, True), _f("src_id", TEXT, True), _f("dst_kind", TEXT, True),
-        _f("dst_id", TEXT, True), _f("rel", TEXT, True, "read:<var>, wrote:<var>, var:<name>, logged, ..."), _T,
+        _RUN, _f("src_kind", TEXT, True, "dataset, cell, model or run"), _f("src_id", TEXT, True, "its id"),
+        _f("dst_kind", TEXT, True, "dataset, cell, metric or run"), _f("dst_id", TEXT, True, "its id"),
+        _f("rel", TEXT, True, "read:<var>, wrote:<var>, var:<name>, logged, evaluated, reproduces, ..."), _T,
     )),
     EventType("model_version", "registry", "a registered model version", (
-        _f("name", TEXT, True), _f("version", INT, True,
-                                   "claimed at claims/models/<name>/versions/<version> before the event is written"),
+        _f("name", TEXT, True, "model name"), _f("version", INT, True,
+                                                    "version number (1, 2, ...), claimed at claims/models/<name>/versions/<version> first"),
         _f("run", TEXT, doc="producing run"),
-        _f("hash", TEXT, True, "sha256 of the model file"), _f("path", TEXT), _f("flavor", TEXT),
-        _f("size", INT), _f("signature", JSON), _f("description", TEXT),
+        _f("hash", TEXT, True, "sha256 of the model file"), _f("path", TEXT, doc="the model file's name"),
+        _f("flavor", TEXT, doc="how it is saved and loaded"), _f("size", INT, doc="bytes"),
+        _f("signature", JSON, doc="object: input and output schema"), _f("description", TEXT),
         _f("labels", JSON, doc="the version's tags (text to text)"), _f("data", JSON, doc="upstream fingerprints"),
-        _f("nb", TEXT), _f("hidden", TEXT, doc="notebook hidden-state verdict"), _T, _f("user", TEXT),
-        _f("host", TEXT), _f("mlnb", TEXT, doc="mlnb version that registered it"),
+        _f("nb", TEXT, doc="hash of the run's notebook snapshot"),
+        _f("hidden", TEXT, doc="notebook hidden-state verdict"), _T,
+        _f("user", TEXT, doc="who registered it"), _f("host", TEXT, doc="where"),
+        _f("mlnb", TEXT, doc="mlnb version that registered it"),
     )),
     EventType("model_version_update", "registry", "a version's status, description or tags changed", (
-        _f("name", TEXT, True), _f("version", INT, True), _f("status", TEXT, doc="archived"),
-        _f("description", TEXT), _f("labels", JSON),
+        _f("name", TEXT, True, "model name"), _f("version", INT, True, "version number"),
+        _f("status", TEXT, doc="archived"), _f("description", TEXT, doc="new description"),
+        _f("labels", JSON, doc="new tags (text to text)"),
     )),
     EventType("alias", "registry", "an alias moved (version) or was deleted (version null)", (
-        _f("name", TEXT, True), _f("alias", TEXT, True), _f("version", INT), _f("from", INT),
-        _f("user", TEXT), _T, _f("reason", TEXT),
+        _f("name", TEXT, True, "model name"), _f("alias", TEXT, True, "alias name"),
+        _f("version", INT, doc="the version it points to now (null: deleted)"),
+        _f("from", INT, doc="the version it pointed to before"),
+        _f("user", TEXT, doc="who moved it"), _T, _f("reason", TEXT, doc="why (free text)"),
         _f("seq", INT, doc="step of this alias's history, claimed at claims/models/<name>/aliases/<alias>/<seq>; "
                           "the highest wins (moves without one, from older writers, come first in time order)"),
     )),
 )
 
 EVENT_TYPES: dict[str, EventType] = {t.name: t for t in _DECLARED}
+_FIELD_NAMES: dict[str, frozenset[str]] = {t.name: frozenset(f.name for f in t.fields) for t in _DECLARED}
 
 
 def declared(name: str) -> EventType:
@@ -129,11 +153,118 @@ def declared(name: str) -> EventType:
 
 def event(event_type: str, /, **fields: Any) -> dict[str, Any]:
     """Build one event of a declared type. An undeclared type or field is a programming error
-    (TypeError): the log must only ever hold what this module documents."""
-    spec = EVENT_TYPES.get(event_type)
-    if spec is None:
+    (TypeError): the log must only ever hold what this module documents.
+
+    Keys are stored in the order given (`e` first), so callers keep the stored bytes stable.
+    Values are not checked here (this is on the `log_metric` path); `validate` checks them.
+    """
+    allowed = _FIELD_NAMES.get(event_type)
+    if allowed is None:
         raise TypeError(f"undeclared event type {event_type!r}; declare it in mlnb/events.py")
-    if not spec.field_names.issuperset(fields):
-        extra = sorted(set(fields) - spec.field_names)
+    if not fields.keys() <= allowed:
+        extra = sorted(set(fields) - allowed)
         raise TypeError(f"event {event_type!r} has no field(s) {extra}; declare them in mlnb/events.py")
     return {"e": event_type, **fields}
+
+
+def builder(event_type: str, /, *names: str) -> Callable[..., dict[str, Any]]:
+    """A fast constructor of `event_type` events with fields `names`, in that order, taking their
+    values positionally: `builder("metrics", "run", "m", "t")(run_id, points, now)` equals
+    `event("metrics", run=run_id, m=points, t=now)`. For hot paths (`log_metric`): the names are
+    checked once, here, instead of on every call (about 300 ns less per event)."""
+    event(event_type, **dict.fromkeys(names))  # refuses an undeclared type or field, as event() does
+    if len(set(names)) != len(names):
+        raise TypeError(f"builder({event_type!r}): a field is named twice in {names}")
+    # Generated like a dataclass's __init__: a plain dict display is the cheapest way to build
+    # the event. Only declared names (already checked) and their repr reach the source text.
+    values = ", ".join(f"v{i}" for i in range(len(names)))
+    items = "".join(f", {name!r}: v{i}" for i, name in enumerate(names))
+    namespace: dict[str, Any] = {}
+    source = f"def build({values}):\n    return {{'e': {event_type!r}{items}}}\n"
+    exec(source, namespace)  # noqa: S102 (declared names only, see above)
+    build: Callable[..., dict[str, Any]] = namespace["build"]
+    build.__qualname__ = build.__name__ = f"build_{event_type}"
+    return build
+
+
+def validate(ev: Any) -> list[str]:
+    """What is wrong with one decoded event against its declaration (empty list: nothing).
+
+    An undeclared type or field is a problem here, though ingest keeps such events (a newer
+    mlnb may have written them): this checks what this version writes.
+    """
+    if not isinstance(ev, dict):
+        return ["not a JSON object"]
+    kind = ev.get("e")
+    if not isinstance(kind, str):
+        return ['no "e" (event type)']
+    spec = EVENT_TYPES.get(kind)
+    if spec is None:
+        return [f"undeclared event type {kind!r}"]
+    problems = [f"undeclared field {name!r}" for name in ev if name != "e" and name not in spec.field_names]
+    problems += _check_fields(spec.fields, ev, kind)
+    return problems
+
+
+def _check_fields(fields: tuple[Field, ...], obj: dict[str, Any], where: str) -> list[str]:
+    problems = []
+    for field in fields:
+        value = obj.get(field.name)
+        if value is None:
+            if field.required:
+                problems.append(f'{where}: no "{field.name}"')
+            continue
+        if field.type in ITEM_FIELDS:
+            problems += _check_items(field, value, where)
+        elif not _is(value, field.type):
+            problems.append(f'{where}: "{field.name}" is not {field.type}: {str(value)[:40]!r}')
+    return problems
+
+
+def _check_items(field: Field, value: Any, where: str) -> list[str]:
+    if not isinstance(value, list):
+        return [f'{where}: "{field.name}" is not a list']
+    problems = []
+    item_fields = ITEM_FIELDS[field.type]
+    names = {f.name for f in item_fields}
+    for n, item in enumerate(value):
+        at = f"{where}.{field.name}[{n}]"
+        if not isinstance(item, dict):
+            problems.append(f"{at}: not a JSON object")
+            continue
+        problems += [f"{at}: undeclared key {key!r}" for key in item if key not in names]
+        problems += _check_fields(item_fields, item, at)
+        if field.type == METRICS and item.get("v") is None and item.get("x") not in NON_FINITE:
+            problems.append(f'{at}: "v" is null and "x" is not one of {", ".join(NON_FINITE)}')
+    return problems
+
+
+def _is(value: Any, kind: str) -> bool:
+    if kind == TEXT:
+        return isinstance(value, str)
+    if kind == NUMBER:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == INT:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == BOOL:
+        return isinstance(value, bool)
+    return kind == JSON  # any JSON value
+
+
+def markdown() -> str:
+    """The declarations as markdown tables (the generated part of docs/EVENTS.md)."""
+    out = [f"Format version: **{FORMAT_VERSION}**", ""]
+    for spec in _DECLARED:
+        out += [f"### `{spec.name}`", "", f"{spec.doc[0].upper()}{spec.doc[1:]}. Owner: {spec.owner}.", ""]
+        out += _table(spec.fields)
+    out += ["### Items of list-valued fields", ""]
+    for kind, fields in ITEM_FIELDS.items():
+        out += [f"`{kind}`: a list of JSON objects with these keys:", ""] + _table(fields)
+    return "\n".join(out)
+
+
+def _table(fields: tuple[Field, ...]) -> list[str]:
+    rows = ["| field | type | required | meaning |", "|---|---|---|---|"]
+    rows += [f"| `{f.name}` | {f.type} | {'yes' if f.required else 'no'} | {f.doc.replace('|', '/')} |"
+             for f in fields]
+    return rows + [""]

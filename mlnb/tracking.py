@@ -22,6 +22,7 @@ from typing import Any
 
 from mlnb import runinfo, shutdown
 from mlnb.errors import InvalidValueError, NoActiveRunError
+from mlnb.events import builder, event
 from mlnb.store.events import clean_text
 from mlnb.store.store import Store
 
@@ -29,6 +30,7 @@ MAX_KEY_LENGTH = 250
 MAX_PARAM_LENGTH = 6000
 _INT64 = (-(2**63), 2**63 - 1)
 RUN_STATUSES = ("running", "finished", "failed", "crashed", "killed")
+_metrics_event = builder("metrics", "run", "m", "t")  # the log_metric path: names checked once
 
 _active_run: contextvars.ContextVar["Run | None"] = contextvars.ContextVar("mlnb_active_run", default=None)
 _default_store: dict[str, Store] = {}  # "store" -> the store chosen by connect(); not run state
@@ -88,7 +90,7 @@ class Run:
             text = _param_text(key, value)
             safe = _redacted(text, key)
             items.append({"k": key, "v": safe, "n": _param_number(value, text) if safe == text else None})
-        self._emit({"e": "params", "run": self.id, "p": items})
+        self._emit(event("params", run=self.id, p=items))
 
     def log_param(self, key: str, value: Any) -> None:
         """Record one param."""
@@ -109,7 +111,7 @@ class Run:
                     points.append({"k": key, "v": number, "s": at})
                 else:  # JSON has no NaN/inf literal
                     points.append({"k": key, "v": None, "x": str(number), "s": at})
-        self._emit({"e": "metrics", "run": self.id, "m": points, "t": now})
+        self._emit(_metrics_event(self.id, points, now))
 
     def log_metric(self, key: str, value: Any, step: int | None = None) -> None:
         """Record one metric value."""
@@ -127,7 +129,7 @@ class Run:
         for key, value in {**(tags or {}), **more}.items():
             key = _check_key(key, "tag")
             items.append({"k": key, "v": _redacted(clean_text(str(value)), key)})
-        self._emit({"e": "tags", "run": self.id, "tags": items})
+        self._emit(event("tags", run=self.id, tags=items))
 
     def set_tag(self, key: str, value: Any) -> None:
         """Attach one tag."""
@@ -139,9 +141,8 @@ class Run:
         name = _text_arg(name, "artifact name")
         for path, digest, size, media in _store_artifact(self.store, obj, name):
             path = clean_text(path)
-            event = {"e": "artifact", "run": self.id, "path": path, "hash": digest, "size": size,
-                     "media": media, "t": time.time()}
-            self._emit(event)
+            self._emit(event("artifact", run=self.id, path=path, hash=digest, size=size, media=media,
+                             t=time.time()))
             records.append({"path": path, "hash": digest, "size": size, "media_type": media})
         return records
 
@@ -153,16 +154,16 @@ class Run:
             if self.status != "running":
                 return
             self.status = status
-        self.store.writer.emit({"e": "run_end", "run": self.id, "status": status, "t": time.time()})
+        self.store.writer.emit(event("run_end", run=self.id, status=status, t=time.time()))
         self.store.writer.flush(sync=True)
         _open_runs.discard(self)
         if _active_run.get() is self:
             _active_run.set(self._previous if self._previous and self._previous.status == "running" else None)
 
-    def _emit(self, event: dict[str, Any]) -> None:
+    def _emit(self, ev: dict[str, Any]) -> None:
         if self.status != "running":
             raise InvalidValueError(f"run {self.id[:8]} has ended ({self.status}); start a new run to log more")
-        self.store.writer.emit(event)
+        self.store.writer.emit(ev)
 
 
 def start_run(experiment: str | None = None, name: str | None = None,
@@ -192,12 +193,12 @@ def start_run(experiment: str | None = None, name: str | None = None,
         raise InvalidValueError(f"run_id must be 32 lowercase hex characters, got {run_id!r}")
     run = Run(store, run_id or uuid.uuid4().hex, experiment, name, parent_id)
     pid = os.getpid()
-    store.writer.emit({
-        "e": "run_start", "run": run.id, "exp": experiment, "name": name, "parent": parent_id,
-        "t": time.time(), "user": runinfo.user_name(), "host": runinfo.host_name(), "pid": pid,
-        "pid_start": runinfo.process_start_time(pid), "nb": runinfo.notebook_path(),
-        "git": runinfo.git_commit(),
-    })
+    store.writer.emit(event(
+        "run_start", run=run.id, exp=experiment, name=name, parent=parent_id,
+        t=time.time(), user=runinfo.user_name(), host=runinfo.host_name(), pid=pid,
+        pid_start=runinfo.process_start_time(pid), nb=runinfo.notebook_path(),
+        git=runinfo.git_commit(),
+    ))
     if params:
         run.log_params(params)
     if tags:

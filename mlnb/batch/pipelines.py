@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from mlnb.errors import MissingDependencyError, MlnbError
+from mlnb.events import event
 
 STEP_KEYS = {"notebook", "params", "needs", "inputs", "outputs"}
 TOP_KEYS = {"name", "experiment", "steps"}
@@ -269,7 +270,7 @@ def _store_outputs(run: Any, pipeline: Pipeline, step: Step, key: str) -> str | 
     missing = [name for name in step.outputs if not (pipeline.folder / name).is_file()]
     if missing:
         run.set_tags({"mlnb.error": f"declared output(s) not written: {', '.join(missing)}"})
-        run.store.writer.emit({"e": "run_end", "run": run.id, "status": "failed", "t": time.time()})
+        run.store.writer.emit(event("run_end", run=run.id, status="failed", t=time.time()))
         run.store.writer.flush(sync=True)
         return f"declared output(s) not written: {', '.join(missing)}"
     for name in step.outputs:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mlnb.errors import MlnbError
+from mlnb.events import event
 
 # Calls whose result changes from run to run unless seeded.
 _RANDOM_CALL = re.compile(
@@ -104,8 +105,8 @@ def _link(store: Any, original: str, reproduction: str) -> None:
 
     handle = Run(store, reproduction, "", None, None)
     handle.set_tags({"mlnb.reproduces": original})
-    store.writer.emit({"e": "lineage", "run": reproduction, "src_kind": "run", "src_id": original,
-                       "dst_kind": "run", "dst_id": reproduction, "rel": "reproduces", "t": time.time()})
+    store.writer.emit(event("lineage", run=reproduction, src_kind="run", src_id=original,
+                            dst_kind="run", dst_id=reproduction, rel="reproduces", t=time.time()))
     store.writer.flush(sync=True)
 
 

@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from mlnb.capture.limits import MAX_STREAM_CHARS as MAX_TEXT
+from mlnb.events import event
 from mlnb.redact import is_sensitive_name, known_secrets, learn_secrets, redact_text, redact_value, secrets_in_code
 
 IMAGE_TYPES = {"image/png": "png", "image/jpeg": "jpg", "image/svg+xml": "svg"}
@@ -69,25 +70,25 @@ def emit_cell(run: Any, record: dict[str, Any]) -> None:
         "step": record["step"], "inputs": {name: fp.hash for name, fp in record["inputs"]},
         "writes": {name: fp.hash for name, fp in record["outputs"]},
     }
-    writer.emit({"e": "cell", "run": run.id, "seq": record["seq"], "ec": record["execution_count"],
-                 "cell_id": record["cell_id"], "code": _clean(record["raw"], secrets, 200_000),
-                 "code_hash": record["code_hash"], "t": t, "dur": record["duration"],
-                 "status": record["status"], "details": details})
+    writer.emit(event("cell", run=run.id, seq=record["seq"], ec=record["execution_count"],
+                      cell_id=record["cell_id"], code=_clean(record["raw"], secrets, 200_000),
+                      code_hash=record["code_hash"], t=t, dur=record["duration"],
+                      status=record["status"], details=details))
     cell_node = f"{run.id}:{record['seq']}"
     for name, fp in record["inputs"] + record["outputs"]:
         emit_dataset(run, name, fp, t)
     for name, fp in record["inputs"]:
-        writer.emit({"e": "lineage", "run": run.id, "src_kind": "dataset", "src_id": fp.hash, "dst_kind": "cell",
-                     "dst_id": cell_node, "rel": f"read:{name}", "t": t})
+        writer.emit(event("lineage", run=run.id, src_kind="dataset", src_id=fp.hash, dst_kind="cell",
+                          dst_id=cell_node, rel=f"read:{name}", t=t))
     for name, fp in record["outputs"]:
-        writer.emit({"e": "lineage", "run": run.id, "src_kind": "cell", "src_id": cell_node, "dst_kind": "dataset",
-                     "dst_id": fp.hash, "rel": f"wrote:{name}", "t": t})
+        writer.emit(event("lineage", run=run.id, src_kind="cell", src_id=cell_node, dst_kind="dataset",
+                          dst_id=fp.hash, rel=f"wrote:{name}", t=t))
     for name, seq in record.get("upstream", []):  # a variable bound by an earlier cell
-        writer.emit({"e": "lineage", "run": run.id, "src_kind": "cell", "src_id": f"{run.id}:{seq}",
-                     "dst_kind": "cell", "dst_id": cell_node, "rel": f"var:{name}", "t": t})
+        writer.emit(event("lineage", run=run.id, src_kind="cell", src_id=f"{run.id}:{seq}",
+                          dst_kind="cell", dst_id=cell_node, rel=f"var:{name}", t=t))
     for key in record["metrics"]:
-        writer.emit({"e": "lineage", "run": run.id, "src_kind": "cell", "src_id": cell_node, "dst_kind": "metric",
-                     "dst_id": f"{run.id}:{key}", "rel": "logged", "t": t})
+        writer.emit(event("lineage", run=run.id, src_kind="cell", src_id=cell_node, dst_kind="metric",
+                          dst_id=f"{run.id}:{key}", rel="logged", t=t))
 
 
 def _output(run: Any, bundle: dict[str, Any], kind: str, secrets: frozenset[str]) -> dict[str, Any]:
@@ -103,8 +104,8 @@ def _output(run: Any, bundle: dict[str, Any], kind: str, secrets: frozenset[str]
                 raw = base64.b64decode(data)
             digest, size = run.store.blobs.put_bytes(raw)
             out["artifact"] = {"hash": digest, "size": size, "media_type": mime}
-            run.store.writer.emit({"e": "artifact", "run": run.id, "path": f"outputs/{digest[:12]}.{ext}",
-                                   "hash": digest, "size": size, "media": mime, "t": time.time()})
+            run.store.writer.emit(event("artifact", run=run.id, path=f"outputs/{digest[:12]}.{ext}",
+                                        hash=digest, size=size, media=mime, t=time.time()))
             break
     if PLOTLY_TYPE in bundle and "artifact" not in out:
         from mlnb.capture.redaction import redact_json_bytes
@@ -119,6 +120,6 @@ def _output(run: Any, bundle: dict[str, Any], kind: str, secrets: frozenset[str]
 
 def emit_dataset(run: Any, name: str, fp: Any, t: float | None = None) -> None:
     """Record a data fingerprint (the datasets table keeps one row per distinct content)."""
-    run.store.writer.emit({"e": "dataset", "fp": fp.hash, "schema": fp.schema_hash, "kind": fp.kind,
-                           "rows": fp.n_rows, "cols": fp.n_cols, "profile": fp.profile, "scheme": fp.scheme,
-                           "t": time.time() if t is None else t})
+    run.store.writer.emit(event("dataset", fp=fp.hash, schema=fp.schema_hash, kind=fp.kind,
+                                rows=fp.n_rows, cols=fp.n_cols, profile=fp.profile, scheme=fp.scheme,
+                                t=time.time() if t is None else t))

@@ -12,12 +12,14 @@ the same pass is ingested. One hand-edited or hostile line never stops the index
 
 Core events (runs, params, metrics, tags, artifacts) are handled in SQL; later features
 register Python handlers for their own event types with `@handles(...)`, writing rows into
-tables described by `TABLES` (both in `store/handlers.py`). Every line is parsed with the
-core schema first, so a non-core event must not use a core field name (see `_event_schema`)
-with a different type.
+tables described by `TABLES` (both in `store/handlers.py`). Which events are core, and the
+Arrow schema of their fields, come from the declarations in `mlnb/events.py`. Every line is
+parsed with the core schema first, so a non-core event must not use a core field name with a
+different type (`_core_fields` refuses such a declaration).
 """
 from __future__ import annotations
 
+import functools
 import io
 import os
 from collections.abc import Iterable
@@ -27,11 +29,12 @@ from typing import Any
 
 import orjson
 
+from mlnb import events
 from mlnb.store.checks import check_core, drop_rows, quarantine_rows, reason
 from mlnb.store.events import EVENTS_DIRNAME, read_new_lines
 from mlnb.store.handlers import ARROW_TYPES, HANDLERS, TABLES, Batch, handles  # noqa: F401  (handles: re-exported)
 
-CORE_EVENTS = ("run_start", "run_end", "params", "metrics", "tags", "artifact")
+CORE_EVENTS = tuple(spec.name for spec in events.EVENT_TYPES.values() if spec.owner == "core")
 _TS = 'make_timestamp(CAST({} * 1000000 AS BIGINT))'  # epoch seconds -> TIMESTAMP (UTC)
 _SEVERITY = "(CASE {0} WHEN 'failed' THEN 4 WHEN 'killed' THEN 3 WHEN 'crashed' THEN 2 WHEN 'finished' THEN 1 ELSE 0 END)"
 # A run's own end (written by its process, or its batch runner) outranks a `crashed` verdict that
@@ -45,19 +48,41 @@ def _rank(status: str, inferred: str) -> str:
     return _RANK.format(sev=_SEVERITY.format(status), inferred=_INFERRED.format(inferred, status))
 
 
+def _core_fields() -> list[events.Field]:
+    """The fields of the core events, each name once, in declaration order.
+
+    TypeError if two declarations give one name different types and one of them is core: every
+    line is parsed with the core schema, so such an event would be quarantined, never ingested.
+    """
+    core: dict[str, events.Field] = {}
+    for spec in events.EVENT_TYPES.values():
+        if spec.owner == "core":
+            for field in spec.fields:
+                core.setdefault(field.name, field)
+    for spec in events.EVENT_TYPES.values():
+        for field in spec.fields:
+            if field.name in core and core[field.name].type != field.type:
+                raise TypeError(f"event {spec.name!r} declares {field.name!r} as {field.type}, but a core event "
+                                f"declares it as {core[field.name].type}; use another field name")
+    return list(core.values())
+
+
+@functools.lru_cache(maxsize=1)
 def _event_schema() -> Any:
+    """The Arrow schema lines are parsed with: `e` and every core field, typed as declared."""
     import pyarrow as pa
 
-    text, num, integer = pa.string(), pa.float64(), pa.int64()
-    return pa.schema([
-        ("e", text), ("run", text), ("t", num), ("exp", text), ("name", text), ("parent", text),
-        ("user", text), ("host", text), ("pid", integer), ("pid_start", num), ("nb", text),
-        ("git", text), ("status", text), ("path", text), ("hash", text), ("size", integer),
-        ("media", text), ("inferred", pa.bool_()),
-        ("p", pa.list_(pa.struct([("k", text), ("v", text), ("n", num)]))),
-        ("m", pa.list_(pa.struct([("k", text), ("v", num), ("s", integer), ("x", text)]))),
-        ("tags", pa.list_(pa.struct([("k", text), ("v", text)]))),
-    ])
+    return pa.schema([("e", pa.string())] + [(f.name, _arrow_type(pa, f.type)) for f in _core_fields()])
+
+
+def _arrow_type(pa: Any, field_type: str) -> Any:
+    scalars = {events.TEXT: pa.string(), events.NUMBER: pa.float64(), events.INT: pa.int64(),
+               events.BOOL: pa.bool_()}
+    if field_type in scalars:
+        return scalars[field_type]
+    if field_type in events.ITEM_FIELDS:
+        return pa.list_(pa.struct([(f.name, _arrow_type(pa, f.type)) for f in events.ITEM_FIELDS[field_type]]))
+    raise TypeError(f"a core field cannot be of type {field_type!r} (ingest has no Arrow type for it)")
 
 
 @dataclass

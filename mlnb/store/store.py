@@ -22,6 +22,7 @@ from typing import Any
 
 from mlnb import shutdown
 from mlnb.errors import IndexDamagedError, MlnbError, StaleIndexWarning
+from mlnb.events import event
 from mlnb.store.blobs import ARTIFACTS_DIRNAME, BlobStore
 from mlnb.store.claims import Claims
 from mlnb.store.events import EVENTS_DIRNAME, EventWriter
@@ -365,7 +366,7 @@ class Store:
             "SELECT run_id FROM idx.runs WHERE status = 'running' AND list_contains(?, run_id)", [dead]).fetchall()]
         now = time.time()
         for run_id in dead:
-            self.writer.emit({"e": "run_end", "run": run_id, "status": "crashed", "t": now, "inferred": True})
+            self.writer.emit(event("run_end", run=run_id, status="crashed", t=now, inferred=True))
         return len(dead)
 
 
