@@ -8,11 +8,9 @@ from mlnb.cli.app import Settings, pass_settings
 from mlnb.cli.output import format_option, print_empty, print_frame, print_table, size_text
 from mlnb.errors import MlnbError
 
-
-def _connect(settings: Settings) -> None:
-    from mlnb.tracking import _default_store
-
-    _default_store["store"] = settings.open_store()
+# The registry's functions do not take project= yet: each command runs them with the --store
+# project scoped as current (`Project.use()`, this command's context only), so a command never
+# changes the process's current project.
 
 
 @click.group("models", invoke_without_command=True)
@@ -32,9 +30,8 @@ def models_group(ctx: click.Context, fmt: str) -> None:
         return
     from mlnb import model_registry
 
-    settings = ctx.find_object(Settings)
-    _connect(settings)
-    frame = model_registry.models()
+    with ctx.find_object(Settings).open_project().use():
+        frame = model_registry.models()
     if frame.empty:
         print_empty(frame, fmt, 'no models registered yet; use mlnb.register_model(model, "name")')
     elif fmt != "table":
@@ -53,12 +50,12 @@ def show_model(settings: Settings, name: str, fmt: str) -> None:
     from mlnb import model_registry
     from mlnb.model_trust import registered_by
 
-    _connect(settings)
-    versions = model_registry.model_versions(name)
+    with settings.open_project().use():
+        versions = model_registry.model_versions(name)
+        history = model_registry.alias_history(name)
     who = [registered_by({k: v for k, v in row.items() if isinstance(v, str)})  # None/NaN: not recorded
            for row in versions[["user", "host", "mlnb_version"]].to_dict("records")]
     versions = versions.drop(columns=["user", "host", "mlnb_version"]).assign(registered_by=who)
-    history = model_registry.alias_history(name)
     if fmt == "json":
         click.echo(jsonout.dumps({"versions": versions.to_dict("records"),
                                   "alias_history": history.to_dict("records")}, indent=2))
@@ -100,16 +97,16 @@ def alias_model(settings: Settings, name: str, alias: str, version: int | None, 
 
     if delete and (version is not None or force or reason):
         raise click.UsageError("--delete takes no VERSION, --force or --reason")
-    _connect(settings)
-    if delete:
-        model_registry.delete_alias(name, alias)
-        click.echo(f"{name}@{alias} deleted")
-        return
-    if version is None:
-        raise MlnbError("give the VERSION to point the alias at, or --delete")
-    history = model_registry.alias_history(name)
-    before = history[history["alias"] == alias]["to_version"].tolist()
-    record = model_registry.set_alias(name, alias, version, force=force, reason=reason)
+    with settings.open_project().use():
+        if delete:
+            model_registry.delete_alias(name, alias)
+            click.echo(f"{name}@{alias} deleted")
+            return
+        if version is None:
+            raise MlnbError("give the VERSION to point the alias at, or --delete")
+        history = model_registry.alias_history(name)
+        before = history[history["alias"] == alias]["to_version"].tolist()
+        record = model_registry.set_alias(name, alias, version, force=force, reason=reason)
     click.echo(f"{name}@{alias}: {_v(before[-1]) if before else '-'} -> {record['version']}")
 
 
@@ -125,14 +122,14 @@ def load_check(settings: Settings, uri: str, allow_pickle: bool | None) -> None:
     name@latest). A pickle is only read statically (its imports are listed) unless --allow-pickle."""
     from mlnb import model_registry
 
-    _connect(settings)
-    record = model_registry.model_version(uri)
-    try:
-        checked = model_registry.check_model(record["uri"], allow_pickle=allow_pickle or None)  # unset: env
-    except MlnbError:
-        raise
-    except Exception as exc:  # the bytes are intact but the flavor cannot turn them back into a model
-        raise MlnbError(f"{record['uri']} passed the hash check but did not load ({record['flavor']}): "
-                        f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+    with settings.open_project().use():
+        record = model_registry.model_version(uri)
+        try:
+            checked = model_registry.check_model(record["uri"], allow_pickle=allow_pickle or None)  # unset: env
+        except MlnbError:
+            raise
+        except Exception as exc:  # the bytes are intact but the flavor cannot turn them back into a model
+            raise MlnbError(f"{record['uri']} passed the hash check but did not load ({record['flavor']}): "
+                            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
     click.echo(f"ok: {record['uri']} ({record['flavor']}, {checked['model_type']}, {size_text(record['size'])}, "
                f"sha256 {record['artifact_hash'][:12]}): {checked['checked']}")

@@ -10,6 +10,7 @@ import html
 from typing import Any
 
 from mlnb.errors import MlnbError
+from mlnb.project import ProjectLike, resolve
 
 MAX_VERSIONS = 50
 MAX_HISTORY = 100
@@ -199,13 +200,17 @@ class StaticRegistry:
         return render_html(self.state)
 
 
-def registry(name: str | None = None) -> Any:
-    """The registry widget (or its static HTML view when ipywidgets is not installed)."""
-    try:
-        import ipywidgets  # noqa: F401
-    except ImportError:
-        import warnings
+def registry(name: str | None = None, project: ProjectLike = None) -> Any:
+    """The registry widget (or its static HTML view when ipywidgets is not installed) of `project`
+    (default: the current project)."""
+    # Until the registry's functions take project= themselves, the widget is built with the project
+    # scoped as current (this context only).
+    with resolve(project).use():
+        try:
+            import ipywidgets  # noqa: F401
+        except ImportError:
+            import warnings
 
-        warnings.warn('the live registry widget needs ipywidgets: pip install "mlnb[notebook]"', stacklevel=2)
-        return StaticRegistry(name)
-    return RegistryWidget(name)
+            warnings.warn('the live registry widget needs ipywidgets: pip install "mlnb[notebook]"', stacklevel=2)
+            return StaticRegistry(name)
+        return RegistryWidget(name)
