@@ -131,9 +131,7 @@ class Project:
 def connect(url: ProjectLike = None, create: bool = True) -> Project:
     """Open the project at `url` (created if missing, unless `create=False`) and make it current
     for the process (worker threads included). `with mlnb.connect(url):` limits that to the block."""
-    if url is not None and not isinstance(url, Project):
-        check(url)
-    project = url if isinstance(url, Project) else Project.open(url, create=create)
+    project = Project.open(None, create=create) if url is None else resolve(url, create=create)
     with _lock:
         _connects[0] += 1
         previous = _process_default[0] if _process_default else None
