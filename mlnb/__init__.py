@@ -13,8 +13,9 @@ __version__ = "0.1.0"
 # `mlnb.fingerprint` the module. It imports no heavy library at the top, so this costs little.
 from mlnb.fingerprint import fingerprint  # noqa: E402
 
+_PROJECT = ("connect", "Project")
 _TRACKING = (
-    "connect", "start_run", "end_run", "active_run", "log_params", "log_param", "log_metrics",
+    "start_run", "end_run", "active_run", "log_params", "log_param", "log_metrics",
     "log_metric", "set_tags", "set_tag", "log_artifact", "Run",
 )
 _QUERIES = ("runs", "get_run", "metric_history", "experiments", "sql")
@@ -23,8 +24,8 @@ _REGISTRY = (
     "archive_version", "models", "model_versions", "alias_history",
 )
 
-__all__ = [*_TRACKING, *_QUERIES, *_REGISTRY, "evaluate", "registry", "pipeline_view", "compare", "diff", "lineage",
-           "fingerprint", "close", "MlnbError", "__version__"]
+__all__ = [*_PROJECT, *_TRACKING, *_QUERIES, *_REGISTRY, "evaluate", "registry", "pipeline_view", "compare", "diff",
+           "lineage", "fingerprint", "close", "MlnbError", "__version__"]
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ resolves these lazily
     from mlnb.api import experiments, get_run, metric_history, runs, sql  # noqa: F401
@@ -35,8 +36,9 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ resolve
         alias_history, archive_version, delete_alias, load_model, model_version, model_versions, models,
         register_model, set_alias, update_version,
     )
+    from mlnb.project import Project, connect  # noqa: F401
     from mlnb.tracking import (  # noqa: F401
-        Run, active_run, connect, end_run, log_artifact, log_metric, log_metrics, log_param,
+        Run, active_run, end_run, log_artifact, log_metric, log_metrics, log_param,
         log_params, set_tag, set_tags, start_run,
     )
     from mlnb.batch.pipelines import pipeline_view  # noqa: F401
@@ -53,6 +55,7 @@ def _jupyter_labextension_paths() -> list[dict[str, str]]:
 
 # public name -> the module that defines it (imported on first access)
 _HOMES: dict[str, str] = {
+    **{name: "mlnb.project" for name in _PROJECT},
     **{name: "mlnb.tracking" for name in _TRACKING},
     **{name: "mlnb.api" for name in _QUERIES},
     **{name: "mlnb.model_registry" for name in _REGISTRY},

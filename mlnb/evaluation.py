@@ -7,6 +7,7 @@ from typing import Any
 
 from mlnb.errors import MlnbError
 from mlnb.events import event
+from mlnb.project import ProjectLike, resolve
 
 MetricFn = Callable[[Any, Any], float]
 
@@ -43,23 +44,34 @@ def _resolve_metrics(metrics: Sequence[str | MetricFn] | None, y: Any) -> dict[s
 
 
 def evaluate(models: Sequence[str], data: Any, target: str, metrics: Sequence[str | MetricFn] | None = None,
-             experiment: str = "evaluations", name: str | None = None, allow_pickle: bool | None = None) -> Any:
+             experiment: str = "evaluations", name: str | None = None, allow_pickle: bool | None = None,
+             project: ProjectLike = None) -> Any:
     """Score each model URI on `data` (features + `target` column); log one evaluation run linked
     to every version; return a table with one row per model and one column per metric.
-    `allow_pickle` is passed to `load_model` (needed for versions stored as pickles)."""
+    `allow_pickle` is passed to `load_model` (needed for versions stored as pickles). The models
+    and the evaluation run are in `project` (default: the current project)."""
+    if target not in getattr(data, "columns", []):
+        raise MlnbError(f"target column {target!r} is not in the data; columns: {', '.join(map(str, data.columns[:20]))}")
+    features, truth = data.drop(columns=[target]), data[target]
+    chosen = _resolve_metrics(metrics, truth)
+    # the registry's functions read the current project: scope `project` as current for this call
+    with resolve(project).use() as chosen_project:
+        return _evaluate(models, features, truth, data, target, chosen, experiment, name, allow_pickle,
+                         chosen_project)
+
+
+def _evaluate(models: Sequence[str], features: Any, truth: Any, data: Any, target: str,
+              chosen: dict[str, MetricFn], experiment: str, name: str | None, allow_pickle: bool | None,
+              project: Any) -> Any:
     import pandas as pd
 
     from mlnb import model_registry as registry, tracking
     from mlnb.fingerprint import fingerprint
 
-    if target not in getattr(data, "columns", []):
-        raise MlnbError(f"target column {target!r} is not in the data; columns: {', '.join(map(str, data.columns[:20]))}")
-    features, truth = data.drop(columns=[target]), data[target]
-    chosen = _resolve_metrics(metrics, truth)
     records = [registry.model_version(uri) for uri in models]
     rows = []
     label = name or " vs ".join(models)
-    with tracking.start_run(experiment=experiment, name=f"evaluate {label}", parent=None) as run:
+    with tracking.start_run(experiment=experiment, name=f"evaluate {label}", parent=None, project=project) as run:
         fp = fingerprint(data)
         run.log_params({"models": ", ".join(r["uri"] for r in records), "target": target,
                         "data_fingerprint": fp.hash if fp else "", "rows": len(data)})

@@ -23,24 +23,30 @@ if TYPE_CHECKING:
 ProjectLike = Union["Project", str, "os.PathLike[str]", None]
 
 # The project of this context (a `with` block, a thread started inside one, an asyncio task).
-_scoped: contextvars.ContextVar["Project | None"] = contextvars.ContextVar("mlnb_project", default=None)
+_scoped: contextvars.ContextVar[Project | None] = contextvars.ContextVar("mlnb_project", default=None)
+# What each `with project:` of this context has to undo on exit (a stack: blocks nest).
+_entered: contextvars.ContextVar[tuple[tuple[Any, Any], ...]] = contextvars.ContextVar("mlnb_project_blocks",
+                                                                                       default=())
 # The project `connect()` chose for the whole process (new threads start with an empty context,
 # so a context variable alone would lose it in worker threads).
-_process_default: list["Project"] = []
+_process_default: list[Project] = []
+_connects = [0]  # how many connect() calls so far: tells `with mlnb.connect(b):` from a later `with b:`
 _lock = threading.Lock()
+_KEEP = object()  # a `with` block that leaves the process default alone
 
 
 class Project:
     """A project's store: its event log, blobs and index, and the API over them.
 
     Get one with `mlnb.connect(url)` or `Project.open(url)`; instances are shared per store.
+    Pass it as `project=` to any public function of mlnb.
     """
 
-    def __init__(self, store: "Store") -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
 
     @classmethod
-    def open(cls, url: str | os.PathLike[str] | None = None, create: bool = False) -> "Project":
+    def open(cls, url: str | os.PathLike[str] | None = None, create: bool = False) -> Project:
         """The project at `url` (a folder, its `.mlnb`, or a backend URL), or found from the cwd."""
         from mlnb.store.store import Store
 
@@ -48,7 +54,7 @@ class Project:
         return cls.of(store)
 
     @classmethod
-    def of(cls, store: "Store") -> "Project":
+    def of(cls, store: Store) -> Project:
         """The project owning `store` (one Project per Store)."""
         with _lock:
             project = getattr(store, "_project", None)
@@ -74,7 +80,7 @@ class Project:
         return self.url
 
     @contextmanager
-    def use(self) -> Iterator["Project"]:
+    def use(self) -> Iterator[Project]:
         """Make this the current project inside the block (this context only)."""
         token = _scoped.set(self)
         try:
@@ -82,25 +88,55 @@ class Project:
         finally:
             _scoped.reset(token)
 
-    def __enter__(self) -> "Project":
-        self._tokens = getattr(self, "_tokens", [])
-        self._tokens.append(_scoped.set(self))
+    def __enter__(self) -> Project:
+        """`with project:` scopes it like `use()`; `with mlnb.connect(b):` also restores, on exit,
+        the project connected before (the connect belongs to the block)."""
+        undo: Any = _KEEP
+        with _lock:
+            pending = self.__dict__.pop("_connected_over", None)
+            if pending is not None and pending[0] == _connects[0] and _process_default[:1] == [self]:
+                undo = pending[1]
+        token = _scoped.set(self)
+        _entered.set((*_entered.get(), (token, undo)))
         return self
 
-    def __exit__(self, *exc: Any) -> None:
-        _scoped.reset(self._tokens.pop())
+    def __exit__(self, *exc: object) -> None:
+        blocks = _entered.get()
+        token, undo = blocks[-1]
+        _entered.set(blocks[:-1])
+        _scoped.reset(token)
+        if undo is not _KEEP:
+            with _lock:
+                if _process_default[:1] == [self]:  # unless another connect() came meanwhile
+                    _process_default[:] = [] if undo is None else [undo]
 
     def close(self) -> None:
         """Flush this project's events and close its index connection (it stays usable)."""
         self.store.writer.flush(sync=True)
         self.store.close()
 
+    def forget(self) -> None:
+        """Stop sharing this project in this process: it is no longer the connected one, and the
+        next open of its store builds fresh objects (tests and servers switching stores)."""
+        from mlnb.store.store import Store
 
-def connect(url: str | os.PathLike[str] | None = None, create: bool = True) -> Project:
-    """Open the project at `url` (created if missing, unless `create=False`) and make it current."""
-    project = url if isinstance(url, Project) else Project.open(url, create=create)
+        with _lock:
+            if _process_default[:1] == [self]:
+                _process_default.clear()
+        if _scoped.get() is self:
+            _scoped.set(None)
+        Store.forget(self.store.root)
+
+
+def connect(url: ProjectLike = None, create: bool = True) -> Project:
+    """Open the project at `url` (created if missing, unless `create=False`) and make it current
+    for the process (worker threads included). `with mlnb.connect(url):` limits that to the block."""
+    project = Project.open(None, create=create) if url is None else resolve(url, create=create)
     with _lock:
+        _connects[0] += 1
+        previous = _process_default[0] if _process_default else None
         _process_default[:] = [project]
+        project._connected_over = (_connects[0], previous)  # type: ignore[attr-defined]
     return project
 
 
@@ -114,20 +150,30 @@ def current(create: bool = False) -> Project:
     return Project.open(None, create=create)
 
 
+def check(project: Any) -> None:
+    """Raise InvalidValueError unless `project` is something `project=` accepts (opens nothing)."""
+    from mlnb.store.store import Store
+
+    if project is None or isinstance(project, (Project, Store, str, os.PathLike)):
+        return
+    from mlnb.errors import InvalidValueError
+
+    raise InvalidValueError(f"project= takes an mlnb.Project, a path or a URL (or None for the current "
+                            f"project), got {type(project).__name__}")
+
+
 def resolve(project: ProjectLike = None, create: bool = False) -> Project:
     """`project=` as every public function accepts it: a Project, a path/URL, or None (current)."""
     if project is None:
         return current(create=create)
     if isinstance(project, Project):
         return project
-    from mlnb.errors import InvalidValueError
+    check(project)
     from mlnb.store.store import Store
 
     if isinstance(project, Store):  # internal callers holding a Store
         return Project.of(project)
-    if isinstance(project, (str, os.PathLike)):
-        return Project.open(project, create=create)
-    raise InvalidValueError(f"project must be an mlnb.Project, a path or a URL, got {type(project).__name__}")
+    return Project.open(project, create=create)
 
 
 def forget_current() -> None:

@@ -23,6 +23,7 @@ from typing import Any
 from mlnb import runinfo, shutdown
 from mlnb.errors import InvalidValueError, NoActiveRunError
 from mlnb.events import builder, event
+from mlnb.project import Project, ProjectLike, resolve
 from mlnb.store.events import clean_text
 from mlnb.store.store import Store
 
@@ -33,32 +34,16 @@ RUN_STATUSES = ("running", "finished", "failed", "crashed", "killed")
 _metrics_event = builder("metrics", "run", "m", "t")  # the log_metric path: names checked once
 
 _active_run: contextvars.ContextVar["Run | None"] = contextvars.ContextVar("mlnb_active_run", default=None)
-_default_store: dict[str, Store] = {}  # "store" -> the store chosen by connect(); not run state
 _open_runs: "weakref.WeakSet[Run]" = weakref.WeakSet()
 _uncaught: list[BaseException] = []
-
-
-def connect(path: str | os.PathLike[str] | None = None, create: bool = True) -> Store:
-    """Use the store at `path` (a project folder or its `.mlnb`) for this process; returns it."""
-    store = Store.open(path, create=create)
-    _default_store["store"] = store
-    return store
-
-
-def current_store(create: bool = False) -> Store:
-    """The store chosen by `connect`, else the one found from the cwd (created if asked)."""
-    store = _default_store.get("store")
-    if store is not None:
-        return store
-    return Store.open(None, create=create)
 
 
 class Run:
     """One tracked execution. Use as a context manager, or call `end()` yourself."""
 
-    def __init__(self, store: Store, run_id: str, experiment: str, name: str | None,
+    def __init__(self, store: Store | Project, run_id: str, experiment: str, name: str | None,
                  parent_id: str | None) -> None:
-        self.store = store
+        self.store = store.store if isinstance(store, Project) else store
         self.id = run_id
         self.experiment = experiment
         self.name = name
@@ -68,6 +53,11 @@ class Run:
         self._previous: Run | None = None
         self._lock = threading.Lock()
         self._logged_keys: set[str] = set()
+
+    @property
+    def project(self) -> Project:
+        """The project this run logs to."""
+        return Project.of(self.store)
 
     def __repr__(self) -> str:
         return f"<mlnb.Run {self.id[:8]} {self.experiment}/{self.name or '-'} {self.status}>"
@@ -168,11 +158,12 @@ class Run:
 
 def start_run(experiment: str | None = None, name: str | None = None,
               params: Mapping[str, Any] | None = None, tags: Mapping[str, Any] | None = None,
-              parent: "Run | str | None" = None, store: Store | None = None, run_id: str | None = None) -> Run:
+              parent: "Run | str | None" = None, run_id: str | None = None, project: ProjectLike = None) -> Run:
     """Start a run and make it the active one. Inside another active run it becomes its child.
 
     `with mlnb.start_run(...) as run:` ends it as `finished`, or `failed` on an exception.
     `run_id` is for callers that allocated the id beforehand (batch runs); normally leave it out.
+    `project` is where the run is logged (a Project, a path or URL; default: the current project).
     `experiment` and `name` are text: a number or a path is stored as its text (`str`/`os.fspath`),
     anything else raises InvalidValueError. Lone surrogates in any text (undecodable file names)
     are stored escaped (`\\xff`), see `mlnb.store.events.clean_text`.
@@ -181,10 +172,10 @@ def start_run(experiment: str | None = None, name: str | None = None,
     name = _text_arg(name, "run name")
     if parent is not None and not isinstance(parent, (Run, str)):
         raise InvalidValueError(f"parent must be a Run or a run id, got {type(parent).__name__}")
-    store = store or current_store(create=True)
+    store = resolve(project, create=True).store
     previous = _active_run.get()
-    if parent is None and previous is not None and previous.status == "running":
-        parent = previous
+    if parent is None and previous is not None and previous.status == "running" and previous.store is store:
+        parent = previous  # a run of another project is never the parent
     parent_id = parent.id if isinstance(parent, Run) else _text_arg(parent, "parent")
     experiment = experiment or (parent.experiment if isinstance(parent, Run) else None) \
         or os.environ.get("MLNB_EXPERIMENT") or "Default"
@@ -210,57 +201,65 @@ def start_run(experiment: str | None = None, name: str | None = None,
     return run
 
 
-def active_run() -> Run | None:
-    """The active run in this thread/context, if any."""
+def active_run(project: ProjectLike = None) -> Run | None:
+    """The active run in this thread/context, if any; with `project`, the innermost one logging there."""
     run = _active_run.get()
-    return run if run is not None and run.status == "running" else None
+    if project is None:
+        return run if run is not None and run.status == "running" else None
+    store = resolve(project).store
+    while run is not None and run.status == "running":
+        if run.store is store:
+            return run
+        run = run._previous
+    return None
 
 
-def _require_run() -> Run:
-    run = active_run()
+def _require_run(project: ProjectLike = None) -> Run:
+    run = active_run(project)
     if run is None:
-        raise NoActiveRunError("no active run; start one with `with mlnb.start_run():` (or `%track start`)")
+        where = "" if project is None else f" in {resolve(project).url}"
+        raise NoActiveRunError(f"no active run{where}; start one with `with mlnb.start_run():` (or `%track start`)")
     return run
 
 
-def log_params(params: Mapping[str, Any] | None = None, **more: Any) -> None:
-    """Record params on the active run."""
-    _require_run().log_params(params, **more)
+def log_params(params: Mapping[str, Any] | None = None, project: ProjectLike = None, **more: Any) -> None:
+    """Record params on the active run (of `project`, when given)."""
+    _require_run(project).log_params(params, **more)
 
 
-def log_param(key: str, value: Any) -> None:
-    """Record one param on the active run."""
-    _require_run().log_param(key, value)
+def log_param(key: str, value: Any, project: ProjectLike = None) -> None:
+    """Record one param on the active run (of `project`, when given)."""
+    _require_run(project).log_param(key, value)
 
 
-def log_metrics(metrics: Mapping[str, Any], step: int | None = None) -> None:
-    """Record metrics on the active run."""
-    _require_run().log_metrics(metrics, step=step)
+def log_metrics(metrics: Mapping[str, Any], step: int | None = None, project: ProjectLike = None) -> None:
+    """Record metrics on the active run (of `project`, when given)."""
+    _require_run(project).log_metrics(metrics, step=step)
 
 
-def log_metric(key: str, value: Any, step: int | None = None) -> None:
-    """Record one metric on the active run."""
-    _require_run().log_metric(key, value, step=step)
+def log_metric(key: str, value: Any, step: int | None = None, project: ProjectLike = None) -> None:
+    """Record one metric on the active run (of `project`, when given)."""
+    _require_run(project).log_metric(key, value, step=step)
 
 
-def set_tags(tags: Mapping[str, Any] | None = None, **more: Any) -> None:
-    """Tag the active run."""
-    _require_run().set_tags(tags, **more)
+def set_tags(tags: Mapping[str, Any] | None = None, project: ProjectLike = None, **more: Any) -> None:
+    """Tag the active run (of `project`, when given)."""
+    _require_run(project).set_tags(tags, **more)
 
 
-def set_tag(key: str, value: Any) -> None:
-    """Tag the active run with one key."""
-    _require_run().set_tag(key, value)
+def set_tag(key: str, value: Any, project: ProjectLike = None) -> None:
+    """Tag the active run (of `project`, when given) with one key."""
+    _require_run(project).set_tag(key, value)
 
 
-def log_artifact(obj: Any, name: str | None = None) -> list[dict[str, Any]]:
-    """Store an artifact on the active run."""
-    return _require_run().log_artifact(obj, name)
+def log_artifact(obj: Any, name: str | None = None, project: ProjectLike = None) -> list[dict[str, Any]]:
+    """Store an artifact on the active run (of `project`, when given)."""
+    return _require_run(project).log_artifact(obj, name)
 
 
-def end_run(status: str = "finished") -> None:
-    """End the active run."""
-    _require_run().end(status)
+def end_run(status: str = "finished", project: ProjectLike = None) -> None:
+    """End the active run (of `project`, when given)."""
+    _require_run(project).end(status)
 
 
 def _check_key(key: Any, kind: str) -> str:

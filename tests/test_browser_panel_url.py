@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 import mlnb
-from mlnb import tracking
 from tests.browser.jupyterlab import REPO_ROOT, chromium_path, jupyterlab_server, require_browser
+from tests.projectutil import connected_project
 
 pytestmark = pytest.mark.slow
 
@@ -39,11 +39,8 @@ def test_demo_url_opens_with_the_panel_shown(tmp_path: Path, monkeypatch: pytest
     root = tmp_path / "lab"
     root.mkdir()
     monkeypatch.setenv("MLNB_HOME", str(root / ".mlnb"))
-    try:
-        mlnb.connect(root / ".mlnb")
+    with connected_project(root / ".mlnb"):
         mlnb.start_run(experiment="demo", name="shown-at-start").end()
-    finally:
-        tracking._default_store.clear()
     with jupyterlab_server(root, home=tmp_path / "jupyter") as server:
         url = f"{server.url}lab/workspaces/mlnb?token={server.token}"
         result = subprocess.run(["node", "-e", OPEN_AND_READ], cwd=REPO_ROOT, capture_output=True, text=True,

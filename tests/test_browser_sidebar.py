@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 import mlnb
-from mlnb import tracking
-from mlnb.store.store import Store
+from mlnb.project import forget_current
 from tests.browser.jupyterlab import describe_failure, jupyterlab_server, require_browser, run_in_browser
 from tests.nbutil import make_notebook
+from tests.projectutil import connected_project
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,18 +84,14 @@ def exercise_sidebar(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, python: st
                                     dialogsInActions=True, collapseSidebars=False, fitNotebook=False,
                                     viewport={"width": 1400, "height": 1000})
     finally:
-        tracking._default_store.clear()
+        forget_current()
     assert result["ok"], describe_failure(result)
     cells_shown = next(a["value"] for a in result["actions"] if a["action"] == "count")
     snapshot = root / "mlnb-snapshots" / f"run-{captured[:8]}.ipynb"
     assert snapshot.is_file() and "register_model" in snapshot.read_text()
     assert cells_shown == len(mlnb.sql("SELECT seq FROM cells WHERE run_id = ?", [captured])) > 0
-    store = mlnb.connect(root / ".mlnb")
-    try:
+    with connected_project(root / ".mlnb"):
         assert mlnb.model_version("digits-classifier@champion")["version"] == other
         history = mlnb.alias_history("digits-classifier")
         assert history.iloc[-1]["to_version"] == other and history.iloc[-1]["from_version"] == champion
-    finally:
-        tracking._default_store.clear()
-        Store._instances.pop(store.root, None)
     assert screenshot.stat().st_size > 30_000

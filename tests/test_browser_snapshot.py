@@ -10,10 +10,9 @@ from pathlib import Path
 import pytest
 
 import mlnb
-from mlnb import tracking
-from mlnb.store.store import Store
 from tests.browser.jupyterlab import describe_failure, jupyterlab_server, require_browser, run_in_browser
 from tests.nbutil import make_notebook
+from tests.projectutil import connected_project
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,14 +51,10 @@ def test_snapshot_with_trusted_cells_opens_untrusted(tmp_path: Path, monkeypatch
     root = tmp_path / "lab"
     root.mkdir()
     monkeypatch.setenv("MLNB_HOME", str(root / ".mlnb"))
-    store = mlnb.connect(root / ".mlnb")
-    try:
+    with connected_project(root / ".mlnb"):
         with mlnb.start_run(experiment="snap", name="hostile-snapshot") as run:
             run.log_artifact(json.dumps(HOSTILE_SNAPSHOT).encode(), name="notebook.ipynb")
         mlnb.runs()  # the index is up to date before the server reads it
-    finally:
-        tracking._default_store.clear()
-        Store._instances.pop(store.root, None)
     make_notebook(["print('ready')"], root / "start.ipynb")
     home = tmp_path / "jupyter"
     use_this_checkouts_labextension(home, monkeypatch)

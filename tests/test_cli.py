@@ -17,8 +17,9 @@ import pytest
 from click.testing import CliRunner
 
 import mlnb
-import mlnb.tracking
+import mlnb.store.store
 from mlnb.cli import cli, main
+from mlnb.project import forget_current
 from tests.cliutil import assert_one_line_error
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,11 +29,11 @@ TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch):
     """No store chosen by an earlier test, no MLNB_HOME, and a wide terminal for the tables."""
-    mlnb.tracking._default_store.clear()
+    forget_current()
     monkeypatch.delenv("MLNB_HOME", raising=False)
     monkeypatch.setenv("COLUMNS", "200")
     yield
-    mlnb.tracking._default_store.clear()
+    forget_current()
 
 
 @pytest.fixture
@@ -58,7 +59,7 @@ def store(tmp_path):
         with mlnb.start_run(experiment="mnist", name="broken", params={"lr": 1.0}) as run:
             ids["broken"] = run.id
             raise RuntimeError("diverged")
-    mlnb.tracking._default_store.clear()  # the CLI must find the store from --store alone
+    forget_current()  # the CLI must find the store from --store alone
     return {"root": root, "ids": ids}
 
 

@@ -120,9 +120,7 @@ def test_delete_refuses_a_version_and_bad_payloads_fail_in_one_line(registered: 
     import sys
     import types
 
-    from mlnb.tracking import _default_store
-
-    _default_store["store"] = registered
+    mlnb.connect(registered.root)  # the store the test registers in (the CLI left it current)
     broken = types.ModuleType("gone_module")
     exec("class Thing:\n    pass", broken.__dict__)
     sys.modules["gone_module"] = broken

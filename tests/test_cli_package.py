@@ -16,9 +16,10 @@ import pytest
 from click.testing import CliRunner
 
 import mlnb
-from mlnb import jsonout, tracking
+from mlnb import jsonout
 from mlnb.cli import cli
 from mlnb.extras import MODULE_EXTRAS, extra_for
+from mlnb.project import forget_current
 from tests.cliutil import assert_one_line_error
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,7 +50,7 @@ def strict_json(text: str):
 
 
 def invoke(store, *args: str):
-    tracking._default_store.clear()  # the CLI finds the store from --store alone
+    forget_current()  # the CLI finds the store from --store alone
     return CliRunner().invoke(cli, ["--store", str(store.root), *args])
 
 

@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 
 import mlnb
-from mlnb import tracking
 from mlnb.store.store import Store
+from tests.projectutil import connected_project
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 EXPECTED = json.loads((FIXTURES / "store_v0_expected.json").read_text(encoding="utf-8"))
@@ -41,15 +41,8 @@ def old_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Store:
     shutil.copytree(FIXTURES / "store_v0" / "mlnb", tmp_path / ".mlnb")
     shutil.copytree(FIXTURES / "store_v0" / "pipeline", tmp_path / "pipeline")
     assert not (tmp_path / ".mlnb" / "mlnb.duckdb").exists()  # the index is built from the old events
-    tracking._default_store.clear()
-    connected = mlnb.connect(tmp_path / ".mlnb", create=False)
-    yield connected
-    run = tracking.active_run()
-    while run is not None:
-        run.end("killed")
-        run = tracking.active_run()
-    tracking._default_store.clear()
-    Store._instances.pop(connected.root, None)
+    with connected_project(tmp_path / ".mlnb", create=False) as connected:
+        yield connected.store
 
 
 def _assert_reads_same(actual: dict[str, Any], expected: dict[str, Any]) -> None:

@@ -48,7 +48,7 @@ def _run(tmp_path: Path, store: Store, name: str, cells: list[str], packages: di
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, Store]:
     tmp_path = tmp_path_factory.mktemp("diffs")
-    store = mlnb.connect(tmp_path / ".mlnb")
+    store = mlnb.connect(tmp_path / ".mlnb").store
     cells_a = _fill(BASE, name="base", cut=80, scale=2)
     cells_b = _fill(BASE, name="changed", cut=50, scale=3)
     cells_b.insert(4, "features = features.assign(w=features['y'] + 1)")  # a new cell, and a new column

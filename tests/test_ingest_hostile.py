@@ -160,7 +160,7 @@ def test_ingest_quarantines_hostile_lines_and_keeps_every_valid_event(tmp_path_f
         assert _snapshot(store) == before
     finally:
         store.close()
-        Store._instances.pop(store.root, None)
+        Store.forget(store.root)
 
 
 def _assert_landed(con: Any, valid: list[dict[str, Any]]) -> None:

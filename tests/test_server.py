@@ -17,9 +17,8 @@ import tornado.httpclient
 from jupyter_server.utils import JupyterServerAuthWarning
 
 import mlnb
-from mlnb import tracking
 from mlnb.server.handlers import ROUTES
-from mlnb.store.store import Store
+from tests.projectutil import connected_project
 
 pytestmark = pytest.mark.slow
 
@@ -33,25 +32,22 @@ def jp_server_config() -> dict:
 def served_store(jp_root_dir: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
     """A store in the server's root folder: 12 runs, a model with two versions, a tracked dataset."""
     monkeypatch.delenv("MLNB_HOME", raising=False)
-    tracking._default_store.clear()
-    store = mlnb.connect(jp_root_dir / ".mlnb")
-    ids = []
-    for i in range(12):
-        with mlnb.start_run(experiment="exp" if i < 10 else "other", name=f"run-{i}") as run:
-            run.log_params({"lr": 0.1 * (i + 1), "opt": "adam" if i % 2 else "sgd"})
-            for step in range(3):
-                run.log_metric("acc", i / 10 + step / 100, step=step)
-            run.log_artifact(b"hello artifact", name="notes/hello.txt")
-            run.log_artifact(b"<script>alert(1)</script>", name="page.html")
-            ids.append(run.id)
-    with mlnb.start_run(experiment="models") as run:
-        mlnb.register_model({"weights": [1, 2]}, "clf")
-        mlnb.register_model({"weights": [3, 4]}, "clf")
-        mlnb.set_alias("clf", "champion", 1)
-    data_run = _capture_a_dataset()
-    yield {"store": store, "ids": ids, "model_run": run.id, "data_run": data_run}
-    tracking._default_store.clear()
-    Store._instances.pop(store.root, None)
+    with connected_project(jp_root_dir / ".mlnb") as project:
+        ids = []
+        for i in range(12):
+            with mlnb.start_run(experiment="exp" if i < 10 else "other", name=f"run-{i}") as run:
+                run.log_params({"lr": 0.1 * (i + 1), "opt": "adam" if i % 2 else "sgd"})
+                for step in range(3):
+                    run.log_metric("acc", i / 10 + step / 100, step=step)
+                run.log_artifact(b"hello artifact", name="notes/hello.txt")
+                run.log_artifact(b"<script>alert(1)</script>", name="page.html")
+                ids.append(run.id)
+        with mlnb.start_run(experiment="models") as run:
+            mlnb.register_model({"weights": [1, 2]}, "clf")
+            mlnb.register_model({"weights": [3, 4]}, "clf")
+            mlnb.set_alias("clf", "champion", 1)
+        data_run = _capture_a_dataset()
+        yield {"store": project.store, "ids": ids, "model_run": run.id, "data_run": data_run}
 
 
 def _capture_a_dataset() -> str:

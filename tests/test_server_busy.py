@@ -13,8 +13,8 @@ import pytest
 import tornado.httpclient
 
 import mlnb
-from mlnb import tracking
 from mlnb.store.store import Store
+from tests.projectutil import connected_project
 
 pytestmark = pytest.mark.slow
 
@@ -27,16 +27,13 @@ def jp_server_config() -> dict:
 @pytest.fixture
 def served_store(jp_root_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Store:
     monkeypatch.delenv("MLNB_HOME", raising=False)
-    tracking._default_store.clear()
-    store = mlnb.connect(jp_root_dir / ".mlnb")
-    for i in range(3):
-        with mlnb.start_run(experiment="exp", name=f"run-{i}") as run:
-            run.log_metric("acc", i / 10)
-    mlnb.runs()
-    store.close()
-    yield store
-    tracking._default_store.clear()
-    Store._instances.pop(store.root, None)
+    with connected_project(jp_root_dir / ".mlnb") as project:
+        for i in range(3):
+            with mlnb.start_run(experiment="exp", name=f"run-{i}") as run:
+                run.log_metric("acc", i / 10)
+        mlnb.runs()
+        project.store.close()
+        yield project.store
 
 
 def _hold_index(root: Path, seconds: float) -> subprocess.Popen[str]:
@@ -97,7 +94,6 @@ async def test_an_alias_move_answer_matches_what_was_done(jp_fetch, served_store
     # Given a model whose champion is version 1, and another process holding the index: until
     # just before the server's 5 s deadline (the move then starts in time but ends after it), or
     # well past it
-    tracking._default_store.clear()
     mlnb.connect(served_store.root)
     with mlnb.start_run(experiment="models"):
         mlnb.register_model({"w": 1}, "clf")

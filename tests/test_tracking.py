@@ -182,10 +182,10 @@ def test_reingest_is_idempotent_and_torn_lines_are_skipped(store: Store) -> None
 
 
 def test_store_discovery_walks_up_and_errors_clearly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from mlnb import tracking
+    from mlnb.project import forget_current
 
     monkeypatch.delenv("MLNB_HOME", raising=False)
-    tracking._default_store.clear()
+    forget_current()
     project = tmp_path / "project"
     (project / "notebooks" / "deep").mkdir(parents=True)
     monkeypatch.chdir(project / "notebooks" / "deep")
@@ -199,7 +199,7 @@ def test_store_discovery_walks_up_and_errors_clearly(tmp_path: Path, monkeypatch
     monkeypatch.setenv("MLNB_HOME", str(tmp_path / "elsewhere"))
     with pytest.raises(mlnb.MlnbError, match="MLNB_HOME points to .* not an mlnb store"):
         mlnb.runs()
-    tracking._default_store.clear()
+    forget_current()
 
 
 def _python(code: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -34,6 +34,7 @@ from typing import Any
 
 from mlnb.errors import MissingDependencyError, MlnbError
 from mlnb.events import event
+from mlnb.project import ProjectLike, check, resolve
 
 STEP_KEYS = {"notebook", "params", "needs", "inputs", "outputs"}
 TOP_KEYS = {"name", "experiment", "steps"}
@@ -206,18 +207,20 @@ def _cached_run(store: Any, key: str, step: Step) -> dict[str, Any] | None:
 
 def run_pipeline(path: str | Path, force: list[str] | tuple[str, ...] = (), workers: int = 2, executor: str = "local",
                  address: str | None = None, params_override: dict[str, dict[str, Any]] | None = None,
-                 store: Any = None) -> PipelineResult:
-    """Run the pipeline's steps in dependency order, skipping unchanged ones."""
+                 project: ProjectLike = None) -> PipelineResult:
+    """Run the pipeline's steps in dependency order, skipping unchanged ones, in `project`
+    (default: the current project)."""
     from mlnb.batch.executors import get_executor
     from mlnb.batch.tasks import execute
-    from mlnb.tracking import Run, current_store, start_run
+    from mlnb.tracking import Run, start_run
 
     pipeline = load_pipeline(path)
     unknown = [s for s in [*force, *(params_override or {})] if s not in pipeline.steps]
     if unknown:
         raise MlnbError(f"unknown step(s) {', '.join(unknown)}; steps: {', '.join(pipeline.steps)}")
-    store = store or current_store(create=True)
-    parent = start_run(experiment=pipeline.experiment, name=f"pipeline {pipeline.name}", store=store, parent=None,
+    chosen = resolve(project, create=True)
+    store = chosen.store
+    parent = start_run(experiment=pipeline.experiment, name=f"pipeline {pipeline.name}", project=chosen, parent=None,
                        tags={"mlnb.kind": "pipeline", "mlnb.pipeline": str(pipeline.path)})
     result = PipelineResult(pipeline, parent.id)
     keys: dict[str, str] = {}
@@ -237,7 +240,7 @@ def run_pipeline(path: str | Path, force: list[str] | tuple[str, ...] = (), work
                     _restore(store, pipeline, hit["files"])
                     result.rows[name] = {"status": "cached", "run_id": hit["run_id"], "seconds": 0.0}
                     continue
-                wave.append({"store": str(store.root), "notebook": str(step.notebook), "parameters": params,
+                wave.append({"project": chosen.url, "notebook": str(step.notebook), "parameters": params,
                              "experiment": parent.experiment, "parent": parent.id, "run_id": uuid.uuid4().hex,
                              "name": name, "cwd": str(pipeline.folder), "step": name})
             for spec, outcome in pool.run_all(execute, wave):
@@ -280,8 +283,13 @@ def _store_outputs(run: Any, pipeline: Pipeline, step: Step, key: str) -> str | 
     return None
 
 
-def pipeline_view(result: PipelineResult | str | Path) -> Any:
-    """The DAG as a plotly figure: one node per step, colored by status, edges for `needs`."""
+def pipeline_view(result: PipelineResult | str | Path, project: ProjectLike = None) -> Any:
+    """The DAG as a plotly figure: one node per step, colored by status, edges for `needs`.
+
+    The figure is drawn from `result` alone (a pipeline file shows every step pending), so
+    `project` is only checked: it is accepted like every public function's `project=`.
+    """
+    check(project)
     try:
         import plotly.graph_objects as go
     except ImportError:

@@ -17,6 +17,7 @@ from typing import Any
 
 from mlnb.errors import MlnbError
 from mlnb.events import event
+from mlnb.project import ProjectLike, resolve
 
 # Calls whose result changes from run to run unless seeded.
 _RANDOM_CALL = re.compile(
@@ -49,15 +50,16 @@ class ReproduceResult:
         return text + (f"; cause: {self.cause}" if self.cause else "")
 
 
-def reproduce(run: str, store: Any = None) -> ReproduceResult:
-    """Re-execute the run's notebook snapshot with the same params and compare cell by cell."""
+def reproduce(run: str, project: ProjectLike = None) -> ReproduceResult:
+    """Re-execute the run's notebook snapshot with the same params and compare cell by cell; the run
+    and its reproduction are in `project` (default: the current project)."""
     import nbformat
 
     from mlnb.batch.runner import run as execute
     from mlnb.store.queries import get_run
-    from mlnb.tracking import current_store
 
-    store = store or current_store()
+    chosen = resolve(project)
+    store = chosen.store
     original = get_run(store, run)
     snapshot = next((a for a in original.artifacts if a["path"] == "notebook.ipynb"), None)
     if snapshot is None:
@@ -70,7 +72,7 @@ def reproduce(run: str, store: Any = None) -> ReproduceResult:
     nbformat.write(nb, source)
     cwd = Path(original.notebook).parent if original.notebook and Path(original.notebook).parent.is_dir() else workdir
     result = execute(source, params, experiment=original.experiment, name=f"reproduce {original.name or ''}".strip(),
-                     cwd=cwd, store=store)
+                     cwd=cwd, project=chosen)
     _link(store, original.run_id, result.run_id)
     if not result.ok:
         return ReproduceResult(original.run_id, result.run_id, "failed", error=result.error)

@@ -22,6 +22,7 @@ from typing import Any
 from mlnb.batch.kernel import TEARDOWN_SOURCE, setup_source
 from mlnb.capture.redaction import read_shared_secrets, redact_notebook
 from mlnb.errors import MlnbError
+from mlnb.project import ProjectLike, resolve
 from mlnb.redact import learn_secrets, secret_values
 
 BATCH_TAG = "mlnb-batch"
@@ -50,13 +51,13 @@ class BatchResult:
 def run(notebook: str | Path, parameters: dict[str, Any] | None = None, experiment: str | None = None,
         output: str | Path | None = None, name: str | None = None, parent: str | None = None,
         kernel_name: str | None = None, timeout: float | None = None, cwd: str | Path | None = None,
-        store: Any = None, run_id: str | None = None) -> BatchResult:
-    """Execute `notebook` with papermill as a tracked run; never raises for a failing cell."""
+        run_id: str | None = None, project: ProjectLike = None) -> BatchResult:
+    """Execute `notebook` with papermill as a tracked run in `project` (default: the current one);
+    never raises for a failing cell."""
     import nbformat
 
-    from mlnb.tracking import current_store
-
-    store = store or current_store(create=True)
+    chosen = resolve(project, create=True)
+    store = chosen.store
     source = Path(notebook).resolve()
     if not source.is_file():
         raise MlnbError(f"no notebook at {notebook}; give the path of an .ipynb file")
@@ -76,7 +77,7 @@ def run(notebook: str | Path, parameters: dict[str, Any] | None = None, experime
     nb.cells.insert(0, _hidden_cell(setup_source(
         run_id=run_id, experiment=experiment, name=name or source.stem, parent=parent, notebook=str(source),
         secrets_file=secrets_file)))
-    nb.cells.insert(0, _hidden_cell(f"import mlnb as _mlnb\n_mlnb.connect({str(store.root)!r})"))
+    nb.cells.insert(0, _hidden_cell(f"import mlnb as _mlnb\n_mlnb.connect({chosen.url!r})"))
     nb.cells.append(_hidden_cell(TEARDOWN_SOURCE))
     started = time.perf_counter()
     try:

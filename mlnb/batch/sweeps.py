@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mlnb.errors import MlnbError
+from mlnb.project import ProjectLike, resolve
 
 STAGGER_S = 0.2  # between kernel starts: parallel starts race for ports
 
@@ -101,22 +102,24 @@ def _canonical(params: dict[str, Any]) -> str:
 def sweep(notebook: str | Path, grid: dict[str, Sequence[Any]], random: int | None = None, seed: int | None = None,
           experiment: str | None = None, workers: int = 1, metric: str | None = None, maximize: bool = True,
           force: bool = False, executor: str = "local", address: str | None = None, progress: bool = True,
-          store: Any = None) -> SweepResult:
-    """Run every combination as a child of one parent run; returns the summary."""
+          project: ProjectLike = None) -> SweepResult:
+    """Run every combination as a child of one parent run in `project` (default: the current one);
+    returns the summary."""
     from mlnb.batch.executors import get_executor
     from mlnb.batch.tasks import execute
     from mlnb.redact import redact_value
     from mlnb.store.queries import get_run
-    from mlnb.tracking import current_store, start_run
+    from mlnb.tracking import start_run
 
-    store = store or current_store(create=True)
+    chosen = resolve(project, create=True)
+    store = chosen.store
     source = Path(notebook).resolve()
     if not source.is_file():
         raise MlnbError(f"no notebook at {notebook}; give the path of an .ipynb file")
     combos = combinations(grid, random, seed)
     key = sweep_key(source, grid, random, seed)
     done = {} if force else _finished_before(store, key, list(grid))
-    parent = start_run(experiment=experiment, name=f"sweep {source.stem}", store=store, parent=None,
+    parent = start_run(experiment=experiment, name=f"sweep {source.stem}", project=chosen, parent=None,
                        tags={"mlnb.kind": "sweep", "mlnb.sweep_id": key},
                        params={"grid": json.dumps(redact_value(grid), default=str), "random": random, "seed": seed})
     result = SweepResult(parent.id, metric=metric, maximize=maximize)
@@ -127,7 +130,7 @@ def sweep(notebook: str | Path, grid: dict[str, Sequence[Any]], random: int | No
             result.rows.append({"params": params, "run_id": previous, "status": "finished", "skipped": True,
                                 "error": None})
             continue
-        specs.append({"store": str(store.root), "notebook": str(source), "parameters": params,
+        specs.append({"project": chosen.url, "notebook": str(source), "parameters": params,
                       "experiment": parent.experiment, "parent": parent.id, "run_id": uuid.uuid4().hex,
                       "name": f"{source.stem} " + " ".join(f"{k}={redact_value(v, k)}" for k, v in params.items())})
     pool = get_executor(executor, workers, address) if specs else None  # first: its error ends no bar

@@ -6,17 +6,18 @@ from typing import Any
 
 
 def execute(spec: dict[str, Any]) -> dict[str, Any]:
-    """Run `spec` = {store, notebook, parameters, experiment, name, parent, output, cwd, timeout, run_id}.
+    """Run `spec` = {project, notebook, parameters, experiment, name, parent, output, cwd, timeout, run_id}.
 
-    Returns the BatchResult as a dict. Module-level, so process pools and Dask can pickle it.
+    `project` is the project's URL (`Project.url`; older specs call it `store`). Returns the
+    BatchResult as a dict. Module-level, so process pools and Dask can pickle it.
     """
     from mlnb.batch.runner import run
-    from mlnb.store.store import Store
+    from mlnb.project import Project
 
-    store = Store.open(spec["store"], create=True)
+    project = Project.open(spec["project"] if "project" in spec else spec["store"], create=True)
     result = run(spec["notebook"], spec.get("parameters"), experiment=spec.get("experiment"),
                  output=spec.get("output"), name=spec.get("name"), parent=spec.get("parent"),
                  kernel_name=spec.get("kernel_name"), timeout=spec.get("timeout"), cwd=spec.get("cwd"),
-                 store=store, run_id=spec.get("run_id"))
-    store.writer.flush(sync=True)
+                 project=project, run_id=spec.get("run_id"))
+    project.store.writer.flush(sync=True)
     return asdict(result)

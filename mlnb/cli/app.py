@@ -126,17 +126,29 @@ class Settings:
     def __init__(self, store: Path | None) -> None:
         self.store_path = store
 
+    def open_project(self, create: bool = False) -> Any:
+        """The project of --store ($MLNB_HOME, else found from the cwd), handed to the Python API as
+        `project=`: the process's current project stays as it was. Without `create`, an existing
+        store only."""
+        from mlnb.project import Project
+        from mlnb.store.location import is_store
+
+        project = Project.open(self.store_path, create=create)
+        if not create and not is_store(project.store.root):  # e.g. $MLNB_HOME names a folder without a store
+            raise StoreNotFoundError(
+                f"no mlnb store at {project.store.root}; run `mlnb init` there or log a run first"
+            )
+        return project
+
     def open_store(self) -> Any:
         """The existing store to read from; never creates one."""
-        from mlnb.store.location import is_store
-        from mlnb.store.store import Store
+        return self.open_project().store
 
-        store = Store.open(self.store_path, create=False)
-        if not is_store(store.root):  # e.g. $MLNB_HOME names a folder that holds no store
-            raise StoreNotFoundError(
-                f"no mlnb store at {store.root}; run `mlnb init` there or log a run first"
-            )
-        return store
+
+def open_project(ctx: click.Context, create: bool = False) -> Any:
+    """The project a command works on (see `Settings.open_project`)."""
+    settings = ctx.find_object(Settings) or Settings(None)
+    return settings.open_project(create=create)
 
 
 pass_settings = click.make_pass_decorator(Settings)

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from mlnb.cli.app import open_project
 from mlnb.errors import MlnbError
 
 
@@ -75,12 +76,11 @@ def run_command(ctx: click.Context, notebook: str, pairs: tuple[str, ...], files
       mlnb run train.ipynb -f params.yaml -e churn -o out/train-run.ipynb
     """
     from mlnb.batch.runner import run
-    from mlnb.store.store import Store
 
-    store = Store.open(getattr(ctx.obj, "store_path", None), create=True)
+    project = open_project(ctx, create=True)
     click.echo(f"running {notebook} ...", err=True)
     result = run(notebook, parse_parameters(pairs, files), experiment=experiment, output=output, name=name,
-                 timeout=timeout, kernel_name=kernel_name, store=store)
+                 timeout=timeout, kernel_name=kernel_name, project=project)
     if not result.ok:
         raise MlnbError(f"run {result.run_id[:8]} failed: {result.error} (executed notebook: {result.output})")
     click.echo(f"run {result.run_id[:8]} finished in {result.seconds:.1f} s; executed notebook: {result.output}")
@@ -98,11 +98,10 @@ def reproduce_command(ctx: click.Context, run_id: str) -> None:
       mlnb reproduce 3f2a9c1d
     """
     from mlnb.batch.reproduce import reproduce
-    from mlnb.store.store import Store
 
-    store = Store.open(getattr(ctx.obj, "store_path", None), create=False)
+    project = open_project(ctx)
     click.echo(f"re-executing run {run_id} ...", err=True)
-    result = reproduce(run_id, store=store)
+    result = reproduce(run_id, project=project)
     if result.verdict != "reproduced":
         raise MlnbError(result.summary())
     click.echo(result.summary())
@@ -132,11 +131,11 @@ def sweep_command(ctx: click.Context, notebook: str, grids: tuple[str, ...], ran
       mlnb sweep train.ipynb --grid lr=0.1,0.03,0.01 --random 2 --seed 7 --minimize --metric loss
     """
     from mlnb.batch.sweeps import parse_grid, sweep
-    from mlnb.store.store import Store
 
-    store = Store.open(getattr(ctx.obj, "store_path", None), create=True)
+    project = open_project(ctx, create=True)
     result = sweep(notebook, parse_grid(grids), random=random_n, seed=seed, experiment=experiment, workers=workers,
-                   metric=metric, maximize=maximize, force=force, executor=executor, address=address, store=store)
+                   metric=metric, maximize=maximize, force=force, executor=executor, address=address,
+                   project=project)
     click.echo(result.summary())
     if result.rows and all(r["status"] != "finished" for r in result.rows):
         raise MlnbError(f"every run of sweep {result.parent_run_id[:8]} failed")
@@ -160,11 +159,10 @@ def pipeline_command(ctx: click.Context, pipeline_file: str, force: tuple[str, .
       mlnb pipeline pipeline.yaml --set train.C=0.5 --force evaluate
     """
     from mlnb.batch.pipelines import run_pipeline
-    from mlnb.store.store import Store
 
-    store = Store.open(getattr(ctx.obj, "store_path", None), create=True)
+    project = open_project(ctx, create=True)
     result = run_pipeline(pipeline_file, force=list(force), workers=workers, executor=executor, address=address,
-                          params_override=parse_overrides(overrides), store=store)
+                          params_override=parse_overrides(overrides), project=project)
     click.echo(result.summary())
     if not result.ok:
         failed = [n for n, r in result.rows.items() if r["status"] == "failed"]

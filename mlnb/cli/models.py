@@ -26,7 +26,7 @@ def models_group(ctx: click.Context, fmt: str) -> None:
         return
     from mlnb import model_registry
 
-    project = ctx.find_object(Settings).open_store()
+    project = ctx.find_object(Settings).open_project()
     frame = model_registry.models(project=project)
     if frame.empty:
         print_empty(frame, fmt, 'no models registered yet; use mlnb.register_model(model, "name")')
@@ -46,7 +46,7 @@ def show_model(settings: Settings, name: str, fmt: str) -> None:
     from mlnb import model_registry
     from mlnb.model_registry.trust import registered_by
 
-    project = settings.open_store()
+    project = settings.open_project()
     versions = model_registry.model_versions(name, project=project)
     who = [registered_by({k: v for k, v in row.items() if isinstance(v, str)})  # None/NaN: not recorded
            for row in versions[["user", "host", "mlnb_version"]].to_dict("records")]
@@ -93,7 +93,7 @@ def alias_model(settings: Settings, name: str, alias: str, version: int | None, 
 
     if delete and (version is not None or force or reason):
         raise click.UsageError("--delete takes no VERSION, --force or --reason")
-    project = settings.open_store()
+    project = settings.open_project()
     if delete:
         model_registry.delete_alias(name, alias, project=project)
         click.echo(f"{name}@{alias} deleted")
@@ -118,7 +118,7 @@ def load_check(settings: Settings, uri: str, allow_pickle: bool | None) -> None:
     name@latest). A pickle is only read statically (its imports are listed) unless --allow-pickle."""
     from mlnb import model_registry
 
-    project = settings.open_store()
+    project = settings.open_project()
     record = model_registry.model_version(uri, project=project)
     try:
         checked = model_registry.check_model(record["uri"], allow_pickle=allow_pickle or None,  # None: the env

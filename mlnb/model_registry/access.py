@@ -16,11 +16,6 @@ ProjectArg = Union[ProjectLike, "Store"]
 def store_for(project: ProjectArg = None, create: bool = False) -> Store:
     """The store of `project` (a Project, a path/URL, a Store for internal callers, or None for the
     current project)."""
-    if project is None:
-        # The project `mlnb.connect()` chose; tracking keeps it until it is a current Project.
-        from mlnb.tracking import current_store
-
-        return current_store(create=create)
     from mlnb.project import resolve
     from mlnb.store.store import Store
 

@@ -43,43 +43,49 @@ INERT_MEDIA = frozenset({"text/plain", "text/csv", "application/json", "image/pn
 HTTP_STATUS.setdefault(asyncio.TimeoutError, HTTP_STATUS[TimeoutError])
 
 
-class StoreFinder:
-    """The store the server serves: $MLNB_HOME, else `.mlnb` in the server's root folder or a parent.
+class ProjectFinder:
+    """The project the server serves: $MLNB_HOME, else `.mlnb` in the server's root folder or a parent.
 
-    Looked up on each request until found, so `mlnb init` after the server started works.
+    Looked up on each request until found, so `mlnb init` after the server started works. Handlers
+    get it from here and pass it on explicitly: the server never reads or sets a current project.
     """
 
     def __init__(self, root_dir: str) -> None:
         self.root_dir = root_dir
-        self._store: Any = None
+        self._project: Any = None
 
     def get(self) -> Any:
-        if self._store is None:
+        """The served `mlnb.Project`."""
+        if self._project is None:
+            from mlnb.project import Project
             from mlnb.store.location import find_store_root
-            from mlnb.store.store import Store
 
             root = find_store_root(Path(self.root_dir).expanduser())
             if root is None:
                 raise StoreNotFoundError(f"no mlnb store in {self.root_dir} or its parents; run `mlnb init` there")
-            store = Store.open(root)
+            project = Project.open(root)
             # a long-running server must not keep kernels waiting for the index: close it (and
             # release the lock) right after each request instead of lingering
-            store.linger_s = SERVER_LINGER_S
-            store.lock_timeout_s = SERVER_WAIT_S  # free the thread: the request is answered 503 by then
-            self._store = store
-        return self._store
+            project.store.linger_s = SERVER_LINGER_S
+            project.store.lock_timeout_s = SERVER_WAIT_S  # free the thread: the request is answered 503 by then
+            self._project = project
+        return self._project
+
+    def store(self) -> Any:
+        """The served project's store (what the view-model functions read)."""
+        return self.get().store
 
 
 class MlnbHandler(APIHandler):
     """JSON in, JSON out, one error shape."""
 
-    def initialize(self, finder: StoreFinder) -> None:
+    def initialize(self, finder: ProjectFinder) -> None:
         self.finder = finder
 
     async def answer(self, read: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         try:
             # a write (POST) that has started is awaited to its end: never "busy" after doing it
-            result = await run_read(lambda: read(self.finder.get(), *args, **kwargs),
+            result = await run_read(lambda: read(self.finder.store(), *args, **kwargs),
                                     finish_started=self.request.method != "GET")
         except Exception as exc:  # noqa: BLE001 - mapped by the one table; anything unlisted re-raised
             if not self.fail_for(exc):
@@ -187,7 +193,7 @@ class ArtifactHandler(MlnbHandler):
     @tornado.web.authenticated
     async def get(self, run_id: str, path: str) -> None:
         try:
-            found = await run_read(lambda: run_views.open_artifact(self.finder.get(), run_id, path))
+            found = await run_read(lambda: run_views.open_artifact(self.finder.store(), run_id, path))
         except Exception as exc:  # noqa: BLE001 - mapped by the one table, like every other route
             if self.fail_for(exc):
                 return
@@ -298,7 +304,7 @@ ROUTES: list[tuple[str, type[MlnbHandler]]] = [
 
 
 def setup_handlers(web_app: Any, root_dir: str) -> None:
-    finder = StoreFinder(root_dir)
+    finder = ProjectFinder(root_dir)
     base = url_path_join(web_app.settings["base_url"], "mlnb", "api")
     web_app.add_handlers(".*$", [(url_path_join(base, route) + "/?$", handler, {"finder": finder})
                                  for route, handler in ROUTES])

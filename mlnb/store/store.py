@@ -86,6 +86,12 @@ class Store:
             store.init()
         return store
 
+    @classmethod
+    def forget(cls, root: str | os.PathLike[str]) -> None:
+        """Stop sharing the instance for `root`: the next `open` builds a fresh one."""
+        with cls._instances_lock:
+            cls._instances.pop(Path(root), None)
+
     def init(self) -> None:
         """Create the folder layout (idempotent, safe when many processes do it at once)."""
         for sub in (EVENTS_DIRNAME, ARTIFACTS_DIRNAME):

@@ -21,6 +21,7 @@ from mlnb.comparison.run_table import (
 )
 from mlnb.errors import MlnbError
 from mlnb.store import queries
+from mlnb.project import ProjectLike
 from mlnb.store.store import Store
 from mlnb.views.runs import table_page
 
@@ -337,18 +338,20 @@ class StaticComparison:
 
 
 def compare(runs: Sequence[Any] | Any | None = None, experiment: str | None = None, filter: str | None = None,
-            metrics: Sequence[str] | None = None, params: Sequence[str] | None = None) -> Any:
+            metrics: Sequence[str] | None = None, params: Sequence[str] | None = None,
+            project: ProjectLike = None) -> Any:
     """Compare runs in the notebook: a sortable, filterable, pageable runs table; parallel coordinates
     of params -> a metric; metric curves of the selected runs; a scatter of any two columns.
 
     `runs` (Runs, ids or a runs DataFrame), `experiment` and `filter` (the store's filter language)
-    choose the runs; `metrics`/`params` (short names) narrow the columns.
+    choose the runs; `metrics`/`params` (short names) narrow the columns. `project`: whose runs
+    (default: the current project).
     """
-    from mlnb.tracking import current_store
+    from mlnb.project import resolve
 
     if isinstance(metrics, str) or isinstance(params, str):
         raise MlnbError("metrics and params take lists of names, e.g. metrics=['accuracy']")
-    comparison = Comparison(current_store(), Selection(run_ids(runs), experiment, filter), metrics, params)
+    comparison = Comparison(resolve(project).store, Selection(run_ids(runs), experiment, filter), metrics, params)
     try:
         import anywidget  # noqa: F401
         import ipywidgets  # noqa: F401

@@ -6,6 +6,7 @@ import html
 from typing import Any
 
 from mlnb.comparison.run_diff import RunDiff, diff_runs
+from mlnb.project import ProjectLike, resolve
 
 MAX_IMAGES = 6
 MAX_IMAGE_BYTES = 400_000
@@ -36,11 +37,10 @@ class DiffView:
         return f"<mlnb diff {d.a.run_id[:8]} -> {d.b.run_id[:8]}: {counts} differ>"
 
 
-def diff(run_a: Any, run_b: Any) -> DiffView:
-    """Side by side: params, metrics with deltas, code per cell, outputs, data fingerprints, environment."""
-    from mlnb.tracking import current_store
-
-    store = current_store()
+def diff(run_a: Any, run_b: Any, project: ProjectLike = None) -> DiffView:
+    """Side by side: params, metrics with deltas, code per cell, outputs, data fingerprints, environment.
+    Both runs are read from `project` (default: the current project)."""
+    store = resolve(project).store
     return DiffView(diff_runs(store, run_a, run_b), store)
 
 

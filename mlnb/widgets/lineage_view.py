@@ -5,6 +5,7 @@ import html
 from typing import Any
 
 from mlnb.comparison.lineage_graph import LineageGraph, build_graph, layers, to_json
+from mlnb.project import ProjectLike, resolve
 
 STYLES = {"dataset": ("#2ca02c", "square"), "cell": ("#1f77b4", "circle"), "metric": ("#ff7f0e", "diamond"),
           "run": ("#7f7f7f", "hexagon"), "model": ("#d62728", "star")}
@@ -36,12 +37,11 @@ class LineageView:
         return f"<mlnb lineage: {len(self.graph.nodes)} nodes, {len(self.graph.edges)} edges>"
 
 
-def lineage(obj: Any) -> LineageView:
+def lineage(obj: Any, project: ProjectLike = None) -> LineageView:
     """Upstream and downstream of a run, a dataset fingerprint, a model version (name/3, name@champion)
-    or a variable name: datasets, cells, metrics, runs and models as a graph."""
-    from mlnb.tracking import current_store
-
-    return LineageView(build_graph(current_store(), obj))
+    or a variable name: datasets, cells, metrics, runs and models as a graph, read from `project`
+    (default: the current project)."""
+    return LineageView(build_graph(resolve(project).store, obj))
 
 
 def positions(graph: LineageGraph) -> dict[Any, tuple[float, float]]:

@@ -13,7 +13,7 @@ from mlnb.errors import MlnbError
 
 def main(store: str, stop_file: str, interval: float, seconds: float, kind: str = "runs") -> None:
     """kind: `runs` (mlnb.runs), `sql` (mlnb.sql), or `both` (alternating)."""
-    opened = mlnb.connect(store)
+    opened = mlnb.connect(store).store
     import duckdb, pandas  # noqa: E401, F401  (warm: time the lock and the query, not the imports)
 
     lock_waits: list[float] = []  # the part of each wait spent waiting for our turn at the index lock
