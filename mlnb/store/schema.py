@@ -6,12 +6,9 @@ migration may be plain DDL or a full rebuild.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any
 
 from mlnb.errors import StoreVersionError
-
-if TYPE_CHECKING:
-    from duckdb import DuckDBPyConnection
 
 TABLES_V1 = """
 CREATE SCHEMA IF NOT EXISTS idx;
@@ -135,7 +132,7 @@ MIGRATIONS: tuple[Migration, ...] = (
 SCHEMA_VERSION = MIGRATIONS[-1].version
 
 
-def schema_version(con: DuckDBPyConnection) -> int:
+def schema_version(con: Any) -> int:
     """The version recorded in the index (0 for a new, empty database)."""
     import duckdb
 
@@ -146,7 +143,7 @@ def schema_version(con: DuckDBPyConnection) -> int:
     return int(row[0]) if row else 0
 
 
-def migrate(con: DuckDBPyConnection) -> int:
+def migrate(con: Any) -> int:
     """Bring the index to SCHEMA_VERSION; returns the version found before."""
     found = schema_version(con)
     if found > SCHEMA_VERSION:
@@ -173,7 +170,7 @@ def migrate(con: DuckDBPyConnection) -> int:
     return found
 
 
-def forget_ingested(con: DuckDBPyConnection) -> None:
+def forget_ingested(con: Any) -> None:
     """Empty every index table so the next ingest reads all events again (an in-place rebuild).
 
     Used after an upgrade when an older mlnb had skipped event types it did not know.
