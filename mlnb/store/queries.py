@@ -188,7 +188,7 @@ def resolve_run_id(con: DuckDBPyConnection, run: object) -> str:
     raise RunNotFoundError(f"no run {run_id!r} in this store; list runs with `mlnb runs`")
 
 
-def get_run(store: Store, run: object) -> RunRecord:
+def get_run(store: Store, run: Any) -> RunRecord:
     """The full record of one run (by Run, id or unique id prefix)."""
     with store.index() as con:
         run_id = resolve_run_id(con, run)
@@ -227,7 +227,7 @@ def metric_history(store: Store, run: object, key: str) -> pd.DataFrame:
     return frame
 
 
-def experiments(store: Store) -> pd.DataFrame:
+def experiments(store: Store) -> Any:
     """One row per experiment: name, created, number of runs, last run start."""
     with store.index() as con:
         return con.execute(
