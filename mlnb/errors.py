@@ -7,6 +7,8 @@ through `http_status`.
 """
 from __future__ import annotations
 
+from typing import Any
+
 
 class MlnbError(Exception):
     """Base of every mlnb error; message is one line saying what to do."""
@@ -113,8 +115,7 @@ class MissingDependencyError(MlnbError):
         self.install = f'pip install "mlnb[{extra}]"'
         super().__init__(f"{needed_for} needs {package}: {self.install}")
 
-    # pickled across processes (Dask workers) with its fields
-    def __reduce__(self) -> tuple[type[MissingDependencyError], tuple[str, str, str]]:
+    def __reduce__(self) -> Any:  # pickled across processes (Dask workers) with its fields
         return (type(self), (self.package, self.extra, self.needed_for))
 
 
