@@ -1,4 +1,4 @@
-# The two commands of the README: `make demo` and `make test`. Everything else is set-up.
+# The two commands of the README: `make demo` and `make test` (CI runs `make lint` first). Everything else is set-up.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -10,7 +10,7 @@ LABEXT := mlnb/labextension/static/style.js
 OLDEST := .venv-oldest
 OLDEST_STAMP := $(OLDEST)/.installed-stamp
 
-.PHONY: demo test test-oldest install bench clean
+.PHONY: demo test test-oldest lint install bench clean
 
 demo: $(STAMP) $(LABEXT)  ## install, execute the example notebooks and the example pipeline into ./.mlnb, show where to look
 	$(VENV)/bin/mlnb init .
@@ -45,6 +45,10 @@ test-oldest: $(LABEXT) $(OLDEST_STAMP)  ## only the oldest leg of the matrix (.v
 	bash scripts/setup_browser_tests.sh
 	bash scripts/test_oldest.sh run
 
+lint: $(STAMP)  ## ruff, then mypy (strict on the core); both configured in pyproject.toml. CI runs it before `make test`
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
 install: $(STAMP) $(LABEXT)
 
 # Node side (jlpm = the Yarn that jupyter-builder ships; yarn.lock pins everything)
@@ -65,7 +69,7 @@ $(OLDEST_STAMP): pyproject.toml scripts/constraints-oldest.txt $(LABEXT)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e ".[test]"
+	$(VENV)/bin/pip install --quiet -e ".[test,lint]"
 	touch $(STAMP)
 
 bench: $(STAMP)  ## mlnb vs MLflow (installs MLflow into its own venv on first use)

@@ -172,6 +172,7 @@ def _index_parts(index: Any, ctx: _Ctx) -> tuple[list, list]:
     import pandas as pd
 
     kind = type(index).__name__
+    values: list[str | bytes]
     if isinstance(index, pd.RangeIndex):  # the formula is exact and O(1)
         dtypes, values = ["int64"], [f"{index.start}:{index.stop}:{index.step}"]
     else:
@@ -189,8 +190,8 @@ def _numpy_parts(arr: np.ndarray, ctx: _Ctx) -> tuple:
     if arr.dtype.kind == "O":
         dtype, result = arr.dtype, _object_values(flat, ctx)[1]
     else:
-        dtype, *rest = _fixed(flat, ctx)  # datetime64/timedelta64 in ns: the dtype says so
-        result = tuple(rest)
+        dtype, digest, prof = _fixed(flat, ctx)  # datetime64/timedelta64 in ns: the dtype says so
+        result = (digest, prof)
     shape = (arr.shape[0] if arr.ndim else 1, math.prod(arr.shape[1:]) if arr.ndim > 1 else 1)
     return "numpy.ndarray", shape, [repr(arr.shape)], [repr(arr.shape[1:])], [("values", dtype.str, result)]
 
@@ -231,8 +232,8 @@ def _pandas_values(values: Any, ctx: _Ctx) -> tuple[str, tuple[bytes, dict | Non
     if isinstance(dtype, np.dtype):
         if dtype.hasobject:
             return _object_values(values.to_numpy(), ctx)
-        canonical, *result = _fixed(values.to_numpy(), ctx)
-        return str(canonical), tuple(result)
+        canonical, digest, prof = _fixed(values.to_numpy(), ctx)
+        return str(canonical), (digest, prof)
     if isinstance(dtype, pd.CategoricalDtype):
         cat, plain = values.array, _Ctx(profile=False, cache=False)
         digest = _framed("cat", str(cat.ordered), _fixed_width(cat.codes, plain)[0],
@@ -242,8 +243,8 @@ def _pandas_values(values: Any, ctx: _Ctx) -> tuple[str, tuple[bytes, dict | Non
         prof = {"nulls": len(cat.codes) - len(valid), "distinct": distinct, "distinct_exact": True}
         return "category", (digest, prof if ctx.profile else None)
     if isinstance(dtype, pd.DatetimeTZDtype):  # UTC instants (int64 view, no copy) + the zone
-        canonical, *result = _fixed(values.array.asi8.view(f"M8[{dtype.unit}]"), ctx)
-        return f"{str(canonical)[:-1]}, {dtype.tz}]", tuple(result)
+        canonical, digest, prof = _fixed(values.array.asi8.view(f"M8[{dtype.unit}]"), ctx)
+        return f"{str(canonical)[:-1]}, {dtype.tz}]", (digest, prof)
     array = values.array
     if isinstance(array, (pd.arrays.IntegerArray, pd.arrays.FloatingArray, pd.arrays.BooleanArray)):
         mask = getattr(array, "_mask", None)  # private but present in pandas 2 and 3; isna() copies
@@ -276,9 +277,9 @@ def _arrow_column(arr: Any, ctx: _Ctx, owner: Any, name: str) -> tuple[str, tupl
         logical = "boolean" if name == "bool" else name.capitalize().replace("Uint", "UInt")
         return logical, _arrow_values(arr, ctx, owner, 0)
     if pa.types.is_timestamp(t) or pa.types.is_duration(t):  # nulls become NaT, as in numpy columns
-        canonical, *result = _fixed(arr.to_numpy(zero_copy_only=False), ctx)
+        canonical, digest, prof = _fixed(arr.to_numpy(zero_copy_only=False), ctx)
         tz = getattr(t, "tz", None)
-        return (f"{str(canonical)[:-1]}, {tz}]" if tz else str(canonical)), tuple(result)
+        return (f"{str(canonical)[:-1]}, {tz}]" if tz else str(canonical)), (digest, prof)
     return name, _arrow_values(arr, ctx, owner, 0)
 
 
@@ -357,11 +358,12 @@ def _fixed(flat: np.ndarray, ctx: _Ctx, scale: int | None = None) -> tuple[np.dt
     fused = stats is not None and not ctx.cache  # blocks stay cache-hot between hash and reductions
     try:
         if not fused and scale == 1:
-            h.update(flat.view(np.uint8))  # one call, zero copy
+            # (*) ignore: numpy declares ndarray's buffer protocol to type checkers only from Python 3.12
+            h.update(flat.view(np.uint8))  # type: ignore[arg-type]  # one call, zero copy (*)
         for block in _blocks(flat, scale) if fused or scale != 1 else ():
             h.update(block.view(np.uint8))
             if fused:
-                stats.add(block)
+                stats.add(block)  # type: ignore[union-attr]  # fused implies stats
     except _OutOfRange:  # some instant does not fit in int64 ns: hash in its own unit (still exact)
         return _fixed(flat, ctx, scale=1)
     digest = _framed(dtype.str, h.digest())
@@ -421,6 +423,11 @@ def _blocks(flat: np.ndarray, scale: int) -> Any:
 
 class _Stats:
     """nulls / min / max / mean of a fixed-width array, accumulated over cache-sized blocks."""
+
+    nulls: int
+    total: float  # an exact int while only integers were summed
+    lo: list[Any]  # per block: numpy scalars (bools for a boolean array)
+    hi: list[Any]
 
     def __init__(self, flat: np.ndarray, dtype: np.dtype | None = None) -> None:
         self.flat, self.kind = flat, flat.dtype.kind if flat.dtype.kind in "iufbmM" else "-"  # "-": no stats
@@ -539,7 +546,7 @@ def _arrow_values(arr: Any, ctx: _Ctx, owner: Any, slot: Any) -> tuple[bytes, di
         ident = (str(t), [(c.offset, len(c), [b and (b.address, b.size) for b in c.buffers()]) for c in chunks])
         if hit := _lookup(key, owner, ident, ctx):
             return hit
-    result = _arrow_digest(chunks, t), None
+    result: tuple[bytes, dict | None] = _arrow_digest(chunks, t), None
     if ctx.profile:
         col, n = pa.chunked_array(chunks, type=t), len(arr)
         prof = {"nulls": col.null_count,
@@ -584,7 +591,7 @@ def _arrow_digest(chunks: list, t: Any) -> bytes:
         mask = None
         if c.null_count:
             mask = c.is_null().to_numpy(zero_copy_only=False)
-            nulls.update((np.flatnonzero(mask) + row).astype("<i8"))
+            nulls.update((np.flatnonzero(mask) + row).astype("<i8"))  # type: ignore[arg-type]  # (*) in _fixed
             if layout == "var":  # null slots may still span bytes: make them empty
                 c = pc.fill_null(c, pa.scalar(b"" if "binary" in str(t) else "", t))
         row += len(c)
@@ -594,7 +601,7 @@ def _arrow_digest(chunks: list, t: Any) -> bytes:
             width = np.int64 if str(t).startswith("large_") else np.int32
             offs = np.frombuffer(c.buffers()[1], width)[c.offset:c.offset + len(c) + 1]
             start, end = int(offs[0]), int(offs[-1])
-            offsets.update(offs[1:] if start == byte == 0 and width is np.int64
+            offsets.update(offs[1:] if start == byte == 0 and width is np.int64  # type: ignore[arg-type]  # (*)
                            else offs[1:].astype(np.int64) - start + byte)
             data.update(memoryview(c.buffers()[2])[start:end] if c.buffers()[2] else b"")
             byte += end - start
@@ -606,7 +613,7 @@ def _arrow_digest(chunks: list, t: Any) -> bytes:
             if mask is not None:
                 vals = vals.reshape(-1, w).copy()
                 vals[mask] = 0
-            data.update(vals)
+            data.update(vals)  # type: ignore[arg-type]  # (*) in _fixed
         else:  # nested / exotic types are rare: a per-element repr stream is acceptable
             for v in c.to_pylist():
                 data.update(_framed(repr(v)))
@@ -644,7 +651,7 @@ def _lookup(key: tuple, owner: Any, ident: Any, ctx: _Ctx) -> tuple[bytes, dict 
 
 def _store(key: tuple, owner: Any, ident: Any, pins: Any, result: tuple[bytes, dict | None]) -> None:
     try:  # the callback evicts the entry, and so unpins, as soon as the owner dies
-        ref = weakref.ref(owner, lambda _r, k=key: _CACHE.pop(k, None))
+        ref = weakref.ref(owner, lambda _r, k=key: _CACHE.pop(k, None))  # type: ignore[misc]  # k=: mypy infers no type
     except TypeError:
         return
     _bounded(_CACHE)[key] = _Entry(ref, ident, pins, result)

@@ -23,7 +23,7 @@ import re
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from functools import lru_cache
-from typing import Any
+from typing import Any, overload
 
 MASK = "***"
 MIN_EXACT_LENGTH = 8  # shorter exact values would also hit ordinary words and numbers
@@ -239,6 +239,14 @@ def redact_text(text: str, extra_values: Iterable[str] = ()) -> str:
         text = exact.sub(MASK, text)
     text = _TOKENS.sub(_mask_token, text)
     return _redact_assignments(text)
+
+
+@overload
+def redact_value(obj: str, name: str | None = None, extra_values: Iterable[str] = ()) -> str: ...
+
+
+@overload
+def redact_value(obj: Any, name: str | None = None, extra_values: Iterable[str] = ()) -> Any: ...
 
 
 def redact_value(obj: Any, name: str | None = None, extra_values: Iterable[str] = ()) -> Any:

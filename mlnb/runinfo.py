@@ -14,7 +14,8 @@ def process_start_time(pid: int) -> float | None:
     try:
         import psutil
 
-        return psutil.Process(pid).create_time()
+        started: float = psutil.Process(pid).create_time()  # psutil has no type information
+        return started
     except Exception:
         return None
 

@@ -33,6 +33,7 @@ def test_wheel_in_a_fresh_virtualenv(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert "mlnb-0.1.0.data/data/share/jupyter/labextensions/mlnb/package.json" in names
     assert "mlnb-0.1.0.data/data/etc/jupyter/jupyter_server_config.d/mlnb.json" in names
     assert not [n for n in names if "node_modules" in n or n.startswith("mlnb/labextension/")]  # the bundle once
+    assert "mlnb/py.typed" in names  # type checkers use mlnb's annotations (PEP 561)
     venv = tmp_path / "venv"
     _run(sys.executable, "-m", "venv", str(venv))
     python = str(venv / "bin" / "python")

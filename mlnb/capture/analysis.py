@@ -4,6 +4,7 @@ from __future__ import annotations
 import ast
 import functools
 from dataclasses import dataclass
+from typing import cast
 
 
 @dataclass(frozen=True)
@@ -31,11 +32,12 @@ def _collect(tree: ast.AST) -> tuple[set[str], set[str]]:
     while stack:
         node, depth = stack.pop()
         kind = type(node)
-        if kind is ast.Name:
-            if isinstance(node.ctx, ast.Load):
-                reads.add(node.id)
+        if kind is ast.Name:  # `type(...) is` is faster than isinstance, but mypy does not narrow by it
+            name = cast(ast.Name, node)
+            if isinstance(name.ctx, ast.Load):
+                reads.add(name.id)
             elif depth == 0:
-                writes.add(node.id)
+                writes.add(name.id)
             continue
         inner = depth
         if isinstance(node, _SCOPES):
@@ -46,10 +48,11 @@ def _collect(tree: ast.AST) -> tuple[set[str], set[str]]:
             inner = depth + 1
         elif kind is ast.Import or kind is ast.ImportFrom:
             if depth == 0:
-                writes.update(a.asname or a.name.split(".")[0] for a in node.names if a.name != "*")
+                imported = cast("ast.Import | ast.ImportFrom", node).names
+                writes.update(a.asname or a.name.split(".")[0] for a in imported if a.name != "*")
             continue
         elif kind is ast.Global:
-            writes.update(node.names)  # `global x` inside a def rebinds the notebook's x
+            writes.update(cast(ast.Global, node).names)  # `global x` inside a def rebinds the notebook's x
             continue
         stack.extend((child, inner) for child in ast.iter_child_nodes(node))
     return reads, writes

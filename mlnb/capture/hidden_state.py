@@ -44,4 +44,4 @@ def notebook_positions(path: str | None) -> dict[str, int] | None:
             cells = json.load(handle).get("cells", [])
     except (OSError, ValueError, AttributeError):
         return None
-    return {cell.get("id"): i for i, cell in enumerate(cells) if isinstance(cell, dict) and cell.get("id")}
+    return {cell["id"]: i for i, cell in enumerate(cells) if isinstance(cell, dict) and cell.get("id")}

@@ -90,7 +90,7 @@ class SkopsFlavor:
     def dump(self, obj: Any) -> bytes:
         skops_io = _skops()
         try:
-            payload = skops_io.dumps(obj)
+            payload: bytes = skops_io.dumps(obj)  # skops has no type information
             untrusted = skops_io.get_untrusted_types(data=payload)
         except Exception as exc:
             raise _Unsuitable(str(exc)) from None
@@ -355,7 +355,8 @@ def describe(flavor: Flavor, payload: bytes) -> str:
     if not callable(check):
         return f"no static check for the {flavor.name} flavor"
     try:
-        return check(payload)
+        described: str = check(payload)
+        return described
     except MlnbError:
         raise
     except Exception as exc:  # the bytes match the record but are not what the flavor expects

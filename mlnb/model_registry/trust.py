@@ -69,7 +69,8 @@ def _resolve(name: str) -> Any:
 
 def split_skops_types(untrusted: list[str]) -> tuple[list[str], list[str]]:
     """(allowed, refused): skops' untrusted type names split by the allow list (classes of TRUSTED_ROOTS)."""
-    allowed, refused = [], []
+    allowed: list[str] = []
+    refused: list[str] = []
     for name in untrusted:
         obj = _resolve(name) if "<" not in name else None
         (allowed if isinstance(obj, type) else refused).append(name)
@@ -86,6 +87,7 @@ def pickle_imports(payload: bytes) -> tuple[list[str], bool]:
     recent: list[Any] = []  # what each op pushed, as far as it matters here (strings), else None
     memo: dict[int, Any] = {}
     joblib_wrapper = False
+    arg: Any  # the opcode's argument: an int, str, bytes, ... by opcode (never None where it is used)
     try:
         for op, arg, _ in pickletools.genops(io.BytesIO(payload)):
             kind = op.name

@@ -8,9 +8,13 @@ checked in Python, row by row, against their table's column kinds (`check_value`
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
+
+if TYPE_CHECKING:
+    import pyarrow as pa  # no type information: its values are Any to mypy
+    from duckdb import DuckDBPyConnection
 
 T_MIN, T_MAX = -62135596800.0, 253402300799.0  # event times: years 1 to 9999, in epoch seconds
 INT32_MAX, INT64_MAX = 2**31 - 1, 2**63 - 1
@@ -76,7 +80,7 @@ FROM _ev WHERE (e IS NULL OR list_contains(?, e)) AND reason IS NOT NULL
 """
 
 
-def check_core(con: Any, table: Any, core_events: tuple[str, ...]) -> dict[int, str]:
+def check_core(con: DuckDBPyConnection, table: pa.Table, core_events: tuple[str, ...]) -> dict[int, str]:
     """Core events (and lines without an event type) that parsed but cannot be typed into the index,
     with the reason. Their values are checked here, in one query, rather than per event in Python."""
     if not table.num_rows:
@@ -88,7 +92,7 @@ def check_core(con: Any, table: Any, core_events: tuple[str, ...]) -> dict[int, 
         con.unregister("_ev")
 
 
-def drop_rows(table: Any, rows: dict[int, str]) -> Any:
+def drop_rows(table: pa.Table, rows: dict[int, str]) -> pa.Table:
     """`table` without the events (column `i`) in `rows`."""
     import pyarrow as pa
     import pyarrow.compute as pc

@@ -342,16 +342,16 @@ def parse_filter(text: str | None) -> Node | None:
     return _Parser(text).parse()
 
 
-def compile_filter(text: str | None) -> tuple[str, list] | None:
+def compile_filter(text: str | None) -> tuple[str, list[object]] | None:
     """``(sql, params)``: a boolean SQL expression over ``idx.runs r``, or None for no filter."""
     node = parse_filter(text)
     if node is None:
         return None
-    params: list = []
+    params: list[object] = []
     return _sql(node, params), params
 
 
-def _sql(node: Node, params: list) -> str:
+def _sql(node: Node, params: list[object]) -> str:
     if isinstance(node, (And, Or)):
         joiner = " AND " if isinstance(node, And) else " OR "
         return joiner.join(f"({_sql(item, params)})" for item in node.items)
@@ -368,7 +368,7 @@ def _condition(column: str, op: str, placeholder: str, count: int) -> str:
     return f"{column} {_SQL_OPS[op]} {placeholder}"
 
 
-def _comparison_sql(cmp: Comparison, params: list) -> str:
+def _comparison_sql(cmp: Comparison, params: list[object]) -> str:
     fld = cmp.field
     values = cmp.value if isinstance(cmp.value, tuple) else (cmp.value,)
     if fld.kind == "attr":
@@ -403,7 +403,7 @@ def _comparison_sql(cmp: Comparison, params: list) -> str:
             f"{_condition(column, cmp.op, '?', len(values))})")
 
 
-def _order_item(text: str, exprs: list[str], params: list) -> None:
+def _order_item(text: str, exprs: list[str], params: list[object]) -> None:
     """Parse comma-separated ``[-|+]field [asc|desc]`` items of ``text`` into ``exprs``."""
     parser = _Parser(text)
     while True:
@@ -430,7 +430,7 @@ def _order_item(text: str, exprs: list[str], params: list) -> None:
             raise FilterError("trailing text")
 
 
-def compile_order_by(items: Sequence[str] | str | None) -> tuple[list[str], list]:
+def compile_order_by(items: Sequence[str] | str | None) -> tuple[list[str], list[object]]:
     """``(order_expressions, params)`` for ``ORDER BY``; newest first when nothing is given.
 
     Params sort by their numeric reading, then by text; ``r.run_id`` always breaks ties.
@@ -438,7 +438,7 @@ def compile_order_by(items: Sequence[str] | str | None) -> tuple[list[str], list
     if isinstance(items, str):
         items = [items]
     exprs: list[str] = []
-    params: list = []
+    params: list[object] = []
     for item in items or ():
         if not isinstance(item, str):
             raise FilterError(f"bad order_by {item!r}: {_ORDER_HELP}")

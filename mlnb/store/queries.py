@@ -9,11 +9,15 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlnb.errors import InvalidValueError, MlnbError, NotFoundError, ReadOnlySQLError, RunNotFoundError, SQLTimeoutError
 from mlnb.store.filters import compile_filter, compile_order_by
 from mlnb.store.store import Store
+
+if TYPE_CHECKING:
+    import pandas as pd  # no type information: its values are Any to mypy
+    from duckdb import DuckDBPyConnection
 
 SQL_TIMEOUT_ENV = "MLNB_SQL_TIMEOUT"
 SQL_TIMEOUT_DEFAULT_S = 30.0
@@ -21,18 +25,19 @@ RUN_COLUMNS = ("run_id", "experiment", "name", "status", "start", "end", "parent
 
 
 def runs(store: Store, experiment: str | Sequence[str] | None = None, filter: str | None = None,
-         order_by: str | Sequence[str] | None = None, limit: int | None = None, offset: int = 0) -> Any:
+         order_by: str | Sequence[str] | None = None, limit: int | None = None, offset: int = 0) -> pd.DataFrame:
     """One row per run: attributes, then `params.*`, `metrics.*` (latest value) and `tags.*`."""
     return runs_counted(store, experiment, filter, order_by, limit, offset)[0]
 
 
 def runs_counted(store: Store, experiment: str | Sequence[str] | None = None, filter: str | None = None,
                  order_by: str | Sequence[str] | None = None, limit: int | None = None,
-                 offset: int = 0) -> tuple[Any, int]:
+                 offset: int = 0) -> tuple[pd.DataFrame, int]:
     """`runs(...)` and the number of runs matching before paging, from one pass over the runs."""
     import pandas as pd
 
-    where, args = ["TRUE"], []
+    where: list[str] = ["TRUE"]
+    args: list[object] = []
     if experiment is not None:
         names = [experiment] if isinstance(experiment, str) else list(experiment)
         where.append(f"r.experiment IN ({', '.join('?' * len(names))})")
@@ -85,7 +90,7 @@ def runs_counted(store: Store, experiment: str | Sequence[str] | None = None, fi
     return table, total
 
 
-def _param_kinds(params: Any) -> dict[str, str]:
+def _param_kinds(params: pd.DataFrame) -> dict[str, str]:
     """int, float or text per param key: numeric when every value has a numeric reading and none is a bool."""
     import pandas as pd
 
@@ -103,7 +108,7 @@ def _count(value: Any, what: str) -> int:
     return value
 
 
-def _typed_params(params: Any, kinds: dict[str, str]) -> Any:
+def _typed_params(params: pd.DataFrame, kinds: dict[str, str]) -> pd.DataFrame:
     """Wide params: numeric columns from the stored numeric reading, text columns as text."""
     import pandas as pd
 
@@ -156,20 +161,28 @@ class RunRecord:
         return out
 
 
-def resolve_run_id(con: Any, run: Any) -> str:
+# A row of idx.runs as `get_run` selects it: RunRecord's fields up to `git_commit`, in order.
+RunRow = tuple[str, str, str | None, str, str | None, datetime | None, datetime | None, str | None, str | None,
+               int | None, str | None, str | None]
+
+
+def resolve_run_id(con: DuckDBPyConnection, run: object) -> str:
     """A full run id from a Run, a full id, or a unique prefix of at least 4 characters."""
     run_id = getattr(run, "id", run)
     if not isinstance(run_id, str) or not run_id:
         raise RunNotFoundError(f"expected a run id string, got {run!r}")
     found = con.execute("SELECT run_id FROM idx.runs WHERE run_id = ?", [run_id]).fetchall()
+    full_id: str
     if found:
-        return found[0][0]
+        full_id = found[0][0]
+        return full_id
     if len(run_id) >= 4:
         found = con.execute(
             "SELECT run_id FROM idx.runs WHERE starts_with(run_id, ?) LIMIT 6", [run_id]
         ).fetchall()
         if len(found) == 1:
-            return found[0][0]
+            full_id = found[0][0]
+            return full_id
         if len(found) > 1:
             listed = ", ".join(row[0][:12] for row in found[:5])
             raise RunNotFoundError(f"run id prefix {run_id!r} is ambiguous ({listed}...); give more characters")
@@ -197,7 +210,7 @@ def get_run(store: Store, run: Any) -> RunRecord:
     """The full record of one run (by Run, id or unique id prefix)."""
     with store.index() as con:
         run_id = resolve_run_id(con, run)
-        row = con.execute(
+        row: RunRow = con.execute(
             'SELECT run_id, experiment, name, status, parent_run_id, start_time, end_time, "user", host, '
             "pid, notebook, git_commit FROM idx.runs WHERE run_id = ?", [run_id]
         ).fetchone()
@@ -215,7 +228,7 @@ def get_run(store: Store, run: Any) -> RunRecord:
     return RunRecord(*row, params=params, metrics=metrics, tags=tags, artifacts=artifacts)
 
 
-def metric_history(store: Store, run: Any, key: str) -> Any:
+def metric_history(store: Store, run: object, key: str) -> pd.DataFrame:
     """Every logged value of one metric of one run: columns step, value, timestamp."""
     with store.index() as con:
         run_id = resolve_run_id(con, run)
@@ -304,7 +317,7 @@ def experiments(store: Store) -> Any:
 
 
 def sql(store: Store, query: str, params: Sequence[Any] | dict[str, Any] | None = None,
-        timeout: float | None = None) -> Any:
+        timeout: float | None = None) -> pd.DataFrame:
     """Run read-only SQL over the documented views; returns a DataFrame.
 
     A query running longer than `timeout` seconds (default: $MLNB_SQL_TIMEOUT, else 30) is

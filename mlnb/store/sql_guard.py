@@ -9,14 +9,17 @@ are let through.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING
 
 from mlnb.errors import ReadOnlySQLError
+
+if TYPE_CHECKING:
+    from duckdb import DuckDBPyConnection, Statement
 
 _EXPLAIN = re.compile(r"\s*EXPLAIN(\s+ANALY[SZ]E)?\s+", re.IGNORECASE)
 
 
-def check_query(con: Any, query: str) -> None:
+def check_query(con: DuckDBPyConnection, query: str) -> None:
     """Raise ReadOnlySQLError unless every statement of `query` only reads."""
     import duckdb
 
@@ -32,7 +35,7 @@ def check_query(con: Any, query: str) -> None:
                                    "mlnb's SQL face is read-only")
 
 
-def _reads_only(con: Any, statement: Any) -> bool:
+def _reads_only(con: DuckDBPyConnection, statement: Statement) -> bool:
     import duckdb
 
     if statement.type == duckdb.StatementType.SELECT:

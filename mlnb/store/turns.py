@@ -23,9 +23,12 @@ import os
 import secrets
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from mlnb.errors import StoreBusyError
+
+if TYPE_CHECKING:
+    from filelock import FileLock
 
 LOCK_FILENAME = "index.lock"
 QUEUE_DIRNAME = "index.queue"
@@ -41,7 +44,7 @@ class Turns:
         self.queue = root / QUEUE_DIRNAME
         self.lock_path = root / LOCK_FILENAME
 
-    def acquire(self, timeout: float, stale_after: float) -> Any:
+    def acquire(self, timeout: float, stale_after: float) -> FileLock:
         """Wait for our turn and take the lock (returned; call `.release()`); StoreBusyError after `timeout` s.
 
         Tickets older than `stale_after` s are ignored (their process has given up or is stopped).

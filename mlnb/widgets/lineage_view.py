@@ -61,7 +61,7 @@ def lineage_figure(graph: LineageGraph) -> dict[str, Any]:
     where = positions(graph)
     edge_x: list[Any] = []
     edge_y: list[Any] = []
-    arrows = []
+    arrows: list[dict[str, Any]] = []
     for src, dst, relation in graph.edges:
         if src not in where or dst not in where:
             continue

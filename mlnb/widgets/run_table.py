@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import anywidget
 import traitlets
@@ -15,7 +16,7 @@ class RunTableWidget(anywidget.AnyWidget):
     _esm = HERE / "run_table.js"
     _css = HERE / "run_table.css"
     columns = traitlets.List(traitlets.Unicode()).tag(sync=True)
-    rows = traitlets.List().tag(sync=True)
+    rows: traitlets.List[Any] = traitlets.List().tag(sync=True)
     run_ids = traitlets.List(traitlets.Unicode()).tag(sync=True)
     selected = traitlets.List(traitlets.Unicode()).tag(sync=True)
     sort_by = traitlets.Unicode("").tag(sync=True)
