@@ -280,8 +280,10 @@ def run_summaries(store: Store, run_ids: Sequence[str]) -> list[tuple[str, str |
     if not run_ids:
         return []
     with store.index() as con:
-        return con.execute(f"SELECT run_id, name, experiment, status FROM idx.runs WHERE run_id IN "
-                           f"({', '.join('?' * len(run_ids))})", list(run_ids)).fetchall()
+        rows: list[tuple[str, str | None, str, str]] = con.execute(
+            f"SELECT run_id, name, experiment, status FROM idx.runs WHERE run_id IN "
+            f"({', '.join('?' * len(run_ids))})", list(run_ids)).fetchall()
+    return rows
 
 
 def artifact_blob(store: Store, run: Any, path: str) -> tuple[str, str | None]:
