@@ -23,16 +23,12 @@ CORE = ("mlnb.project", "mlnb.events", "mlnb.store", "mlnb.tracking", "mlnb.mode
 # After merging, the lead moves each into the strict override of pyproject.toml and deletes it here.
 # In brackets: `mypy --strict` errors in the module before the restructure lands. `x.*` also names x itself.
 PENDING: dict[str, str] = {
-    "mlnb.tracking": "Project restructure [0]",
     "mlnb.store.store": "backend seam [2: fetchone() may be None, indexed unchecked]",
     "mlnb.store.events": "backend seam: the event-log interface [0]",
     "mlnb.store.blobs": "backend seam: the blob-store interface [2: hashlib.file_digest is Python 3.11+]",
     "mlnb.store.claims": "backend seam [0]",
     "mlnb.store.ingest": "backend seam and declared-event decoding [0]",
-    "mlnb.store.records": "declared-event decoding; moves into the feature packages [0]",
-    "mlnb.store.browse": "view-models move out of the store [0]",
     "mlnb.store.backends.*": "the backend seam's new package (h-backend)",
-    "mlnb.model_registry.*": "becomes a package [module: 1, an alias row's version may be None; package: 1, file_digest]",
 }
 
 # What `mypy --strict` turns on per module (mypy 2.4; `strict = true` itself cannot be set per module).

@@ -34,6 +34,7 @@ from typing import Any
 
 from mlnb.errors import MissingDependencyError, MlnbError
 from mlnb.events import event
+from mlnb.hashing import sha256_of
 from mlnb.project import ProjectLike, check, resolve
 
 STEP_KEYS = {"notebook", "params", "needs", "inputs", "outputs"}
@@ -187,7 +188,7 @@ def step_key(pipeline: Pipeline, step: Step, params: dict[str, Any], upstream: l
         if not file.is_file():
             raise MlnbError(f"step {step.name!r}: declared input {name} does not exist")
         with open(file, "rb") as handle:
-            digest.update(name.encode() + b"\0" + hashlib.file_digest(handle, "sha256").digest())
+            digest.update(name.encode() + b"\0" + sha256_of(handle).digest())
     for key in upstream:
         digest.update(key.encode())
     return digest.hexdigest()[:32]

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mlnb.errors import MlnbError
+from mlnb.hashing import sha256_of
 
 CACHE_ENV = "MLNB_MODEL_CACHE"
 
@@ -74,7 +75,7 @@ def _matches(folder: Path, expected: dict[str, tuple[int, str]]) -> bool:
             if not stat.S_ISREG(info.st_mode) or relative not in expected or expected[relative][0] != info.st_size:
                 return False
             with open(path, "rb") as handle:
-                if hashlib.file_digest(handle, "sha256").hexdigest() != expected[relative][1]:
+                if sha256_of(handle).hexdigest() != expected[relative][1]:
                     return False
             found.add(relative)
     return found == set(expected)
