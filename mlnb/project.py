@@ -65,7 +65,7 @@ class Project:
     @property
     def url(self) -> str:
         """The store's location as text: what `connect()` and batch workers reopen it from."""
-        return str(self.store.root)
+        return self.store.url
 
     def __repr__(self) -> str:
         return f"<mlnb.Project {self.url}>"

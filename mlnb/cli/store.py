@@ -13,18 +13,25 @@ from mlnb.cli.output import key_values, size_text
 
 
 @click.command()
-@click.argument("path", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.argument("path", required=False, type=click.Path(file_okay=False, path_type=str))
 @pass_settings
-def init(settings: Settings, path: Path | None) -> None:
+def init(settings: Settings, path: str | None) -> None:
     """Create a store in PATH (a project folder, or the .mlnb folder itself).
 
     Without PATH: the --store folder, else $MLNB_HOME, else the current folder.
     Running it on an existing store does nothing.
     """
+    from mlnb.store.backends.registry import open_backend, scheme_of
     from mlnb.store.location import ENV_HOME, STORE_DIRNAME, is_store
     from mlnb.store.store import Store
 
     target = path or settings.store_path
+    url = target if target is not None else os.environ.get(ENV_HOME)
+    if scheme_of(url):  # a store URL: its backend makes the store (never a local folder named after it)
+        existed = open_backend(url, create=True).exists()
+        store = Store.open(url, create=True)
+        click.echo(f"mlnb store already exists at {store.url}" if existed else f"created mlnb store at {store.url}")
+        return
     if target is None and os.environ.get(ENV_HOME):
         target = Path(os.environ[ENV_HOME]).expanduser().resolve()  # MLNB_HOME names the store itself
     else:
@@ -69,11 +76,10 @@ def rebuild(settings: Settings) -> None:
 def status(settings: Settings, fmt: str) -> None:
     """Show where the store is, the size of its event logs, index and artifacts, and runs by status."""
     from mlnb.store import queries
-    from mlnb.store.ingest import event_files
 
     st = settings.open_store()
-    events = event_files(st.root)
-    event_bytes = sum(_file_size(p) for p in events)
+    events = st.events.sources()  # source id -> bytes (locally: one file per writing process)
+    event_bytes = sum(events.values())
     by_status = queries.sql(st, "SELECT status, count(*) AS runs FROM runs GROUP BY status ORDER BY runs DESC, status")
     counts = {str(s): int(n) for s, n in zip(by_status["status"], by_status["runs"])}
     quarantined = int(queries.sql(st, "SELECT count(*) AS n FROM quarantined_events")["n"][0])
