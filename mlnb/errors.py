@@ -119,16 +119,18 @@ class MissingDependencyError(MlnbError):
         return (type(self), (self.package, self.extra, self.needed_for))
 
 
+# store URL scheme -> the mlnb extra that installs its backend
+BACKEND_EXTRAS = {"s3": "team", "gs": "team", "gcs": "team", "az": "team", "abfs": "team"}
+
+
 class BackendNotFoundError(MissingDependencyError):
     """A store URL names a scheme (`s3://`) no installed backend provides.
 
     `scheme` is the URL's scheme; `extra` the mlnb extra that provides it, when mlnb knows one.
     """
 
-    KNOWN_EXTRAS = {"s3": "team", "gs": "team", "gcs": "team", "az": "team", "abfs": "team"}
-
     def __init__(self, scheme: str, extra: str | None = None) -> None:
-        extra = extra or self.KNOWN_EXTRAS.get(scheme)
+        extra = extra or BACKEND_EXTRAS.get(scheme)
         self.scheme = scheme
         self.package = f"a backend for {scheme}://"
         self.extra = extra or ""

@@ -93,15 +93,15 @@ def ingest(con: Any, log: EventLog, only: Collection[str] | None = None) -> Inge
     all_lines: list[bytes] = []
     progress: list[list[Any]] = []
     cursors = {source: state[0] for source, state in done.items()}
-    for batch in log.read_new(cursors, only):
-        _cursor, lines_before, bad_before, unknown_before = done.get(batch.source, (0, 0, 0, 0))
-        lines = batch.lines
+    for new in log.read_new(cursors, only):
+        cursor, lines_before, bad_before, unknown_before = done.get(new.source, (None, 0, 0, 0))
+        lines = new.lines
         if lines:
             report.files += 1
-        elif batch.cursor == _cursor:
+        elif new.cursor == cursor:
             continue  # nothing new, not even a cursor to keep
-        progress.append([batch.source, batch.cursor, lines_before + len(lines), bad_before, unknown_before,
-                         len(all_lines), len(all_lines) + len(lines), batch])
+        progress.append([new.source, new.cursor, lines_before + len(lines), bad_before, unknown_before,
+                         len(all_lines), len(all_lines) + len(lines), new])
         all_lines.extend(lines)
     if not progress:
         return report

@@ -1,8 +1,10 @@
-"""The Store: one project's backend (event log, blobs, claims), its DuckDB index, and who may open what.
+"""The Store: a project's backend (event log, blobs, claims), its DuckDB index, and who may open what.
 
 The backend (`mlnb.store.backends`, chosen by the store URL's scheme) holds the source of truth;
 the index is a local cache in `backend.index_dir` (for the local backend: the `.mlnb` folder),
-fed only through the backend's event-log interface. Writers only append events. Reading goes through `Store.index()`, which takes an OS file
+fed only through the backend's event-log interface.
+
+Writers only append events. Reading goes through `Store.index()`, which takes an OS file
 lock (so no two processes ever race to open the DuckDB file read-write), ingests new
 events, marks runs whose process died as `crashed`, and yields the connection. Processes take
 the lock in turn (`mlnb.store.turns`): a holder that sees a waiter releases it after its

@@ -34,6 +34,10 @@ __all__ = ["EVENTS_DIRNAME", "LocalBackend", "LocalEventLog", "is_store", "open_
 class LocalBackend(Backend):
     """A store folder on this machine (or a shared file system)."""
 
+    events: "LocalEventLog"
+    blobs: BlobStore  # the local blob store (it also offers path_of and temp-file cleanup)
+    claims: Claims
+
     def __init__(self, root: Path) -> None:
         self.root = root
         self.url = str(root)
