@@ -297,6 +297,9 @@ def test_a_run_logged_to_a_memtest_store_reads_back(memtest: Path, tmp_path: Pat
         assert list(mlnb.metric_history(run.id, "acc")["value"]) == [0.5, 0.9]
         [artifact] = mlnb.get_run(run.id).artifacts
         assert store.blobs.read_bytes(artifact["hash"]) == b"hello"
+        # and the index is only a cache: rebuilt from the backend's event log, it reads the same
+        assert store.rebuild()["runs"] == 1
+        assert list(mlnb.runs()["run_id"]) == [run.id]
     finally:
         tracking._default_store.clear()
         forget_current()
@@ -394,3 +397,26 @@ def test_an_s3_url_without_its_backend_is_one_line_from_the_cli(tmp_path: Path, 
     assert done.stderr.decode().strip().splitlines() == [f"error: {NO_S3}"]
     assert os.listdir(tmp_path) == []
 
+
+
+def test_appenders_of_other_kinds_are_closed_at_shutdown(memtest: Path) -> None:
+    """A backend's own appender (not an EventWriter) is flushed and closed in the `writers` phase."""
+    from mlnb.store.store import close_other_appenders
+
+    class Recording:
+        source = "r1"
+        closed = 0
+
+        def emit(self, event: dict[str, Any]) -> bool:
+            return True
+
+        def flush(self, sync: bool = True) -> None:
+            pass
+
+        def close(self) -> None:
+            self.closed += 1
+
+    store = Store.open("memtest://appenders", create=True)
+    store.writer = Recording()  # type: ignore[assignment]
+    close_other_appenders()
+    assert store.writer.closed == 1  # type: ignore[attr-defined]
