@@ -376,6 +376,8 @@ def test_an_s3_url_without_its_backend_is_one_line_from_python(tmp_path: Path,
             open_it()
         assert str(caught.value) == NO_S3
         assert isinstance(caught.value, MissingDependencyError) and caught.value.extra == "team"
+    with pytest.raises(MlnbError, match="pass it as text: 's3://bucket/x'"):
+        mlnb.connect(Path("s3://bucket/x"))  # Path() made it 's3:/bucket/x'
     monkeypatch.setenv("MLNB_HOME", "s3://bucket/x")
     with pytest.raises(BackendNotFoundError, match="no backend for 's3://'"):
         mlnb.connect()

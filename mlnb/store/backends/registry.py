@@ -24,6 +24,7 @@ from mlnb.store.backends.base import Backend, BackendFactory
 ENTRY_POINT_GROUP = "mlnb.backends"
 # `scheme://...`; a single letter is a Windows drive (`C://x` is not a URL anyone means).
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]+)://")
+_MANGLED = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]+):/([^/].*)$")
 
 _factories: dict[str, BackendFactory] = {}
 _lock = threading.Lock()
@@ -77,6 +78,11 @@ def open_backend(target: str | os.PathLike[str] | None = None, create: bool = Fa
     if target is None and scheme_of(os.environ.get(ENV_HOME)):
         target = os.environ[ENV_HOME]  # MLNB_HOME may name a store URL too
     scheme = scheme_of(target)
+    if scheme is None and target is not None and not isinstance(target, str):
+        mangled = _MANGLED.match(os.fspath(target))
+        if mangled:  # Path("s3://b/x") is "s3:/b/x": refuse it rather than make a folder named "s3:"
+            raise MlnbError(f"{os.fspath(target)!r} looks like a store URL that went through Path(); "
+                            f"pass it as text: '{mangled.group(1)}://{mangled.group(2)}'")
     if scheme is None:  # a plain path, or None: the local backend finds the folder
         from mlnb.store.backends.local import open_local
 
