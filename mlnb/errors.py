@@ -119,6 +119,35 @@ class MissingDependencyError(MlnbError):
         return (type(self), (self.package, self.extra, self.needed_for))
 
 
+# store URL scheme -> the mlnb extra that installs its backend
+BACKEND_EXTRAS = {"s3": "team", "gs": "team", "gcs": "team", "az": "team", "abfs": "team"}
+
+
+class BackendNotFoundError(MissingDependencyError):
+    """A store URL names a scheme (`s3://`) no installed backend provides.
+
+    `scheme` is the URL's scheme; `extra` the mlnb extra that provides it, when mlnb knows one.
+    """
+
+    def __init__(self, scheme: str, extra: str | None = None) -> None:
+        extra = extra or BACKEND_EXTRAS.get(scheme)
+        self.scheme = scheme
+        self.package = f"a backend for {scheme}://"
+        self.extra = extra or ""
+        self.needed_for = f"a store at {scheme}://"
+        if extra:
+            self.install = f'pip install "mlnb[{extra}]"'
+            message = f"no backend for '{scheme}://'; install \"mlnb[{extra}]\""
+        else:
+            self.install = ""
+            message = (f"no backend for '{scheme}://'; install a package that provides it "
+                       "(entry point group mlnb.backends)")
+        MlnbError.__init__(self, message)
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.scheme, self.extra or None))
+
+
 class ReadOnlySQLError(MlnbError):
     """A query given to `mlnb.sql` failed or tried to write."""
 

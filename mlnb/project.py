@@ -71,7 +71,7 @@ class Project:
     @property
     def url(self) -> str:
         """The store's location as text: what `connect()` and batch workers reopen it from."""
-        return str(self.store.root)
+        return self.store.url
 
     def __repr__(self) -> str:
         return f"<mlnb.Project {self.url}>"
@@ -125,7 +125,7 @@ class Project:
                 _process_default.clear()
         if _scoped.get() is self:
             _scoped.set(None)
-        Store.forget(self.store.root)
+        Store.forget(self.store)
 
 
 def connect(url: ProjectLike = None, create: bool = True) -> Project:

@@ -19,7 +19,7 @@ import mlnb
 from mlnb import model_registry as reg
 from mlnb.cli import cli
 from mlnb.errors import MlnbError
-from mlnb.store.events import EVENTS_DIRNAME
+from mlnb.store.backends.local import EVENTS_DIRNAME
 from mlnb.store.store import Store
 
 

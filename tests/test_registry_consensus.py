@@ -17,7 +17,7 @@ import mlnb
 from mlnb import model_registry as reg
 from mlnb.cli import cli
 from mlnb.events import event
-from mlnb.store.events import EVENTS_DIRNAME
+from mlnb.store.location import EVENTS_DIRNAME
 from mlnb.store.store import DB_FILENAME, Store
 
 

@@ -10,7 +10,6 @@ import errno
 import os
 import warnings
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import click
@@ -123,18 +122,17 @@ def _show_stale_index_warnings_in_one_line() -> None:
 class Settings:
     """What the top-level options chose; handed to every command as the context object."""
 
-    def __init__(self, store: Path | None) -> None:
-        self.store_path = store
+    def __init__(self, store: str | None) -> None:
+        self.store_path = store  # a path or a store URL (kept as text: Path would mangle `s3://`)
 
     def open_project(self, create: bool = False) -> Any:
         """The project of --store ($MLNB_HOME, else found from the cwd), handed to the Python API as
         `project=`: the process's current project stays as it was. Without `create`, an existing
         store only."""
         from mlnb.project import Project
-        from mlnb.store.location import is_store
 
         project = Project.open(self.store_path, create=create)
-        if not create and not is_store(project.store.root):  # e.g. $MLNB_HOME names a folder without a store
+        if not create and not project.store.exists():  # e.g. $MLNB_HOME names a folder that holds no store
             raise StoreNotFoundError(
                 f"no mlnb store at {project.store.root}; run `mlnb init` there or log a run first"
             )
@@ -156,13 +154,13 @@ pass_settings = click.make_pass_decorator(Settings)
 
 @click.group(name="mlnb", cls=MlnbGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
-    "--store", type=click.Path(file_okay=False, path_type=Path), default=None, metavar="PATH",
-    help="The project folder or its .mlnb store. Default: $MLNB_HOME, else the nearest .mlnb "
-         "in the current folder or a parent.",
+    "--store", type=click.Path(file_okay=False, path_type=str), default=None, metavar="PATH",
+    help="The project folder or its .mlnb store (or a store URL). Default: $MLNB_HOME, else the "
+         "nearest .mlnb in the current folder or a parent.",
 )
 @click.version_option(__version__, "--version", "-V", prog_name="mlnb", message="%(prog)s %(version)s")
 @click.pass_context
-def cli(ctx: click.Context, store: Path | None) -> None:
+def cli(ctx: click.Context, store: str | None) -> None:
     """mlnb: notebook-native experiment tracking on a local DuckDB store.
 
     Browse the runs logged with mlnb.start_run() from a terminal: list and filter

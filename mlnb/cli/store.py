@@ -13,26 +13,34 @@ from mlnb.cli.output import key_values, size_text
 
 
 @click.command()
-@click.argument("path", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.argument("path", required=False, type=click.Path(file_okay=False, path_type=str))
 @pass_settings
-def init(settings: Settings, path: Path | None) -> None:
+def init(settings: Settings, path: str | None) -> None:
     """Create a store in PATH (a project folder, or the .mlnb folder itself).
 
     Without PATH: the --store folder, else $MLNB_HOME, else the current folder.
     Running it on an existing store does nothing.
     """
+    from mlnb.store.backends.registry import open_backend, scheme_of
     from mlnb.store.location import ENV_HOME, STORE_DIRNAME, is_store
     from mlnb.store.store import Store
 
     target = path or settings.store_path
+    url = target if target is not None else os.environ.get(ENV_HOME)
+    if scheme_of(url):  # a store URL: its backend makes the store (never a local folder named after it)
+        existed = open_backend(url, create=True).exists()
+        store = Store.open(url, create=True)
+        click.echo(f"mlnb store already exists at {store.url}" if existed else f"created mlnb store at {store.url}")
+        return
+    folder: Path
     if target is None and os.environ.get(ENV_HOME):
-        target = Path(os.environ[ENV_HOME]).expanduser().resolve()  # MLNB_HOME names the store itself
+        folder = Path(os.environ[ENV_HOME]).expanduser().resolve()  # MLNB_HOME names the store itself
     else:
-        target = Path(target or os.getcwd()).expanduser().resolve()
-        if target.name != STORE_DIRNAME and not is_store(target):
-            target = target / STORE_DIRNAME  # a project folder: its store goes in .mlnb/
-    existed = is_store(target)
-    store = Store.open(target, create=True)
+        folder = Path(target or os.getcwd()).expanduser().resolve()
+        if folder.name != STORE_DIRNAME and not is_store(folder):
+            folder = folder / STORE_DIRNAME  # a project folder: its store goes in .mlnb/
+    existed = is_store(folder)
+    store = Store.open(folder, create=True)
     if existed:
         click.echo(f"mlnb store already exists at {store.root}")
     else:
@@ -69,11 +77,10 @@ def rebuild(settings: Settings) -> None:
 def status(settings: Settings, fmt: str) -> None:
     """Show where the store is, the size of its event logs, index and artifacts, and runs by status."""
     from mlnb.store import queries
-    from mlnb.store.ingest import event_files
 
     st = settings.open_store()
-    events = event_files(st.root)
-    event_bytes = sum(_file_size(p) for p in events)
+    events = st.events.sources()  # source id -> bytes (locally: one file per writing process)
+    event_bytes = sum(events.values())
     counts = queries.runs_by_status(st)
     quarantined = queries.quarantined_count(st)
     index_bytes = _file_size(st.db_path) + _file_size(Path(str(st.db_path) + ".wal"))

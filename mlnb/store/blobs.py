@@ -1,4 +1,4 @@
-"""Content-addressed blob store: `.mlnb/artifacts/<first 2 hex>/<sha256>`.
+"""The local backend's blob store (see `backends.base.BlobStore`): `.mlnb/artifacts/<first 2 hex>/<sha256>`.
 
 Identical bytes are stored once; the hash doubles as an integrity check on read. Blobs are
 written to `artifacts/tmp/<pid>-<process start>-<random>-<host tag>` first and renamed into place,
@@ -14,7 +14,8 @@ import stat
 from pathlib import Path
 from typing import IO, Callable
 
-from mlnb.errors import IntegrityError, MlnbError
+from mlnb.errors import IntegrityError
+from mlnb.store.backends.base import check_digest
 
 ARTIFACTS_DIRNAME = "artifacts"
 TMP_DIRNAME = "tmp"
@@ -30,9 +31,12 @@ class BlobStore:
 
     def path_of(self, digest: str) -> Path:
         """Where the blob with this digest lives; refuses anything that is not a sha256 hex."""
-        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
-            raise MlnbError(f"not an artifact hash: {digest[:80]!r}; expected 64 lowercase hex characters")
+        check_digest(digest)
         return self.root / digest[:2] / digest
+
+    def exists(self, digest: str) -> bool:
+        """True when the blob is stored (its bytes are not checked)."""
+        return self.path_of(digest).is_file()
 
     def put_bytes(self, data: bytes) -> tuple[str, int]:
         """Store bytes; returns (sha256 hex, size)."""

@@ -101,19 +101,22 @@ def drop_rows(table: pa.Table, rows: dict[int, str]) -> pa.Table:
 
 
 def quarantine_rows(lines: list[bytes], bad: dict[int, str], progress: list[list[Any]],
-                     done: dict[str, tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """(file, line number, byte offset, reason, raw text) for every quarantined line.
+                    done: dict[str, tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """(source, line number, position, reason, raw text) for every quarantined line.
 
-    `progress` holds [file, ..., first line index, end line index] per file read; `done` the
-    file's byte offset and line count before this pass.
+    `progress` holds [source, ..., first line index, end line index, LogBatch] per source read;
+    `done` the source's cursor and line count before this pass. The position is the backend's
+    (locally the line's byte offset), else the line's 0-based number in its source.
     """
     out = []
     for entry in progress:
-        name, start, end = entry[0], entry[5], entry[6]
-        offset, lines_before = (done.get(name) or (0, 0))[:2]
+        name, start, end, batch = entry[0], entry[5], entry[6], entry[7]
+        if not any(start <= i < end for i in bad):
+            continue
+        lines_before = (done.get(name) or (0, 0))[1]
+        positions = batch.positions(lines_before)
         for i in range(start, end):
             if i in bad:
                 raw = lines[i][:MAX_QUARANTINED_BYTES].decode("utf-8", "replace")
-                out.append((name, lines_before + i - start + 1, offset, bad[i], raw))
-            offset += len(lines[i]) + 1
+                out.append((name, lines_before + i - start + 1, positions[i - start], bad[i], raw))
     return out

@@ -1,5 +1,7 @@
 """Claims: named immutable objects created only if absent, the store's one consensus primitive.
 
+This is the local backend's implementation of `mlnb.store.backends.base.Claims`.
+
 Whoever creates `claims/<key>` first owns what the key names (a model version number, a step in
 an alias's history); every later attempt sees it taken. Locally that is `O_CREAT | O_EXCL`; an
 object store does the same with a conditional put (`If-None-Match: *`), so the decision holds
@@ -8,11 +10,11 @@ across machines without any lock.
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
+from mlnb.store.backends.base import check_claim_key
+
 CLAIMS_DIRNAME = "claims"
-_KEY = re.compile(r"[A-Za-z0-9_.@\-]+(/[A-Za-z0-9_.@\-]+)*")
 
 
 class Claims:
@@ -44,6 +46,4 @@ class Claims:
             return None
 
     def _path(self, key: str) -> Path:
-        if not _KEY.fullmatch(key) or ".." in key.split("/"):
-            raise ValueError(f"bad claim key {key!r}")
-        return self.root / key
+        return self.root / check_claim_key(key)

@@ -1,49 +1,49 @@
-"""Append-only per-process event logs: the store's source of truth.
+"""Per-process event appenders: the store's source of truth is what they write.
 
-Each writing process appends JSON lines to its own file under `.mlnb/events/`, so writers
-never contend for a lock. Calls encode their event at once (so a value that cannot be encoded
-costs that one event, named in a warning, and never the rest of the queue) and queue the bytes;
-a background thread writes queued lines in batches. `flush(sync=True)` writes and fsyncs before returning (used at run end
-and at exit), so a killed process loses at most what it logged since its last flush.
+Each writing process appends JSON lines to a source of its own (locally: its own file under
+`.mlnb/events/`, see `mlnb.store.backends.local`), so writers never contend for a lock. Calls
+encode their event at once (so a value that cannot be encoded costs that one event, named in a
+warning, and never the rest of the queue) and queue the bytes; a background thread hands queued
+lines in batches to the backend's sink. `flush(sync=True)` writes and syncs before returning
+(used at run end and at exit), so a killed process loses at most what it logged since its last flush.
 """
 from __future__ import annotations
 
 import collections
 import os
-import socket
 import threading
 import time
-import uuid
 import weakref
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from mlnb import shutdown
 
-EVENTS_DIRNAME = "events"
+if TYPE_CHECKING:
+    from mlnb.store.backends.base import EventSink
+
 FLUSH_INTERVAL_S = float(os.environ.get("MLNB_FLUSH_INTERVAL", "0.2"))
 FLUSH_BATCH = 5000
 
 _writers: "weakref.WeakSet[EventWriter]" = weakref.WeakSet()
 
 
-def _safe_host() -> str:
-    host = socket.gethostname() or "host"
-    return "".join(c if c.isalnum() or c in "-_" else "_" for c in host)[:40]
-
-
 class EventWriter:
-    """Queues events and appends them, in order, to this process's own event file."""
+    """Queues events and appends them, in order, to this process's own source of the event log.
 
-    def __init__(self, store_root: Path) -> None:
-        self.events_dir = store_root / EVENTS_DIRNAME
+    `open_sink` makes that source (on the first write, in the writing process: a forked child
+    opens one of its own); `where` names the log in warnings.
+    """
+
+    def __init__(self, open_sink: "Callable[[], EventSink]", where: str) -> None:
+        self.where = where
+        self._open_sink = open_sink
         self._queue: collections.deque[bytes] = collections.deque()
         self._write_lock = threading.Lock()
         self._wake = threading.Event()
-        self._fd: int | None = None
-        self._path: Path | None = None
+        self._sink: EventSink | None = None
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
         self._unsynced = False
@@ -51,16 +51,16 @@ class EventWriter:
         _writers.add(self)
 
     @property
-    def path(self) -> Path | None:
-        """This process's event file (None until the first event is written)."""
-        return self._path
+    def source(self) -> str | None:
+        """The id of this process's source (None until the first event is written)."""
+        return self._sink.source if self._sink is not None else None
 
     def emit(self, event: dict[str, Any]) -> bool:
-        """Encode and queue one event; never touches the disk on the caller's thread.
+        """Encode and queue one event; never touches storage on the caller's thread.
 
         Returns False if the event could not be encoded at all (it is dropped with a warning).
         """
-        if self._pid != os.getpid():  # forked child: start a file of its own
+        if self._pid != os.getpid():  # forked child: start a source of its own
             self._after_fork()
         line = encode_event(event)
         if line is None:
@@ -73,11 +73,11 @@ class EventWriter:
         return True
 
     def flush(self, sync: bool = True) -> None:
-        """Write everything queued so far; with `sync`, also fsync it to disk."""
+        """Write everything queued so far; with `sync`, also make it durable (fsync)."""
         with self._write_lock:
             self._write_queued()
-            if sync and self._unsynced and self._fd is not None:
-                os.fsync(self._fd)
+            if sync and self._unsynced and self._sink is not None:
+                self._sink.sync()
                 self._unsynced = False
 
     def _write_queued(self) -> None:
@@ -86,22 +86,10 @@ class EventWriter:
         chunks = []
         while self._queue:
             chunks.append(self._queue.popleft())
-        data = b"\n".join(chunks) + b"\n"
-        fd = self._open()
-        view = memoryview(data)
-        while view:  # O_APPEND keeps each write at the end; loop on short writes
-            written = os.write(fd, view)
-            view = view[written:]
+        if self._sink is None:
+            self._sink = self._open_sink()
+        self._sink.write(b"\n".join(chunks) + b"\n")
         self._unsynced = True
-
-    def _open(self) -> int:
-        if self._fd is None:
-            self.events_dir.mkdir(parents=True, exist_ok=True)
-            stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-            name = f"{stamp}-{_safe_host()}-{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"
-            self._path = self.events_dir / name
-            self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        return self._fd
 
     def _start_thread(self) -> None:
         with self._write_lock:
@@ -117,7 +105,7 @@ class EventWriter:
             try:
                 self.flush(sync=True)
             except Exception as exc:  # keep the thread alive; the next flush retries
-                _warn_once(f"mlnb could not write events to {self.events_dir}: {exc}")
+                _warn_once(f"mlnb could not write events to {self.where}: {exc}")
                 time.sleep(1.0)
 
     def stop_thread(self) -> None:
@@ -134,18 +122,17 @@ class EventWriter:
         self._queue = collections.deque()
         self._write_lock = threading.Lock()
         self._wake = threading.Event()
-        self._fd = None
-        self._path = None
+        self._sink = None  # the parent's: never written (nor closed) by the child
         self._thread = None
         self._pid = os.getpid()
 
     def close(self) -> None:
-        """Flush and close the file (the writer may be used again afterwards)."""
+        """Flush and close the source (the writer may be used again afterwards: it opens a new one)."""
         self.flush(sync=True)
         with self._write_lock:
-            if self._fd is not None:
-                os.close(self._fd)
-                self._fd = None
+            if self._sink is not None:
+                self._sink.close()
+                self._sink = None
 
 
 def encode_event(event: dict[str, Any]) -> bytes | None:
@@ -232,17 +219,3 @@ def flush_all_writers() -> None:
 
 shutdown.register("writers", flush_all_writers)
 
-
-def read_new_lines(path: Path, offset: int) -> tuple[list[bytes], int]:
-    """Complete lines of `path` after byte `offset`, and the offset just past the last one.
-
-    A trailing partial line (a write in progress, or torn by a crash) is left for later.
-    Lines end at b"\\n" only, so line i starts at `offset + sum(len(line) + 1 for earlier lines)`.
-    """
-    with open(path, "rb") as handle:
-        handle.seek(offset)
-        data = handle.read()
-    end = data.rfind(b"\n")
-    if end < 0:
-        return [], offset
-    return data[:end].split(b"\n"), offset + end + 1

@@ -1,14 +1,16 @@
 """Idempotent ingest of event logs into the DuckDB index.
 
-New complete lines of every event file are parsed in bulk by Arrow's JSON reader and
-folded into the index by set-based SQL, all in one transaction together with each file's
-new byte offset: a crash mid-ingest re-reads the same lines next time, and nothing is
-doubled.
+New complete lines of every source of the event log (read through the backend's
+`EventLog.read_new`) are parsed in bulk by Arrow's JSON reader and folded into the index by
+set-based SQL, all in one transaction together with each source's new cursor (kept in
+`idx.ingest_state`: column `file` is the source id, `offset` the backend's cursor; locally the
+file name and a byte offset): a crash mid-ingest re-reads the same lines next time, and nothing
+is doubled.
 
 A line that cannot be typed (not JSON, a field of the wrong type, a time or number out of
-range, a required field missing) is QUARANTINED: kept in `idx.quarantine` with its file,
-line number, byte offset and the reason, counted per file, and skipped; every other event of
-the same pass is ingested. One hand-edited or hostile line never stops the index.
+range, a required field missing) is QUARANTINED: kept in `idx.quarantine` with its source,
+line number, position (locally the byte offset) and the reason, counted per source, and skipped;
+every other event of the same pass is ingested. One hand-edited or hostile line never stops the index.
 
 Core events (runs, params, metrics, tags, artifacts) are handled in SQL; later features
 register Python handlers for their own event types with `@handles(...)`, writing rows into
@@ -21,17 +23,15 @@ from __future__ import annotations
 
 import functools
 import io
-import os
-from collections.abc import Iterable
+from collections.abc import Collection
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import orjson
 
 from mlnb import events
+from mlnb.store.backends.base import EventLog
 from mlnb.store.checks import check_core, drop_rows, quarantine_rows, reason
-from mlnb.store.events import EVENTS_DIRNAME, read_new_lines
 from mlnb.store.handlers import ARROW_TYPES, HANDLERS, TABLES, Batch, handles  # noqa: F401  (handles: re-exported)
 
 CORE_EVENTS = tuple(spec.name for spec in events.EVENT_TYPES.values() if spec.owner == "core")
@@ -95,14 +95,6 @@ class IngestReport:
     unknown_events: int = 0
 
 
-def event_files(store_root: Path) -> list[Path]:
-    """All event files of the store, oldest name first."""
-    folder = store_root / EVENTS_DIRNAME
-    if not folder.is_dir():
-        return []
-    return sorted(folder / name for name in os.listdir(folder) if name.endswith(".jsonl"))
-
-
 def load_features() -> None:
     """Let every feature register its tables and handlers (by name: the core imports no feature)."""
     import importlib
@@ -110,8 +102,11 @@ def load_features() -> None:
     importlib.import_module("mlnb.features").load()
 
 
-def ingest(con: Any, store_root: Path, only: Iterable[Path] | None = None) -> IngestReport:
-    """Fold every event appended since the last ingest into the index, in one transaction."""
+def ingest(con: Any, log: EventLog, only: Collection[str] | None = None) -> IngestReport:
+    """Fold every event appended to `log` since the last ingest into the index, in one transaction.
+
+    With `only`, just those sources of the log are read (e.g. this process's own).
+    """
     load_features()
     done = {
         row[0]: row[1:]
@@ -122,19 +117,17 @@ def ingest(con: Any, store_root: Path, only: Iterable[Path] | None = None) -> In
     report = IngestReport()
     all_lines: list[bytes] = []
     progress: list[list[Any]] = []
-    for path in only if only is not None else event_files(store_root):
-        offset, lines_before, bad_before, unknown_before = done.get(path.name, (0, 0, 0, 0))
-        try:
-            if path.stat().st_size <= offset:
-                continue
-            lines, new_offset = read_new_lines(path, offset)
-        except FileNotFoundError:
-            continue
+    cursors = {source: state[0] for source, state in done.items()}
+    for new in log.read_new(cursors, only):
+        cursor, lines_before, bad_before, unknown_before = done.get(new.source, (None, 0, 0, 0))
+        lines = new.lines
         if lines:
             report.files += 1
-            progress.append([path.name, new_offset, lines_before + len(lines), bad_before, unknown_before,
-                             len(all_lines), len(all_lines) + len(lines)])
-            all_lines.extend(lines)
+        elif new.cursor == cursor:
+            continue  # nothing new, not even a cursor to keep
+        progress.append([new.source, new.cursor, lines_before + len(lines), bad_before, unknown_before,
+                         len(all_lines), len(all_lines) + len(lines), new])
+        all_lines.extend(lines)
     if not progress:
         return report
     table, bad_rows = _parse(all_lines)
@@ -162,7 +155,7 @@ def ingest(con: Any, store_root: Path, only: Iterable[Path] | None = None) -> In
 def _state_rows(progress: list[list[Any]], bad: dict[int, str], unknown: set[int]) -> list[tuple[Any, ...]]:
     """(file, offset, lines, bad_lines, unknown_events) of each file read, for idx.ingest_state."""
     out = []
-    for name, offset, lines, bad_before, unknown_before, start, end in progress:
+    for name, offset, lines, bad_before, unknown_before, start, end, _batch in progress:
         out.append((name, offset, lines, bad_before + sum(1 for i in bad if start <= i < end),
                     unknown_before + sum(1 for i in unknown if start <= i < end)))
     return out

@@ -1,4 +1,8 @@
-"""Finding the project's `.mlnb` store: MLNB_HOME, else walk up from the cwd like git."""
+"""Finding a local `.mlnb` store folder: MLNB_HOME, else walk up from the cwd like git.
+
+Part of the local backend (`mlnb.store.backends.local`); store URLs of other backends never get
+here (`mlnb.store.backends.registry` dispatches on the scheme first).
+"""
 from __future__ import annotations
 
 import os
@@ -8,6 +12,7 @@ from mlnb.errors import StoreNotFoundError
 
 STORE_DIRNAME = ".mlnb"
 ENV_HOME = "MLNB_HOME"
+EVENTS_DIRNAME = "events"  # the folder of the event logs (see mlnb.store.backends.local)
 
 
 def find_store_root(start: str | os.PathLike[str] | None = None) -> Path | None:
@@ -53,4 +58,4 @@ def resolve_store_root(path: str | os.PathLike[str] | None = None, create: bool 
 
 def is_store(root: Path) -> bool:
     """True when `root` holds an mlnb store (its event folder exists)."""
-    return (root / "events").is_dir()
+    return (root / EVENTS_DIRNAME).is_dir()

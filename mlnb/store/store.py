@@ -1,4 +1,8 @@
-"""The Store: one project's event logs, blob store and DuckDB index, and who may open what.
+"""The Store: a project's backend (event log, blobs, claims), its DuckDB index, and who may open what.
+
+The backend (`mlnb.store.backends`, chosen by the store URL's scheme) holds the source of truth;
+the index is a local cache in `backend.index_dir` (for the local backend: the `.mlnb` folder),
+fed only through the backend's event-log interface.
 
 Writers only append events. Reading goes through `Store.index()`, which takes an OS file
 lock (so no two processes ever race to open the DuckDB file read-write), ingests new
@@ -23,10 +27,9 @@ from typing import Any
 from mlnb import shutdown
 from mlnb.errors import IndexDamagedError, MlnbError, StaleIndexWarning
 from mlnb.events import event
-from mlnb.store.blobs import ARTIFACTS_DIRNAME, BlobStore
-from mlnb.store.claims import Claims
-from mlnb.store.events import EVENTS_DIRNAME, EventWriter
-from mlnb.store.location import resolve_store_root
+from mlnb.store.backends.base import Backend
+from mlnb.store.backends.registry import open_backend
+from mlnb.store.events import EventWriter
 from mlnb.store.processes import process_alive
 from mlnb.store.turns import Turns
 
@@ -49,17 +52,25 @@ SAFE_READ_CONFIG = {
 
 
 class Store:
-    """A project's `.mlnb` folder. Get one with `Store.open()`; instances are shared per path."""
+    """A project's store. Get one with `Store.open()`; instances are shared per store (`backend.key`).
 
-    _instances: dict[Path, "Store"] = {}
+    `writer` (this process's event appender), `events` (the event log), `blobs` and `claims`
+    come from the backend; `root` is the local folder of the index (the `.mlnb` folder itself
+    for the local backend) and `url` what the store is reopened from.
+    """
+
+    _instances: dict[Any, "Store"] = {}
     _instances_lock = threading.Lock()
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.url = backend.url
+        self.root = root = backend.index_dir
         self.db_path = root / DB_FILENAME
-        self.writer = EventWriter(root)
-        self.blobs = BlobStore(root)
-        self.claims = Claims(root)
+        self.events = backend.events
+        self.writer = backend.events.open_appender()
+        self.blobs = backend.blobs
+        self.claims = backend.claims
         self._lock = threading.RLock()
         self._con: Any = None
         self._depth = 0
@@ -75,30 +86,37 @@ class Store:
 
     @classmethod
     def open(cls, path: str | os.PathLike[str] | None = None, create: bool = False) -> "Store":
-        """The store at `path` (or found from the cwd); `create` makes a missing one."""
-        root = resolve_store_root(path, create=create)
+        """The store at `path` (a folder, its `.mlnb`, or a backend URL such as `file:///...`), or
+        found from $MLNB_HOME / the cwd; `create` makes a missing one."""
+        backend = open_backend(path, create=create)
         with cls._instances_lock:
-            store = cls._instances.get(root)
+            store = cls._instances.get(backend.key)
             if store is None:
-                store = cls._instances[root] = Store(root)
-                store.blobs.remove_stale_temp_files()  # what writers killed mid-artifact left
+                store = cls._instances[backend.key] = Store(backend)
+                backend.tidy()  # e.g. what writers killed mid-artifact left
         if create:
             store.init()
         return store
 
     @classmethod
-    def forget(cls, root: str | os.PathLike[str]) -> None:
-        """Stop sharing the instance for `root`: the next `open` builds a fresh one."""
+    def forget(cls, where: "str | os.PathLike[str] | Store") -> None:
+        """Stop sharing the instance of `where` (a Store, its root folder or its URL): the next
+        `open` builds a fresh one."""
         with cls._instances_lock:
-            cls._instances.pop(Path(root), None)
+            for key, store in list(cls._instances.items()):
+                if isinstance(where, Store):
+                    if store is where:
+                        del cls._instances[key]
+                elif store.url == str(where) or store.root == Path(where):
+                    del cls._instances[key]
 
     def init(self) -> None:
-        """Create the folder layout (idempotent, safe when many processes do it at once)."""
-        for sub in (EVENTS_DIRNAME, ARTIFACTS_DIRNAME):
-            (self.root / sub).mkdir(parents=True, exist_ok=True)
-        ignore = self.root / ".gitignore"
-        if not ignore.exists():
-            ignore.write_text("# mlnb store: the event logs are the source of truth\n*\n")
+        """Create the store's layout (idempotent, safe when many processes do it at once)."""
+        self.backend.init()
+
+    def exists(self) -> bool:
+        """True when the store has been created (`init`)."""
+        return self.backend.exists()
 
     @contextmanager
     def index(self, refresh: bool = True) -> Iterator[Any]:
@@ -192,10 +210,11 @@ class Store:
             self._warn_stale()  # nothing can be ingested into a read-only folder: the index is read as it is
             return
         self.writer.flush(sync=False)  # read your own writes
-        ingest(con, self.root)
+        ingest(con, self.events)
         if self._mark_crashed(con):
             self.writer.flush(sync=True)
-            ingest(con, self.root, only=[self.writer.path] if self.writer.path else None)
+            source = self.writer.source
+            ingest(con, self.events, only=[source] if source else None)
 
     @contextmanager
     def read_only(self) -> Iterator[Any]:
@@ -260,17 +279,17 @@ class Store:
         with self._lock:
             self._close_index()
         with self._lock, self._file_lock():
-            self.blobs.remove_stale_temp_files()
+            self.backend.tidy()
             fresh = self.db_path.with_name(DB_FILENAME + ".rebuild")
             fresh.unlink(missing_ok=True)
             con = duckdb.connect(str(fresh))
             try:
                 migrate(con)
                 self.writer.flush(sync=True)
-                report = ingest(con, self.root)
+                report = ingest(con, self.events)
                 self._mark_crashed(con)
                 self.writer.flush(sync=True)
-                ingest(con, self.root)
+                ingest(con, self.events)
                 runs = con.execute("SELECT count(*) FROM idx.runs").fetchone()[0]
             finally:
                 con.close()
@@ -367,7 +386,7 @@ class Store:
             return 0
         # The process may have ended its run and exited after our last ingest: its end is on
         # disk now (Run.end fsyncs), so read again and judge only runs still without an end.
-        ingest(con, self.root)
+        ingest(con, self.events)
         dead = [r[0] for r in con.execute(
             "SELECT run_id FROM idx.runs WHERE status = 'running' AND list_contains(?, run_id)", [dead]).fetchall()]
         now = time.time()
@@ -410,4 +429,20 @@ def close_all_indexes() -> None:
             pass
 
 
+def close_other_appenders() -> None:
+    """Flush and close the appenders of this process that are not EventWriters (a backend's own).
+
+    In the `writers` shutdown phase, with `mlnb.store.events.flush_all_writers` (which does the same
+    for every EventWriter).
+    """
+    for store in list(_open_stores):
+        if isinstance(store.writer, EventWriter):
+            continue
+        try:
+            store.writer.close()
+        except Exception:  # noqa: BLE001 - the other stores still flush
+            pass
+
+
+shutdown.register("writers", close_other_appenders)
 shutdown.register("index", close_all_indexes)
