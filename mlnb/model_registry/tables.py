@@ -29,8 +29,11 @@ register_table("alias_history", TableSpec(
 # The tables themselves were created by the core's migrations 2 and 4 (see store/schema.py);
 # what the registry adds since lives here.
 register_migrations("registry", (
+    # The view is made again: DuckDB 1.4 binds a view's columns when it is created, and refuses to
+    # read one whose table gained a column since.
     Migration(1, "the step of each alias move (alias_history.seq)",
-              "ALTER TABLE idx.alias_history ADD COLUMN IF NOT EXISTS seq BIGINT;"),
+              "ALTER TABLE idx.alias_history ADD COLUMN IF NOT EXISTS seq BIGINT;"
+              "CREATE OR REPLACE VIEW alias_history AS SELECT * FROM idx.alias_history;"),
 ))
 
 
