@@ -47,6 +47,10 @@ class StaleIndexWarning(UserWarning):
     """The store folder is read-only: its index is read as it is, without the newest events."""
 
 
+class NewerFormatWarning(UserWarning):
+    """A newer mlnb wrote events in a format this one does not know: they are kept, not read."""
+
+
 class StoreVersionError(MlnbError):
     """The store was written by a newer mlnb than this one."""
 

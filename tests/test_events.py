@@ -302,3 +302,29 @@ def test_events_doc_check_fails_when_a_declaration_changes(tmp_path: Path) -> No
     assert edited != doc
     # Then rendering it again restores the declared type
     assert gen_events_doc.render(edited) == doc
+
+
+def test_a_store_records_its_format_and_warns_of_a_newer_one(tmp_path: Path) -> None:
+    """The format version is recorded in the store; events of a newer format are kept and said once."""
+    import warnings
+
+    from mlnb.errors import NewerFormatWarning
+    from tests.projectutil import connected_project
+
+    with connected_project(tmp_path / "p") as project:
+        with mlnb.start_run(name="now"):
+            mlnb.log_metric("m", 1.0)
+        store = project.store
+        assert store.claims.read(f"format/{events.FORMAT_VERSION}") == b""
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # nothing to say while only this format was written
+            assert len(mlnb.runs()) == 1
+        # a newer mlnb writes an event type this one does not know, and marks its format
+        assert store.claims.create(f"format/{events.FORMAT_VERSION + 1}", b"")
+        with open(next((store.root / "events").glob("*.jsonl")), "ab") as handle:
+            handle.write(b'{"e": "hologram", "run": "x", "t": 1.0}\n')
+        with pytest.warns(NewerFormatWarning, match="newer mlnb"):
+            assert len(mlnb.runs()) == 1
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # said once per process
+            assert len(mlnb.runs()) == 1

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from mlnb import shutdown
-from mlnb.errors import IndexDamagedError, MlnbError, StaleIndexWarning
-from mlnb.events import event
+from mlnb.errors import IndexDamagedError, MlnbError, NewerFormatWarning, StaleIndexWarning
+from mlnb.events import FORMAT_VERSION, event
 from mlnb.store.backends.base import Backend
 from mlnb.store.backends.registry import open_backend
 from mlnb.store.events import EventWriter
@@ -82,6 +82,8 @@ class Store:
         self.linger_s = LINGER_S  # how long an idle index connection (and the lock) is kept
         self.lock_timeout_s = LOCK_TIMEOUT_S  # how long to wait for our turn at the index lock
         self._turns = Turns(root)
+        self._format_marked = False
+        self._newer_format_warned = False
         _open_stores.add(self)
 
     @classmethod
@@ -111,8 +113,15 @@ class Store:
                     del cls._instances[key]
 
     def init(self) -> None:
-        """Create the store's layout (idempotent, safe when many processes do it at once)."""
+        """Create the store's layout (idempotent, safe when many processes do it at once), and
+        record that this mlnb's event format is written here (`claims/format/<version>`)."""
         self.backend.init()
+        if not self._format_marked:
+            try:
+                self.claims.create(f"format/{FORMAT_VERSION}", b"")
+            except OSError:  # a read-only folder: nothing is written here, so nothing to mark
+                pass
+            self._format_marked = True
 
     def exists(self) -> bool:
         """True when the store has been created (`init`)."""
@@ -210,6 +219,7 @@ class Store:
             self._warn_stale()  # nothing can be ingested into a read-only folder: the index is read as it is
             return
         self.writer.flush(sync=False)  # read your own writes
+        self._warn_newer_format()
         ingest(con, self.events)
         if self._mark_crashed(con):
             self.writer.flush(sync=True)
@@ -336,6 +346,18 @@ class Store:
         ingesting: results may miss the newest events (said once, as a StaleIndexWarning).
         """
         return self.root.is_dir() and not os.access(self.root, os.W_OK)
+
+    def _warn_newer_format(self) -> None:
+        """Say once when a newer mlnb has written events in a format this one cannot fully read
+        (they stay in the log, counted as unknown, and are read after an upgrade)."""
+        if self._newer_format_warned or self.claims.read(f"format/{FORMAT_VERSION + 1}") is None:
+            return
+        self._newer_format_warned = True
+        import warnings
+
+        warnings.warn(NewerFormatWarning(
+            f"the store at {self.url} holds events in format {FORMAT_VERSION + 1}, written by a newer mlnb; "
+            "they are kept but not shown: upgrade mlnb (pip install -U mlnb)"), stacklevel=4)
 
     def _warn_stale(self) -> None:
         if not getattr(self, "_stale_warned", False):
