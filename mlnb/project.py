@@ -11,9 +11,12 @@ current one (`resolve`). Nothing outside this module reads or writes the current
 from __future__ import annotations
 
 import contextvars
+import functools
+import importlib
+import inspect
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Union
 
@@ -33,6 +36,25 @@ _process_default: list[Project] = []
 _connects = [0]  # how many connect() calls so far: tells `with mlnb.connect(b):` from a later `with b:`
 _lock = threading.Lock()
 _KEEP = object()  # a `with` block that leaves the process default alone
+
+
+def _public_names() -> list[str]:
+    # by name, like mlnb/__init__.py's lazy names: the package's API sits above this module
+    return list(importlib.import_module("mlnb").__all__)
+
+
+def _public_function(name: str) -> Callable[..., Any] | None:
+    """The public function `mlnb.<name>` if it takes `project=`, else None."""
+    if name.startswith("_") or name not in _public_names():
+        return None
+    value = getattr(importlib.import_module("mlnb"), name)
+    if not callable(value) or isinstance(value, type):
+        return None
+    try:
+        parameters = inspect.signature(value).parameters
+    except (TypeError, ValueError):
+        return None
+    return value if "project" in parameters else None
 
 
 class Project:
@@ -75,6 +97,17 @@ class Project:
 
     def __repr__(self) -> str:
         return f"<mlnb.Project {self.url}>"
+
+    def __getattr__(self, name: str) -> Any:
+        """mlnb's public functions bound to this project: `project.runs(...)` is
+        `mlnb.runs(..., project=project)`, `project.register_model(...)` registers here."""
+        function = _public_function(name)
+        if function is None:
+            raise AttributeError(f"'Project' object has no attribute {name!r}")
+        return functools.partial(function, project=self)
+
+    def __dir__(self) -> list[str]:
+        return sorted({*super().__dir__(), *(n for n in _public_names() if _public_function(n) is not None)})
 
     def __fspath__(self) -> str:
         return self.url

@@ -172,3 +172,23 @@ def test_tests_use_no_private_global_of_tracking() -> None:
                  for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
                  if private.search(line)]
     assert not offenders, offenders
+
+
+def test_a_project_offers_the_public_functions_bound_to_itself(tmp_path: Path) -> None:
+    """`project.runs()` is `mlnb.runs(project=project)`: the Project owns its queries and registry."""
+    first = Project.open(tmp_path / "a", create=True)
+    second = Project.open(tmp_path / "b", create=True)
+    try:
+        with second.start_run(name="in-b"):
+            second.log_metric("m", 2.0)
+        assert list(second.runs()["name"]) == ["in-b"]
+        assert first.runs().empty
+        assert list(mlnb.runs(project=second)["run_id"]) == list(second.runs()["run_id"])
+        assert "register_model" in dir(second) and "runs" in dir(second)
+        with pytest.raises(AttributeError):
+            second.connect  # noqa: B018 - takes no project=, so it is not bound
+        with pytest.raises(AttributeError):
+            second.no_such_function  # noqa: B018
+    finally:
+        first.forget()
+        second.forget()
