@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import IO, Callable
 
 from mlnb.errors import IntegrityError
+from mlnb.hashing import sha256_of
 from mlnb.store.backends.base import check_digest
 
 ARTIFACTS_DIRNAME = "artifacts"
@@ -49,7 +50,7 @@ class BlobStore:
     def put_file(self, source: Path) -> tuple[str, int]:
         """Store a file's bytes (streamed); returns (sha256 hex, size)."""
         with open(source, "rb") as handle:
-            digest = hashlib.file_digest(handle, "sha256").hexdigest()
+            digest = sha256_of(handle).hexdigest()
         target = self.path_of(digest)
         if not target.exists():
             def copy(out: IO[bytes]) -> None:
@@ -84,7 +85,7 @@ class BlobStore:
                                      "restore the store's artifacts folder from a copy", digest=digest, problem="not_a_file")
             os.set_blocking(fd, True)
             if verify:
-                if hashlib.file_digest(handle, "sha256").hexdigest() != digest:
+                if sha256_of(handle).hexdigest() != digest:
                     raise IntegrityError(f"artifact {digest[:12]} is corrupted (hash mismatch); refusing to use it",
                                          digest=digest, problem="hash_mismatch")
                 handle.seek(0)

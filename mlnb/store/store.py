@@ -300,7 +300,8 @@ class Store:
                 self._mark_crashed(con)
                 self.writer.flush(sync=True)
                 ingest(con, self.events)
-                runs = con.execute("SELECT count(*) FROM idx.runs").fetchone()[0]
+                counted = con.execute("SELECT count(*) FROM idx.runs").fetchone()
+                runs = int(counted[0]) if counted else 0
             finally:
                 con.close()
             Path(str(self.db_path) + ".wal").unlink(missing_ok=True)
@@ -331,8 +332,8 @@ class Store:
                 found = migrate(con)
             except duckdb.Error as exc:
                 raise index_damaged(self.db_path, exc) from None
-            if 0 < found < SCHEMA_VERSION and con.execute(
-                    "SELECT coalesce(sum(unknown_events), 0) FROM idx.ingest_state").fetchone()[0]:
+            unknown = con.execute("SELECT coalesce(sum(unknown_events), 0) FROM idx.ingest_state").fetchone()
+            if 0 < found < SCHEMA_VERSION and unknown and unknown[0]:
                 forget_ingested(con)  # an older mlnb skipped events this version understands
         except BaseException:
             con.close()
