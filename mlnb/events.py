@@ -14,7 +14,6 @@ of the contract even where the API says something else (a model version's `tags`
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -167,24 +166,11 @@ def event(event_type: str, /, **fields: Any) -> dict[str, Any]:
     return {"e": event_type, **fields}
 
 
-def builder(event_type: str, /, *names: str) -> Callable[..., dict[str, Any]]:
-    """A fast constructor of `event_type` events with fields `names`, in that order, taking their
-    values positionally: `builder("metrics", "run", "m", "t")(run_id, points, now)` equals
-    `event("metrics", run=run_id, m=points, t=now)`. For hot paths (`log_metric`): the names are
-    checked once, here, instead of on every call (about 300 ns less per event)."""
-    event(event_type, **dict.fromkeys(names))  # refuses an undeclared type or field, as event() does
-    if len(set(names)) != len(names):
-        raise TypeError(f"builder({event_type!r}): a field is named twice in {names}")
-    # Generated like a dataclass's __init__: a plain dict display is the cheapest way to build
-    # the event. Only declared names (already checked) and their repr reach the source text.
-    values = ", ".join(f"v{i}" for i in range(len(names)))
-    items = "".join(f", {name!r}: v{i}" for i, name in enumerate(names))
-    namespace: dict[str, Any] = {}
-    source = f"def build({values}):\n    return {{'e': {event_type!r}{items}}}\n"
-    exec(source, namespace)  # noqa: S102 (declared names only, see above)
-    build: Callable[..., dict[str, Any]] = namespace["build"]
-    build.__qualname__ = build.__name__ = f"build_{event_type}"
-    return build
+def metrics_event(run: str, points: list[dict[str, Any]], t: float) -> dict[str, Any]:
+    """`event("metrics", run=run, m=points, t=t)` without the per-call field check, for the hot
+    path of `log_metric` (about 300 ns less per call). tests/test_events.py holds it to the
+    declaration: it must build exactly what `event()` builds."""
+    return {"e": "metrics", "run": run, "m": points, "t": t}
 
 
 def validate(ev: Any) -> list[str]:

@@ -22,7 +22,7 @@ from typing import Any
 
 from mlnb import runinfo, shutdown
 from mlnb.errors import InvalidValueError, NoActiveRunError
-from mlnb.events import builder, event
+from mlnb.events import event, metrics_event
 from mlnb.project import Project, ProjectLike, resolve
 from mlnb.store.events import clean_text
 from mlnb.store.store import Store
@@ -31,7 +31,6 @@ MAX_KEY_LENGTH = 250
 MAX_PARAM_LENGTH = 6000
 _INT64 = (-(2**63), 2**63 - 1)
 RUN_STATUSES = ("running", "finished", "failed", "crashed", "killed")
-_metrics_event = builder("metrics", "run", "m", "t")  # the log_metric path: names checked once
 
 _active_run: contextvars.ContextVar["Run | None"] = contextvars.ContextVar("mlnb_active_run", default=None)
 _open_runs: "weakref.WeakSet[Run]" = weakref.WeakSet()
@@ -101,7 +100,7 @@ class Run:
                     points.append({"k": key, "v": number, "s": at})
                 else:  # JSON has no NaN/inf literal
                     points.append({"k": key, "v": None, "x": str(number), "s": at})
-        self._emit(_metrics_event(self.id, points, now))
+        self._emit(metrics_event(self.id, points, now))
 
     def log_metric(self, key: str, value: Any, step: int | None = None) -> None:
         """Record one metric value."""

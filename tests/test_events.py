@@ -157,24 +157,18 @@ def test_event_refuses_what_is_not_declared() -> None:
         events.event("runstart", run="a")
     with pytest.raises(TypeError, match=r"has no field\(s\) \['exp_name'\]"):
         events.event("run_start", run="a", exp_name="x")
-    with pytest.raises(TypeError, match=r"has no field\(s\) \['tags'\]"):
-        events.builder("model_version", "name", "tags")
-    with pytest.raises(TypeError, match="undeclared event type"):
-        events.builder("metric", "run")
     # Then a declared one is built with "e" first and the keys in the order given
     built = events.event("run_end", run="a", status="finished", t=1.0)
     assert list(built) == ["e", "run", "status", "t"] and built["e"] == "run_end"
 
 
-def test_builder_builds_the_same_event_as_event() -> None:
-    # Given a builder for metric events (the log_metric path), and one for a field named like a keyword
-    metrics = events.builder("metrics", "run", "m", "t")
-    alias = events.builder("alias", "name", "alias", "version", "from")
+def test_the_fast_metrics_event_is_the_declared_one() -> None:
+    # Given the hand-written constructor of the log_metric path
     points = [{"k": "loss", "v": 0.5, "s": 0}]
-    # When each builds an event, then it is the one event() builds, key order included
-    assert orjson.dumps(metrics("r", points, 2.0)) == orjson.dumps(events.event("metrics", run="r", m=points, t=2.0))
-    assert list(alias("m", "champion", 2, 1)) == ["e", "name", "alias", "version", "from"]
-    assert alias("m", "champion", 2, 1)["from"] == 1
+    # When it builds an event, then it is the one event() builds, key order included, and it validates
+    built = events.metrics_event("r" * 32, points, 2.0)
+    assert orjson.dumps(built) == orjson.dumps(events.event("metrics", run="r" * 32, m=points, t=2.0))
+    assert events.validate(built) == []
 
 
 def test_validate_names_each_problem() -> None:
