@@ -67,12 +67,13 @@ class MonitorResult:
     def to_dict(self) -> dict[str, Any]:
         """The full report as JSON-safe values (what is stored in the blob store)."""
         name, _, version = self.model.rpartition("/")
-        return jsonable({
+        out: dict[str, Any] = jsonable({
             "check": self.check_id, "model": name, "version": int(version), "uri": self.model, "t": self.t,
             "rows": self.rows, "status": self.status, "passed": self.passed, "drifted": self.drifted,
             "validation": _validation_dict(self.validation), "drift": _drift_dict(self.drift),
             "fingerprint": self.fingerprint, "reference": self.reference, "name": self.name, "run": self.run,
         })
+        return out
 
     def __repr__(self) -> str:
         verdict = "pass" if _validation_dict(self.validation).get("passed") else "fail"
@@ -117,10 +118,8 @@ def drift(reference: Any, current: Any, columns: Sequence[str] | None = None,
 def validate(model_uri: str, data: Any, project: ProjectArg = None) -> ValidationReport:
     """Check `data` against what model version `model_uri` was trained on (columns, dtypes, nulls,
     ranges, categories); returns the failed expectations with counts and examples."""
-    store = store_for(project)
-    name, version, reference, _ = _reference_of(store, model_uri)
-    current = build(data)
-    return _validate(store, name, version, reference, current, data)
+    ref = _reference_of(store_for(project), model_uri)
+    return _validate(ref, build(data), data)
 
 
 def monitor(model_uri: str, data: Any, name: str | None = None, thresholds: Mapping[str, Any] | None = None,
@@ -133,15 +132,15 @@ def monitor(model_uri: str, data: Any, name: str | None = None, thresholds: Mapp
         raise InvalidValueError(f"name must be text, got {type(name).__name__}", field="name")
     thresholds = _check_thresholds(thresholds)
     store = store_for(project)
-    model, version, reference, reference_id = _reference_of(store, model_uri)
+    ref = _reference_of(store, model_uri)
     current = build(data)
-    report = compare(reference, current, thresholds=thresholds)
-    validation = _validate(store, model, version, reference, current, data)
+    report = compare(ref.profile, current, thresholds=thresholds)
+    validation = _validate(ref, current, data)
     result = MonitorResult(
-        check_id=uuid.uuid4().hex, model=f"{model}/{version}", status=str(_drift_dict(report)["status"]),
+        check_id=uuid.uuid4().hex, model=ref.uri, status=str(_drift_dict(report)["status"]),
         drift=report, validation=validation, rows=_rows(current), t=time.time(), fingerprint=_fingerprint(data),
-        reference=reference_id, name=name, run=_active_run_id())
-    _store_check(store, result)
+        reference=ref.profile_id, name=name, run=_active_run_id())
+    _store_check(store, result, ref.run)
     return result
 
 
@@ -210,7 +209,8 @@ def load_profile(store: Store, profile_id: str) -> Profile:
     if cached is None:
         cached = Profile.from_dict(orjson.loads(store.blobs.read_bytes(profile_id)))
     _remember(profile_id, cached)
-    return cached  # type: ignore[no-any-return]
+    built: Profile = cached
+    return built
 
 
 def load_report(store: Store, digest: str) -> dict[str, Any]:
@@ -221,7 +221,7 @@ def load_report(store: Store, digest: str) -> dict[str, Any]:
     return loaded
 
 
-def _store_check(store: Store, result: MonitorResult) -> None:
+def _store_check(store: Store, result: MonitorResult, version_run: str | None) -> None:
     import orjson
 
     name, _, version = result.model.rpartition("/")
@@ -239,19 +239,13 @@ def _store_check(store: Store, result: MonitorResult) -> None:
         summary=summary, reference=result.reference, run=result.run, name=result.name))
     # The edge is recorded under the run it happened in: the active run, else the run that made
     # the version, else (no run at all) the check itself.
-    context = result.run or _version_run(store, name, int(version)) or result.check_id
+    context = result.run or version_run or result.check_id
     writer.emit(event("lineage", run=context, src_kind="model", src_id=result.model, dst_kind="check",
                       dst_id=result.check_id, rel="monitored", t=result.t))
     if result.fingerprint:
         writer.emit(event("lineage", run=context, src_kind="dataset", src_id=result.fingerprint, dst_kind="check",
                           dst_id=result.check_id, rel="monitored-data", t=result.t))
     writer.flush(sync=True)  # durable before returning: the check is part of the history now
-
-
-def _version_run(store: Store, name: str, version: int) -> str | None:
-    with queries.session(store) as con:
-        run = registry_queries.version_row(con, name, version).get("run_id")
-    return str(run) if run else None
 
 
 def _active_run_id() -> str | None:
@@ -279,16 +273,28 @@ def model_or_version(con: Any, model: Any) -> tuple[str, int | None]:
     return _resolve(con, model)
 
 
-def _reference_of(store: Store, model_uri: Any) -> tuple[str, int, Profile, str]:
-    """(name, version, reference profile, its id) of a model version; NotFoundError with the way
-    out when the version has no reference profile."""
+@dataclass(frozen=True)
+class _Reference:
+    """A model version with its reference profile (and what validation needs of its record)."""
+
+    uri: str
+    profile: Profile
+    profile_id: str
+    signature: dict[str, Any]
+    run: str | None
+
+
+def _reference_of(store: Store, model_uri: Any) -> _Reference:
+    """A model version's reference; NotFoundError with the way out when it has no reference profile."""
     with queries.session(store) as con:
         name, version = _resolve(con, model_uri)
         profile_id = queries.reference_profile_id(con, name, version)
+        row = registry_queries.version_row(con, name, version) if profile_id is not None else {}
     if profile_id is None:
         raise NotFoundError(f"no reference profile for {name}/{version}; register it with data=... or run "
                             f"mlnb.profile(df, model='{name}/{version}')", kind="profile", name=f"{name}/{version}")
-    return name, version, load_profile(store, profile_id), profile_id
+    return _Reference(f"{name}/{version}", load_profile(store, profile_id), profile_id, _loads(row.get("signature")),
+                      str(row["run_id"]) if row.get("run_id") else None)
 
 
 def as_profile(value: Any, role: str, project: ProjectArg = None) -> Profile:
@@ -312,7 +318,7 @@ def as_profile(value: Any, role: str, project: ProjectArg = None) -> Profile:
 def _stored_profile(key: str, role: str, project: ProjectArg) -> Profile:
     store = store_for(project)
     if "/" in key or "@" in key:  # a model URI: its reference profile
-        return _reference_of(store, key)[2]
+        return _reference_of(store, key).profile
     with queries.session(store) as con:
         profile_id = queries.profile_id_for_fingerprint(con, key)
         if profile_id is None and len(key) == 64 and set(key) <= _HEX and queries.profile_exists(con, key):
@@ -389,14 +395,11 @@ def _fingerprint(data: Any) -> str | None:
 
 # --- validation ----------------------------------------------------------------------------------
 
-def _validate(store: Store, name: str, version: int, reference: Profile, current: Profile,
-              data: Any) -> ValidationReport:
+def _validate(ref: _Reference, current: Profile, data: Any) -> ValidationReport:
     from mlnb.monitoring.validation import validate_against
 
-    with queries.session(store) as con:
-        signature = registry_queries.version_row(con, name, version).get("signature")
-    report = validate_against(reference, current, signature=_loads(signature))
-    fill_examples(report, data, reference)
+    report = validate_against(ref.profile, current, signature=ref.signature or None)
+    fill_examples(report, data, ref.profile)
     return report
 
 
@@ -456,11 +459,13 @@ def _column_names(built: Profile) -> list[str]:
 
 
 def _drift_dict(report: Any) -> dict[str, Any]:
-    return report if isinstance(report, dict) else report.to_dict()  # type: ignore[no-any-return]
+    out: dict[str, Any] = report if isinstance(report, dict) else report.to_dict()
+    return out
 
 
 def _validation_dict(report: Any) -> dict[str, Any]:
-    return report if isinstance(report, dict) else report.to_dict()  # type: ignore[no-any-return]
+    out: dict[str, Any] = report if isinstance(report, dict) else report.to_dict()
+    return out
 
 
 def drifted_columns(summary: Any) -> list[str]:
