@@ -198,6 +198,32 @@ def test_validate_reports_failures_with_examples_from_the_raw_frame(store: Store
     assert found[("no_nulls", "x")]["count"] == 1
 
 
+def test_secret_looking_values_and_secret_named_columns_are_not_stored(store: Store) -> None:
+    import pandas as pd
+
+    # Given training data with a secret-named column and a token among ordinary values
+    token, other = "ghp_" + "a1B2" * 9, "ghp_" + "z9Y8" * 9
+    data = pd.DataFrame({"api_key": ["k-one", "k-two"] * 50, "note": ["red"] * 99 + [token],
+                         "x": [float(i) for i in range(100)]})
+    _register(data=data)
+    # When it is profiled on registration and a batch with another token is monitored
+    batch = data.copy()
+    batch.loc[0, "note"] = other
+    batch.loc[1, "api_key"] = "k-three"
+    result = mlnb.monitor("churn/1", batch)
+    # Then the stored profile keeps counts but not the values
+    stored = orjson.loads(store.blobs.read_bytes(_profile_rows(store)["id"].iloc[0]))
+    assert stored["columns"]["api_key"]["counts"] == {"***": 100}
+    assert stored["columns"]["note"]["counts"] == {"red": 99, "***": 1}
+    # And no file of the store holds a token or a secret-named column's value (the user's result does)
+    assert other in str(result.validation.to_dict()) or other in str(result.drift.to_dict())
+    for path in store.root.rglob("*"):
+        if path.is_file():
+            content = path.read_bytes()
+            assert token.encode() not in content and other.encode() not in content, path
+            assert b"k-three" not in content and b"k-one" not in content, path
+
+
 BAD_INPUTS = {
     "unknown model": (lambda: mlnb.monitor("nope/1", _frame()), NotFoundError, "no model named 'nope'"),
     "unknown version": (lambda: mlnb.monitor("churn/7", _frame()), NotFoundError, "has no version 7"),

@@ -170,10 +170,11 @@ def store_profile(store: Store, built: Profile, fingerprint: str | None, model: 
     """Put a profile's JSON in the blob store and append its `profile` event; returns its id."""
     import orjson
 
-    payload = orjson.dumps(built.to_dict(), option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
-                           | orjson.OPT_SERIALIZE_NUMPY)
+    stored, changed = redacted_profile(built.to_dict())
+    payload = orjson.dumps(stored, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY)
     digest, _ = store.blobs.put_bytes(payload)
-    _remember(digest, built)
+    if not changed:  # else the next load reads what was stored
+        _remember(digest, built)
     store.writer.emit(event("profile", id=digest, fp=fingerprint, rows=_rows(built), cols=len(_column_names(built)),
                             model=model, version=version, t=time.time()))
     store.writer.flush(sync=True)
@@ -225,7 +226,7 @@ def _store_check(store: Store, result: MonitorResult, version_run: str | None) -
     import orjson
 
     name, _, version = result.model.rpartition("/")
-    report = result.to_dict()
+    report = redacted_report(result.to_dict())
     digest, _ = store.blobs.put_bytes(orjson.dumps(report))
     summary = {c["column"]: {"status": c.get("status"), "score": c.get("score")}
                for c in report["drift"].get("columns", [])}
@@ -446,6 +447,48 @@ def _examples(expectation: str, series: Any, column: dict[str, Any]) -> list[Any
     if expectation == "dtype":
         return [jsonable(v) for v in series.dropna().head(MAX_EXAMPLES).tolist()]
     return []
+
+
+# --- secrets ------------------------------------------------------------------------------------
+# Category values and failure examples are data: a column named like a secret (api_key, password)
+# keeps no values, and a value that looks like a token or key is masked, before anything is stored.
+MASK = "***"
+
+
+def redacted_profile(d: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """A profile dict with the category values of secret-named columns, and secret-looking values,
+    replaced by MASK (their counts merged); and whether anything was replaced."""
+    from mlnb.redact import is_sensitive_name, redact_text
+
+    changed = False
+    for name, column in d.get("columns", {}).items():
+        counts = column.get("counts")
+        if column.get("kind") != "categorical" or not isinstance(counts, dict):
+            continue
+        sensitive = is_sensitive_name(str(name))
+        masked: dict[str, int] = {}
+        for value, n in counts.items():
+            key = MASK if sensitive or redact_text(value) != value else value
+            masked[key] = masked.get(key, 0) + n
+        if masked != counts:
+            column["counts"], changed = masked, True
+    return d, changed
+
+
+def redacted_report(value: Any, sensitive: bool = False) -> Any:
+    """A report (nested dicts and lists) with secret-looking text masked, and the values listed for a
+    secret-named column (examples, unseen categories) masked entirely."""
+    from mlnb.redact import is_sensitive_name, redact_text
+
+    if isinstance(value, dict):
+        inner = sensitive or (isinstance(value.get("column"), str) and is_sensitive_name(value["column"]))
+        return {k: ([MASK] if v else []) if inner and k in ("examples", "unseen_categories") and isinstance(v, list)
+                else redacted_report(v, inner) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redacted_report(v, sensitive) for v in value]
+    if isinstance(value, str) and redact_text(value) != value:
+        return MASK
+    return value
 
 
 # --- small helpers -------------------------------------------------------------------------------
