@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mlnb.errors import InvalidValueError, MlnbError, NotFoundError
@@ -50,7 +50,6 @@ class MonitorResult:
     reference: str | None = None
     name: str | None = None
     run: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def passed(self) -> bool:
@@ -104,7 +103,7 @@ def drift(reference: Any, current: Any, columns: Sequence[str] | None = None,
     ref = as_profile(reference, "reference", project)
     cur = as_profile(current, "current", project)
     if columns is not None:
-        known = set(list(ref.columns)) | set(list(cur.columns))
+        known = set(ref.columns) | set(cur.columns)
         unknown = [c for c in columns if c not in known]
         if unknown:
             raise InvalidValueError(f"unknown column(s) {', '.join(map(repr, unknown))}; the data has "
