@@ -179,6 +179,30 @@ def test_profile_on_demand_links_a_version_and_drift_takes_frames_fingerprints_p
     assert [c["column"] for c in mlnb.drift(data, shifted, columns=["x"]).to_dict()["columns"]] == ["x"]
 
 
+def test_partitions_are_profiled_merged_and_a_register_that_cannot_profile_warns(store: Store) -> None:
+    import numpy as np
+
+    from mlnb.model_registry.versions import ReferenceProfileWarning
+    from mlnb.monitoring.profile import build_profile
+
+    # Given a frame given as a generator of partitions, then its stored profile is the whole frame's
+    data = _frame()
+    built = mlnb.profile(data.iloc[i:i + 1000] for i in range(0, 3000, 1000))
+    merged, whole = built.to_dict(), build_profile(data).to_dict()
+    for name, column in whole["columns"].items():  # sums agree up to float rounding, the rest exactly
+        for key in ("sum", "sum_sq"):
+            if key in column:
+                assert merged["columns"][name].pop(key) == pytest.approx(column.pop(key), rel=1e-9)
+    assert merged == whole
+    rows = _profile_rows(store)
+    assert rows["n_rows"].tolist() == [3000] and rows["fingerprint"].isna().all()  # an iterator is read once
+    # When a model is registered with data that cannot be profiled (a 1-D array)
+    with pytest.warns(ReferenceProfileWarning, match=r"run mlnb.profile\(df, model='odd/1'\)"):
+        record = reg.register_model({"w": 1}, "odd", data=np.arange(10.0))
+    # Then the version is registered all the same, without a reference profile
+    assert record["uri"] == "odd/1" and len(_profile_rows(store)) == 1
+
+
 def test_validate_reports_failures_with_examples_from_the_raw_frame(store: Store) -> None:
     # Given a version trained on data without nulls, ages 18-89 and three colors
     data = _frame()
