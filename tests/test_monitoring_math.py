@@ -505,3 +505,25 @@ def test_id_like_columns_are_not_held_to_known_categories():
     ids = pd.DataFrame({"id": [f"u{i}" for i in range(5000)]})
     new = pd.DataFrame({"id": [f"u{i}" for i in range(5000, 5100)]})
     assert validate_against(build_profile(ids), build_profile(new)).passed
+
+
+def test_narrow_ranges_far_from_zero_keep_their_resolution():
+    # years, coordinates and timestamps: the log sketch alone puts all of them in one or two buckets
+    rng = np.random.default_rng(12)
+    n = 50_000
+    ref = {"year": rng.integers(2015, 2020, n), "lat": rng.normal(40.75, 0.01, n),
+           "when": pd.Timestamp("2025-01-01").value / 1e9 + rng.uniform(0, 86_400 * 30, n)}
+    cur = {"year": rng.integers(2016, 2021, n), "lat": rng.normal(40.75 + 0.002, 0.01, n),
+           "when": ref["when"] + 0.0}
+    pref = build_profile(ref)
+    lat = np.asarray(column_quantiles(pref.columns["lat"], [0.1, 0.5, 0.9]))
+    assert np.all(np.abs(lat - np.quantile(ref["lat"], [0.1, 0.5, 0.9])) < 0.001)
+    assert len(reference_bins(pref.columns["lat"]).edges) == 19
+    report = drift(pref, build_profile(cur))
+    status = {c["column"]: c["status"] for c in report.columns}
+    assert status == {"year": "drift", "lat": "drift", "when": "ok"}
+    same = drift(pref, build_profile({k: v[: n // 2] for k, v in ref.items()}))
+    assert same.status == "ok"
+    # and the linear sketch merges exactly as well
+    parts = [build_profile({k: v[i:i + 9000] for k, v in ref.items()}) for i in range(0, n, 9000)]
+    _assert_same(merge_profiles(parts), pref)

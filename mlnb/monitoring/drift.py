@@ -32,7 +32,7 @@ import numpy as np
 from mlnb.errors import InvalidValueError
 from mlnb.monitoring import calibration as cal
 from mlnb.monitoring import sketch as sk
-from mlnb.monitoring.profile import NUMERIC_KINDS, Profile, reference_bins
+from mlnb.monitoring.profile import NUMERIC_KINDS, Bins, Profile, reference_bins
 
 MAX_CATEGORY_BINS = 200
 MAX_UNSEEN_LISTED = 20
@@ -175,7 +175,7 @@ def _worst(a: str, b: str) -> str:
 def _numeric_row(name: str, ref: dict[str, Any], cur: dict[str, Any], rows_ref: int, rows_cur: int,
                  opts: dict[str, Any]) -> dict[str, Any]:
     row = _empty_row(name, ref, rows_ref)
-    bins = reference_bins(ref, int(opts["bins"]))
+    bins = reference_bins(ref, int(opts["bins"]), like=cur)
     hist_r = bins.counts(ref)
     hist_c = bins.counts(cur)
     # the missing bin: a column turning null is drift too
@@ -186,7 +186,7 @@ def _numeric_row(name: str, ref: dict[str, Any], cur: dict[str, Any], rows_ref: 
     lo = _pick_min(ref["min"], cur["min"])
     hi = _pick_max(ref["max"], cur["max"])
     edges = [lo, *bins.edges, hi] if lo is not None else list(bins.edges)
-    ks, ks_p, w = _ks_wasserstein(ref, cur)
+    ks, ks_p, w = _ks_wasserstein(ref, cur, bins)
     row.update(status=_status(score, warn_at, drift_at), score=score, warn_at=warn_at, drift_at=drift_at,
                psi=score, js=cal.js_distance(r, c), wasserstein=w, ks=ks, ks_p=ks_p,
                missing_current=_missing(cur, rows_cur),
@@ -205,10 +205,12 @@ def _pick_max(a: Any, b: Any) -> Any:
     return float(max(vals)) if vals else None
 
 
-def _ks_wasserstein(ref: Mapping[str, Any], cur: Mapping[str, Any]) -> tuple[float | None, float | None, float | None]:
-    """(KS statistic, its asymptotic p-value, W1 / reference std) from the two sketches."""
-    kr, nr = sk.sketch_buckets(ref["sketch"])
-    kc, nc = sk.sketch_buckets(cur["sketch"])
+def _ks_wasserstein(ref: Mapping[str, Any], cur: Mapping[str, Any],
+                    bins: Bins) -> tuple[float | None, float | None, float | None]:
+    """(KS statistic, its asymptotic p-value, W1 / reference std) from the two sketches (the one
+    the bins were cut from)."""
+    kr, nr, _ = bins.support(ref)
+    kc, nc, _ = bins.support(cur)
     if nr.sum() == 0 or nc.sum() == 0:
         return None, None, None
     keys = np.union1d(kr, kc)
@@ -223,11 +225,18 @@ def _ks_wasserstein(ref: Mapping[str, Any], cur: Mapping[str, Any]) -> tuple[flo
     ks = float(diff.max())
     n_eff = n_r * n_c / (n_r + n_c)
     ks_p = _kolmogorov_p(ks, n_eff)
-    x = sk.bucket_values(keys)
+    x = _mids_of(keys, bins)
     w1 = float((diff[:-1] * np.diff(x)).sum())
     std = _std(ref)
     w = w1 / std if std and std > 0 else None
     return ks, ks_p, w
+
+
+def _mids_of(keys: np.ndarray, bins: Bins) -> np.ndarray:
+    if bins.exp is None:
+        return sk.bucket_values(keys)
+    out: np.ndarray = (keys + 0.5).astype(np.float64) * 2.0**bins.exp
+    return out
 
 
 def _std(col: Mapping[str, Any]) -> float | None:
