@@ -527,3 +527,24 @@ def test_narrow_ranges_far_from_zero_keep_their_resolution():
     # and the linear sketch merges exactly as well
     parts = [build_profile({k: v[i:i + 9000] for k, v in ref.items()}) for i in range(0, n, 9000)]
     _assert_same(merge_profiles(parts), pref)
+
+
+def test_dtype_names_do_not_depend_on_the_container():
+    import pyarrow as pa
+
+    df = pd.DataFrame({"i": [1, 2, 3], "n": pd.array([1, None, 3], dtype="Int64"),
+                       "t": pd.to_datetime(["2024-01-01", "2024-01-02", None]).as_unit("us")})
+    cols = build_profile(df).columns
+    assert (cols["i"]["dtype"], cols["n"]["dtype"], cols["t"]["dtype"]) == ("int64", "int64", "datetime64[ns]")
+    assert build_profile(pa.Table.from_pandas(df, preserve_index=False)).columns["t"]["dtype"] == "datetime64[ns]"
+
+
+def test_retyped_within_a_kind():
+    rng = np.random.default_rng(13)
+    ref = build_profile({"a": rng.integers(0, 100, 5000), "b": rng.integers(0, 100, 5000)})
+    cur = build_profile({"a": rng.integers(0, 100, 5000).astype(np.float64),
+                         "b": rng.integers(0, 100, 5000).astype(np.int32)})
+    report = drift(ref, cur)
+    status = {c["column"]: c["status"] for c in report.columns}
+    assert [r["column"] for r in report.to_dict()["schema"]["retyped"]] == ["a", "b"]
+    assert status == {"a": "warn", "b": "ok"}
