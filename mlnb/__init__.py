@@ -61,6 +61,7 @@ _HOMES: dict[str, str] = {
     **{name: "mlnb.model_registry" for name in _REGISTRY},
     "pipeline_view": "mlnb.batch.pipelines",
     "registry": "mlnb.widgets.registry_view",
+    "drift_report": "mlnb.widgets.drift_view",
     "compare": "mlnb.widgets.compare_view",
     "diff": "mlnb.widgets.diff_view",
     "lineage": "mlnb.widgets.lineage_view",

@@ -88,3 +88,45 @@ export function aliasWarning(alias: string, hiddenState: string | null): string 
 export function runLabel(runId: string, name: string | null): string {
   return name ? `${runId.slice(0, 8)} ${name}` : runId.slice(0, 8);
 }
+
+/** The latest check of each version of `model`, from the monitoring overview (newest wins). */
+export function latestChecks<T extends { model: string; version: number; t: string | null }>(
+  overview: T[], model: string
+): Map<number, T> {
+  const found = new Map<number, T>();
+  for (const item of overview) {
+    if (item.model !== model) {
+      continue;
+    }
+    const seen = found.get(item.version);
+    if (!seen || (item.t ?? '') >= (seen.t ?? '')) {
+      found.set(item.version, item);
+    }
+  }
+  return found;
+}
+
+/** Text, CSS status and tooltip of a version's monitoring badge. */
+export function monitorBadge(
+  check: { status: string; t: string | null; rows: number | null; validation?: string | null; drifted?: number | null },
+  now: Date = new Date()
+): { text: string; status: string; title: string } {
+  const invalid = check.validation === 'fail';
+  const status = invalid ? 'drift' : ['ok', 'warn', 'drift'].includes(check.status) ? check.status : 'unknown';
+  const text = invalid && check.status !== 'drift' ? 'invalid' : check.status;
+  const parts = [`latest check: ${check.status}`];
+  if (typeof check.drifted === 'number') {
+    parts.push(`${check.drifted} column${check.drifted === 1 ? '' : 's'} drifted`);
+  }
+  if (invalid) {
+    parts.push('validation failed');
+  }
+  if (check.rows !== null && check.rows !== undefined) {
+    parts.push(`${check.rows} rows`);
+  }
+  const when = ago(check.t, now);
+  if (when) {
+    parts.push(when);
+  }
+  return { text, status, title: parts.join(' · ') };
+}

@@ -115,6 +115,26 @@ export interface AliasMove {
   history: { alias: string; from_version: number | null; to_version: number | null; reason: string | null }[];
 }
 
+/** Overall status of a monitoring check (mlnb.monitor): drift also when validation failed. */
+export type MonitorStatus = 'ok' | 'warn' | 'drift';
+
+/** GET /mlnb/api/monitoring: the latest check of each monitored model version (mlnb/monitoring/views.py). */
+export interface MonitoringLatest {
+  model: string;
+  version: number;
+  status: MonitorStatus;
+  t: string | null;
+  rows: number | null;
+  id?: string | null;
+  validation?: 'pass' | 'fail' | null;
+  drifted?: number | null;
+}
+
+/** GET /mlnb/api/models/<name>/monitoring: one item per check of the model. */
+export interface MonitoringCheck extends MonitoringLatest {
+  name?: string | null;
+}
+
 export interface ApiErrorBody {
   error: { code: string; message: string };
 }
