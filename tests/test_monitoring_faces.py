@@ -188,3 +188,152 @@ def test_monitor_usage_errors_exit_2(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "Missing argument 'DATA'" in result.output
     result = CliRunner().invoke(cli, ["monitor", "churn/1", "x.csv", "--format", "xml"])
     assert result.exit_code == 2 and "xml" in result.output
+
+
+# --- end to end: a registered model with data, a shifted copy, every face -----------------------
+
+def frame(seed: int, n: int = 3000, shift: float = 0.0, new_plan: bool = False) -> Any:
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    plans = rng.choice(["basic", "pro", "team"], size=n, p=[0.5, 0.3, 0.2]).astype(object)
+    if new_plan:
+        plans[: n // 5] = "gold"
+    return pd.DataFrame({"age": rng.normal(40 + shift, 10, n), "income": rng.lognormal(10, 0.5, n),
+                         "plan": plans})
+
+
+@pytest.fixture
+def churn(project: Any) -> Any:
+    """Model churn: v1 registered with its training data (a reference profile), v2 without data."""
+    import mlnb
+
+    with mlnb.start_run(experiment="train"):
+        mlnb.register_model({"weights": [1, 2]}, "churn", data=frame(0))
+        mlnb.register_model({"weights": [3, 4]}, "churn")
+    return project
+
+
+def monitor_cli(project: Any, *args: str) -> Any:
+    return CliRunner().invoke(cli, ["--store", str(project.store.root), "monitor", *args])
+
+
+def test_cli_gates_on_drift_with_table_json_and_csv(churn: Any, tmp_path: Path) -> None:
+    import mlnb
+
+    # Given a batch like the training data and a shifted one with a new category, as files
+    frame(1).to_parquet(tmp_path / "calm.parquet")
+    frame(2, shift=10.0, new_plan=True).to_csv(tmp_path / "moved.csv", index=False)
+    # When the calm batch is checked, then it passes: exit 0, a table of the three columns
+    calm = monitor_cli(churn, "churn/1", str(tmp_path / "calm.parquet"))
+    assert calm.exit_code == 0, calm.output
+    assert calm.stdout.splitlines()[0].split()[:3] == ["column", "kind", "status"]
+    assert {line.split()[0] for line in calm.stdout.splitlines()[2:5]} == {"age", "income", "plan"}
+    assert "0 of 3 columns drifted" in calm.stdout and "validation passed" in calm.stdout
+    # When the moved batch is checked, then it fails the gate (exit 1) naming the drifted columns
+    moved = monitor_cli(churn, "churn/1", str(tmp_path / "moved.csv"), "--name", "nightly")
+    assert moved.exit_code == 1, moved.output
+    verdict = moved.stdout.strip().splitlines()
+    assert any(line.startswith("drift: ") and "age" in line and "plan" in line for line in verdict), moved.stdout
+    assert "Traceback" not in moved.output and "error:" not in moved.output
+    # And --format json carries the whole check, --format csv one row per column
+    as_json = json.loads(monitor_cli(churn, "churn/1", str(tmp_path / "moved.csv"), "--format", "json").stdout)
+    assert as_json["status"] == "drift" and as_json["model"] == "churn" and as_json["version"] == 1
+    assert {c["column"]: c["status"] for c in as_json["drift"]["columns"]}["age"] == "drift"
+    assert as_json["validation"]["passed"] is False  # "gold" was never seen in training
+    as_csv = monitor_cli(churn, "churn/1", str(tmp_path / "moved.csv"), "--format", "csv")
+    assert as_csv.exit_code == 1 and as_csv.stdout.splitlines()[0].startswith("column,kind,status,")
+    assert len(as_csv.stdout.strip().splitlines()) == 4
+    # And --columns narrows the verdict: income alone did not move
+    only_income = monitor_cli(churn, "churn/1", str(tmp_path / "moved.csv"), "--columns", "income")
+    assert only_income.exit_code == 0, only_income.output
+    # Every check was stored: the history holds them all, the named one included
+    history = mlnb.monitoring("churn")
+    assert len(history) == 5 and "nightly" in set(history["name"].dropna())
+
+
+def test_cli_bad_model_or_missing_reference_is_one_line_exit_2(churn: Any, tmp_path: Path) -> None:
+    frame(1).to_csv(tmp_path / "batch.csv", index=False)
+    assert_one_line_error(monitor_cli(churn, "nope/1", str(tmp_path / "batch.csv")), "nope", exit_code=2)
+    assert_one_line_error(monitor_cli(churn, "churn/2", str(tmp_path / "batch.csv")), "mlnb.profile", exit_code=2)
+    assert_one_line_error(monitor_cli(churn, "churn/1", str(tmp_path / "batch.csv"), "--columns", "zip"),
+                          "no column zip", exit_code=2)
+
+
+def test_widget_of_a_monitor_result_with_history_and_by_check_id(churn: Any) -> None:
+    import mlnb
+
+    first = mlnb.monitor("churn/1", frame(1))
+    second = mlnb.monitor("churn/1", frame(2, shift=10.0, new_plan=True))
+    widget = mlnb.drift_report(second, model="churn")
+    assert widget.column.value in ("age", "plan") and widget.column.options[0] in ("age", "plan")
+    history = widget.figures["history"]
+    age = next(t for t in history["data"] if t["name"] == widget.column.value)
+    assert len(age["x"]) == 2 and age["y"][1] > age["y"][0]  # the score rose with the shift
+    assert history["data"][-1]["y"][0] == 0 and history["data"][-1]["y"][1] >= 1  # drifted columns per check
+    page = widget._repr_mimebundle_()["text/html"]
+    assert "churn/1</code>" in page and "data-status='drift'" in page and "gold" in page
+    # By check id (a prefix is enough), the same report comes back from the store
+    again = drift_view.report_state(second.check_id[:10])
+    assert again["drift"]["columns"] == json.loads(json.dumps(second.to_dict()["drift"]["columns"]))
+    assert drift_view.overall_status(drift_view.report_state(first)) in ("ok", "warn")
+    with pytest.raises(Exception, match="no monitoring check"):
+        mlnb.drift_report("0" * 32)
+
+
+# --- the REST routes --------------------------------------------------------------------------
+
+@pytest.fixture
+def jp_server_config() -> dict:
+    return {"ServerApp": {"jpserver_extensions": {"mlnb.server": True}, "allow_unauthenticated_access": False}}
+
+
+@pytest.fixture
+def served_checks(jp_root_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    import mlnb
+    from tests.projectutil import connected_project
+
+    monkeypatch.delenv("MLNB_HOME", raising=False)
+    with connected_project(jp_root_dir / ".mlnb") as project:
+        with mlnb.start_run(experiment="train"):
+            mlnb.register_model({"weights": [1, 2]}, "churn", data=frame(0))
+            mlnb.register_model({"weights": [3, 4]}, "churn", data=frame(0))
+        calm = mlnb.monitor("churn/1", frame(1))
+        moved = mlnb.monitor("churn/2", frame(2, shift=10.0, new_plan=True), name="nightly")
+        yield {"project": project, "calm": calm, "moved": moved}
+
+
+async def _get(jp_fetch: Any, *parts: str) -> Any:
+    response = await jp_fetch("mlnb", "api", *parts)
+    assert response.headers["Content-Type"].startswith("application/json")
+    return json.loads(response.body)
+
+
+async def _error(jp_fetch: Any, *parts: str) -> tuple[int, dict[str, Any]]:
+    import tornado.httpclient
+
+    with pytest.raises(tornado.httpclient.HTTPClientError) as caught:
+        await jp_fetch("mlnb", "api", *parts)
+    return caught.value.code, json.loads(caught.value.response.body)
+
+
+@pytest.mark.slow
+async def test_rest_overview_history_and_check_detail(jp_fetch: Any, served_checks: dict[str, Any]) -> None:
+    overview = await _get(jp_fetch, "monitoring")
+    latest = {(o["model"], o["version"]): o for o in overview}
+    assert set(latest) == {("churn", 1), ("churn", 2)}
+    assert latest[("churn", 2)]["status"] == "drift" and latest[("churn", 1)]["status"] in ("ok", "warn")
+    assert latest[("churn", 2)]["check"] == served_checks["moved"].check_id
+    history = await _get(jp_fetch, "models", "churn", "monitoring")
+    assert [c["version"] for c in history["checks"]] == [1, 2] and history["checks"][1]["name"] == "nightly"
+    assert history["latest"]["2"] == "drift" and "age" in history["checks"][1]["summary"]
+    detail = await _get(jp_fetch, "monitoring", served_checks["moved"].check_id)
+    assert detail["model"] == "churn" and detail["drift"]["status"] == "drift"
+    assert {c["column"] for c in detail["drift"]["columns"]} == {"age", "income", "plan"}
+    assert drift_view.overall_status(drift_view.report_state(detail)) == "drift"  # the widget reads it as it is
+    assert (await _error(jp_fetch, "monitoring", "f" * 32))[0] == 404
+    code, body = await _error(jp_fetch, "monitoring", "not-a-check")
+    assert code == 400 and body["error"]["code"] == "bad_request" and "hex" in body["error"]["message"]
+    code, body = await _error(jp_fetch, "models", "nope", "monitoring")
+    assert code == 404 and body["error"]["code"] == "not_found"

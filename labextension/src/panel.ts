@@ -5,7 +5,7 @@ import { Widget } from '@lumino/widgets';
 import { ApiError, requestAPI } from './api';
 import { button, el } from './dom';
 import { aliasWarning, ago, formatValue, keyMetrics, latestChecks, monitorBadge, pageInfo, runLabel } from './format';
-import { AliasMove, DatasetsPage, ModelSummary, MonitoringCheck, MonitoringLatest, RunsPage } from './types';
+import { AliasMove, DatasetsPage, ModelSummary, MonitoringCheck, MonitoringHistory, MonitoringLatest, RunsPage } from './types';
 
 const POLL_MS = 1500;
 const PAGE = 20;
@@ -177,18 +177,18 @@ export class MlnbPanel extends Widget {
     const load = async (): Promise<void> => {
       let checks: MonitoringCheck[];
       try {
-        checks = await requestAPI<MonitoringCheck[]>(['models', name, 'monitoring']);
+        checks = (await requestAPI<MonitoringHistory>(['models', name, 'monitoring'])).checks;
       } catch (error) {
         list.replaceChildren(el('li', { className: 'mlnb-error', text: error instanceof ApiError ? error.message : String(error) }));
         return;
       }
       list.replaceChildren(...checks.slice().reverse().map(check => {
         const badge = monitorBadge(check);
-        return el('li', { className: 'mlnb-monitor-check', title: badge.title, attrs: { 'data-check': String(check.id ?? '') } }, [
+        return el('li', { className: 'mlnb-monitor-check', title: badge.title, attrs: { 'data-check': check.check } }, [
           el('span', { className: `mlnb-monitor-badge mlnb-monitor-${badge.status}`, text: badge.text }),
           el('span', { text: `v${check.version}` }),
           el('span', { className: 'mlnb-dim', text: [
-            typeof check.drifted === 'number' ? `${check.drifted} drifted` : '',
+            (check.drifted_columns ?? []).length ? `drifted: ${check.drifted_columns.slice(0, 4).join(', ')}` : '',
             check.rows !== null && check.rows !== undefined ? `${check.rows} rows` : '',
             check.name ?? '', ago(check.t)
           ].filter(Boolean).join(' · ') })

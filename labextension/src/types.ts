@@ -123,16 +123,35 @@ export interface MonitoringLatest {
   model: string;
   version: number;
   status: MonitorStatus;
+  validation: 'pass' | 'fail' | null;
   t: string | null;
   rows: number | null;
-  id?: string | null;
-  validation?: 'pass' | 'fail' | null;
-  drifted?: number | null;
+  drifted: number | null;
+  check: string;
+  checks: number;
 }
 
-/** GET /mlnb/api/models/<name>/monitoring: one item per check of the model. */
-export interface MonitoringCheck extends MonitoringLatest {
-  name?: string | null;
+/** One check in a model's monitoring history. */
+export interface MonitoringCheck {
+  check: string;
+  version: number;
+  t: string | null;
+  rows: number | null;
+  status: MonitorStatus;
+  validation: 'pass' | 'fail' | null;
+  drifted: number | null;
+  drifted_columns: string[];
+  name: string | null;
+  fingerprint: string | null;
+  summary: Record<string, { status: string; score: number | string | null }>;
+}
+
+/** GET /mlnb/api/models/<name>/monitoring: the checks of a model (or `name/3`: of one version), oldest first. */
+export interface MonitoringHistory {
+  model: string;
+  version: number | null;
+  checks: MonitoringCheck[];
+  latest: Record<string, MonitorStatus>;
 }
 
 export interface ApiErrorBody {

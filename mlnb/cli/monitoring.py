@@ -154,6 +154,7 @@ def verdict(state: dict[str, Any]) -> str:
         failures = validation.get("failures") or []
         text += "; validation passed" if validation.get("passed", True) else \
             f"; validation failed ({len(failures)} expectation{'s' if len(failures) != 1 else ''})"
-    if check.get("id"):
-        text += f"; check {str(check['id'])[:12]}"
+    check_id = check.get("check") or check.get("id")
+    if check_id:
+        text += f"; check {str(check_id)[:12]}"
     return text

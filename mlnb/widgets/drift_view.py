@@ -38,9 +38,8 @@ def report_state(obj: Any, project: Any = None) -> dict[str, Any]:
     DriftReport, a MonitorResult, their dicts, a check_detail answer or a stored check id."""
     if isinstance(obj, str):  # a check id: read it from the store
         from mlnb.monitoring import views
-        from mlnb.project import resolve
 
-        obj = views.check_detail(resolve(project).store, obj)
+        obj = views.check_detail(project, obj)
     found = _split(obj)
     if found is None:
         raise InvalidValueError("drift_report takes a DriftReport, a MonitorResult (mlnb.monitor(...)), "
@@ -314,8 +313,9 @@ def render_html(state: dict[str, Any], sort_by: str = "status", descending: bool
     where = ""
     if check.get("model") is not None:
         where = f" · model <code>{esc(str(check['model']))}/{esc(str(check.get('version', '?')))}</code>"
-    if check.get("id"):
-        where += f" · check <code>{esc(str(check['id'])[:12])}</code>"
+    check_id = check.get("check") or check.get("id")
+    if check_id:
+        where += f" · check <code>{esc(str(check_id)[:12])}</code>"
     counts = {s: sum(1 for r in rows if r["status"] == s) for s in ("drift", "warn")}
     summary = (f"<p>{_badge(overall_status(state))} {counts['drift']} drifted, {counts['warn']} warning, "
                f"{len(rows)} columns · {esc(number_text(report.get('rows_current')))} rows vs "
@@ -409,14 +409,14 @@ class StaticDriftReport:
 
 def drift_report(report: Any, model: str | None = None, project: Any = None) -> Any:
     """The drift report widget for a DriftReport, a MonitorResult or a check id (its static HTML
-    view without ipywidgets). With `model`, also the drift score history of that model's checks."""
+    view without ipywidgets). With `model` (`churn`, or one version: `churn/3`), also the drift
+    score history of its checks."""
     state = report_state(report, project=project)
     history = None
     if model is not None:
-        from mlnb.monitoring import monitoring
+        from mlnb.monitoring import views
 
-        frame = monitoring(model, project=project)
-        history = frame.astype(object).where(frame.notna(), None).to_dict("records")
+        history = views.monitoring_history(project, model)["checks"]
     try:
         import ipywidgets  # noqa: F401
     except ImportError:
