@@ -258,7 +258,7 @@ def test_cli_bad_model_or_missing_reference_is_one_line_exit_2(churn: Any, tmp_p
     assert_one_line_error(monitor_cli(churn, "nope/1", str(tmp_path / "batch.csv")), "nope", exit_code=2)
     assert_one_line_error(monitor_cli(churn, "churn/2", str(tmp_path / "batch.csv")), "mlnb.profile", exit_code=2)
     assert_one_line_error(monitor_cli(churn, "churn/1", str(tmp_path / "batch.csv"), "--columns", "zip"),
-                          "no column zip", exit_code=2)
+                          "no column zip in batch.csv", exit_code=2)
 
 
 def test_widget_of_a_monitor_result_with_history_and_by_check_id(churn: Any) -> None:

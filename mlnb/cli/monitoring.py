@@ -51,6 +51,10 @@ def monitor_command(settings: Settings, model_uri: str, data: str, fmt: str, col
     wanted = split_columns(columns)
     try:
         frame = read_data(data)
+        unknown = [c for c in wanted if c not in frame.columns]
+        if unknown:  # before the check is made (and stored)
+            shown = ", ".join(map(str, list(frame.columns)[:30]))
+            raise MlnbError(f"no column {', '.join(unknown)} in {os.path.basename(data)}; its columns are: {shown}")
         from mlnb.monitoring import monitor
 
         result = monitor(model_uri, frame, name=name, project=settings.open_project())
@@ -64,7 +68,7 @@ def monitor_command(settings: Settings, model_uri: str, data: str, fmt: str, col
         raise BadInput(one_line(f"cannot read {data}: {exc.strerror or exc}")) from None
     print_check(state, fmt)
     if overall_status(state) == "drift":
-        raise SystemExit(1)
+        click.get_current_context().exit(1)
 
 
 def read_data(path: str) -> Any:
