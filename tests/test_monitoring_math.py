@@ -256,3 +256,274 @@ def test_sketch_buckets_follow_the_documented_edges():
     assert s["pos"].get(4, 0) >= 1 and s["pos"].get(-2) == 1 and s["neg"] == {5: 1}
     assert math.isclose(sk.bucket_upper(sk.bucket_key("pos", 4)), g**4)
     assert math.isclose(sk.bucket_upper(sk.bucket_key("neg", 5)), -(g**4))
+
+
+# ---- drift --------------------------------------------------------------------------------------
+
+from mlnb.monitoring import calibration as cal  # noqa: E402
+from mlnb.monitoring.drift import DriftReport, drift  # noqa: E402
+
+CATS = np.array(["red", "green", "blue", "cyan", "magenta", "yellow", "black", "white"])
+CAT_P = np.array([0.3, 0.2, 0.15, 0.1, 0.1, 0.1, 0.04, 0.01])
+
+
+def _population(n: int, seed: int, columns: int = 50) -> dict[str, np.ndarray]:
+    """`columns` columns, a fifth each normal, lognormal, uniform, ints and categorical."""
+    rng = np.random.default_rng(seed)
+    out: dict[str, np.ndarray] = {}
+    for i in range(columns):
+        family = i % 5
+        if family == 0:
+            out[f"normal_{i}"] = rng.normal(i, 1 + i / 10, n)
+        elif family == 1:
+            out[f"lognormal_{i}"] = rng.lognormal(0, 1, n)
+        elif family == 2:
+            out[f"uniform_{i}"] = rng.uniform(-i, i + 1, n)
+        elif family == 3:
+            out[f"ints_{i}"] = rng.integers(0, 5 + i, n)
+        else:
+            out[f"cat_{i}"] = CATS[np.searchsorted(np.cumsum(CAT_P), rng.random(n) * 0.999999)]
+    return out
+
+
+@pytest.fixture(scope="module")
+def reference() -> Profile:
+    return build_profile(_population(200_000, seed=100))
+
+
+@pytest.mark.parametrize("n", [10_000, 100_000, 1_000_000])
+def test_independent_samples_of_the_reference_population_do_not_alarm(reference, n):
+    flagged = []
+    warned = []
+    for seed in (1, 2):
+        report = drift(reference, build_profile(_population(n, seed=seed)))
+        flagged += report.drifted
+        warned += [c["column"] for c in report.columns if c["status"] == "warn"]
+        assert report.to_dict()["schema"] == {"added": [], "removed": [], "retyped": []}
+    # <= 1% of the 100 column checks drift; warnings (the 99.5th percentile) stay rare too
+    assert len(flagged) <= 1, flagged
+    assert len(warned) <= 3, warned
+
+
+def test_planted_changes_are_detected(reference):
+    data = _population(20_000, seed=7)
+    data["normal_0"] = data["normal_0"] + 0.1 * 1.0  # 0.1 sigma
+    data["normal_5"] = data["normal_5"] + 0.1 * 1.5
+    data["cat_4"] = np.where(np.arange(20_000) % 20 == 0, "purple", data["cat_4"])  # a new category, 5%
+    del data["uniform_2"]  # removed
+    data["ints_3"] = data["ints_3"].astype(str)  # retyped
+    data["extra"] = np.zeros(20_000)  # added
+    report = drift(reference, build_profile(data))
+    d = report.to_dict()
+    status = {c["column"]: c["status"] for c in d["columns"]}
+    assert d["status"] == "drift"
+    assert status["normal_0"] == "drift" and status["normal_5"] == "drift"
+    assert status["cat_4"] == "drift"
+    cat = next(c for c in d["columns"] if c["column"] == "cat_4")
+    assert cat["unseen_categories"] == ["purple"] and cat["unseen_share"] == pytest.approx(0.05)
+    assert status["uniform_2"] == "drift" and d["schema"]["removed"] == ["uniform_2"]
+    assert status["ints_3"] == "drift"
+    assert d["schema"]["retyped"] == [{"column": "ints_3", "reference": "numeric (int64)", "current": "categorical (string)"}]
+    assert d["schema"]["added"] == ["extra"] and "extra" not in status
+    others = [c for c, s in status.items() if s == "drift" and c not in
+              {"normal_0", "normal_5", "cat_4", "uniform_2", "ints_3"}]
+    assert others == []
+    normal = next(c for c in d["columns"] if c["column"] == "normal_0")
+    assert 0.07 < normal["wasserstein"] < 0.13  # normalised: the shift in sigmas
+    assert normal["ks_p_adjusted"] >= normal["ks_p"]
+
+
+def test_report_shape_and_table(reference):
+    report = drift(reference, build_profile(_population(5_000, seed=3)), columns=["normal_0", "cat_4"])
+    d = report.to_dict()
+    assert set(d) == {"status", "rows_reference", "rows_current", "schema", "columns", "method", "thresholds"}
+    assert (d["rows_reference"], d["rows_current"]) == (200_000, 5_000)
+    row = d["columns"][0]
+    for key in ("column", "kind", "status", "statistic", "score", "warn_at", "drift_at", "psi", "js", "wasserstein",
+                "ks", "ks_p", "ks_p_adjusted", "chi2", "missing_reference", "missing_current", "unseen_categories",
+                "unseen_share", "reference_hist", "current_hist"):
+        assert key in row, key
+    assert row["statistic"] == "psi" and row["warn_at"] <= row["drift_at"]
+    hist = row["reference_hist"]
+    assert len(hist["edges"]) == len(hist["counts"]) + 1 and sum(hist["counts"]) == 200_000
+    assert d["columns"][1]["chi2"] is not None and d["columns"][1]["reference_hist"]["categories"][-1] == "(other)"
+    json.dumps(d, allow_nan=False)
+    table = report.table()
+    assert list(table["column"]) == ["normal_0", "cat_4"] and "reference_hist" not in table
+    assert DriftReport.from_dict(d).status == report.status
+    with pytest.raises(InvalidValueError, match="no column 'nope'"):
+        drift(reference, reference, columns=["nope"])
+
+
+def test_missing_values_appearing_are_drift(reference):
+    data = _population(20_000, seed=8, columns=5)
+    data["normal_0"][:2000] = np.nan
+    row = drift(reference, build_profile(data), columns=["normal_0"]).columns[0]
+    assert row["status"] == "drift" and row["missing_current"] == pytest.approx(0.1) and row["missing_reference"] == 0
+
+
+def test_huge_batches_do_not_alarm_on_trivial_shifts():
+    rng = np.random.default_rng(9)
+    ref = build_profile({"x": rng.normal(size=1_000_000)})
+    cur = build_profile({"x": rng.normal(0.02, 1, 1_000_000)})
+    row = drift(ref, cur).columns[0]
+    assert row["ks_p"] < 1e-10  # a raw test would alarm
+    assert row["status"] == "ok" and row["warn_at"] == cal.MIN_WARN
+
+
+def test_threshold_overrides_are_honoured_and_validated(reference):
+    cur = build_profile(_population(10_000, seed=4, columns=5))
+    default = drift(reference, cur, columns=["normal_0"]).columns[0]
+    strict = drift(reference, cur, columns=["normal_0"], thresholds={"warn": 0.0, "drift": 0.0}).columns[0]
+    assert (strict["warn_at"], strict["drift_at"], strict["status"]) == (0.0, 0.0, "drift")
+    assert default["status"] == "ok"
+    loose = drift(reference, cur, thresholds={"min_warn": 5.0, "min_drift": 9.0})
+    assert all(c["warn_at"] == 5.0 and c["drift_at"] == 9.0 for c in loose.columns if c["statistic"] == "psi")
+    per = drift(reference, cur, thresholds={"columns": {"normal_0": {"drift": 0.0, "warn": 0.0}}})
+    assert {c["column"] for c in per.columns if c["status"] == "drift"} >= {"normal_0"}
+    assert per.to_dict()["thresholds"] == {"columns": {"normal_0": {"drift": 0.0, "warn": 0.0}}}
+    assert len(reference_bins(reference.columns["normal_0"], 5).edges) == 4
+    coarse = drift(reference, cur, columns=["normal_0"], thresholds={"bins": 5}).columns[0]
+    assert len(coarse["reference_hist"]["counts"]) == 5
+    for bad, msg in [({"wran": 1}, "unknown key 'wran'"), ({"warn": -1}, "non-negative"),
+                     ({"warn": 0.3, "drift": 0.1}, "must not exceed"), ({"drift_percentile": 100}, "percentile"),
+                     ({"bins": 1.5}, "whole number"), ("high", "must be a dict"),
+                     ({"columns": {"a": 3}}, "must be a dict"), ({"warn": True}, "non-negative number")]:
+        with pytest.raises(InvalidValueError, match=msg):
+            drift(reference, cur, thresholds=bad)
+
+
+def test_calibration_is_cached_and_deterministic():
+    counts = np.array([100, 200, 300, 400])
+    a = cal.null_psi(counts, 12_345)
+    assert cal.null_psi(counts, 12_300) is a  # n rounded to 2 significant digits
+    cal._CACHE.clear()
+    b = cal.null_psi(counts, 12_345)
+    assert b is not a and np.array_equal(a, b)
+    assert cal.round_n(12_345) == 12_000 and cal.round_n(987) == 990 and cal.round_n(7) == 7
+
+
+def test_ks_p_value_matches_the_kolmogorov_distribution():
+    from mlnb.monitoring.drift import _kolmogorov_p
+
+    # known values of the Kolmogorov survival function: Q(1.36) ~ 0.049, Q(1.63) ~ 0.010
+    assert _kolmogorov_p(1.36 / 1000, 1e6) == pytest.approx(0.0494, abs=0.002)
+    assert _kolmogorov_p(1.63 / 1000, 1e6) == pytest.approx(0.0098, abs=0.001)
+    assert _kolmogorov_p(0.0, 100) == 1.0
+
+
+def test_benjamini_hochberg_adjustment():
+    from mlnb.monitoring.drift import _adjust_ks
+
+    rows = [{"ks_p": p, "ks_p_adjusted": None} for p in (0.01, 0.04, 0.03, 0.5)]
+    _adjust_ks(rows)
+    assert [r["ks_p_adjusted"] for r in rows] == pytest.approx([0.04, 0.04 * 4 / 3, 0.04 * 4 / 3, 0.5])
+
+
+def test_drift_import_loads_no_scipy_or_pandas():
+    code = ("import sys, mlnb.monitoring.drift, mlnb.monitoring.calibration;"
+            "print(sorted(m for m in ('pandas', 'scipy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+# ---- validation ---------------------------------------------------------------------------------
+
+from mlnb.monitoring.validation import ValidationReport, failing_examples, validate_against  # noqa: E402
+
+
+def _training(n: int = 2000) -> pd.DataFrame:
+    rng = np.random.default_rng(11)
+    return pd.DataFrame({"age": rng.integers(18, 80, n), "income": rng.normal(50_000, 10_000, n),
+                         "city": rng.choice(["Oslo", "Lima", "Pune"], n),
+                         "signup": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 1000, n), unit="D")})
+
+
+def test_data_like_the_training_data_passes():
+    train = _training()
+    ref = build_profile(train)
+    batch = train.sample(500, random_state=1)
+    report = validate_against(ref, build_profile(batch), data=batch)
+    assert report.passed and report.to_dict() == {"passed": True, "failures": []}
+    later = batch.assign(signup=batch["signup"] + pd.Timedelta(days=5000))  # dates move on: not a failure
+    assert validate_against(ref, build_profile(later)).passed
+
+
+def test_failed_expectations_with_counts_and_examples():
+    train = _training()
+    ref = build_profile(train)
+    bad = train.iloc[:100].copy()
+    bad["income"] = bad["income"].astype(float)
+    bad.loc[bad.index[:3], "income"] = np.nan          # no_nulls
+    bad.loc[bad.index[3:5], "income"] = [10**7, -10**7]  # in_range (x2)
+    bad.loc[bad.index[5], "income"] = np.inf           # in_range: an inf the training data never had
+    bad.loc[bad.index[:7], "city"] = ["Rome", "Rome", "Kyiv", "Oslo", "Lima", "Pune", "Rome"]  # 4 unseen
+    bad["age"] = bad["age"].astype(str)                # dtype
+    bad = bad.drop(columns=["signup"])                 # column_present
+    report = validate_against(ref, build_profile(bad), data=bad)
+    got = {(f["expectation"], f["column"]): f for f in report.to_dict()["failures"]}
+    assert not report.passed
+    assert set(got) == {("column_present", "signup"), ("dtype", "age"), ("no_nulls", "income"),
+                        ("in_range", "income"), ("known_categories", "city")}
+    assert got[("no_nulls", "income")]["count"] == 3 and got[("no_nulls", "income")]["examples"] == bad.index[:3].tolist()
+    assert got[("in_range", "income")]["count"] == 3
+    assert set(got[("in_range", "income")]["examples"]) == {1e7, -1e7, "inf"}
+    assert got[("known_categories", "city")]["count"] == 4
+    assert set(got[("known_categories", "city")]["examples"]) == {"Rome", "Kyiv"}
+    assert got[("dtype", "age")]["detail"].startswith("expected numeric")
+    assert got[("column_present", "signup")]["count"] == 100
+    json.dumps(report.to_dict(), allow_nan=False)
+    assert ValidationReport.from_dict(report.to_dict()).passed is False
+    # without the raw data: counts from the profile, examples from what it knows
+    from_profile = {(f["expectation"], f["column"]): f for f in validate_against(ref, build_profile(bad)).failures}
+    assert set(from_profile) == set(got)
+    assert from_profile[("in_range", "income")]["count"] >= 2
+    assert from_profile[("known_categories", "city")]["examples"] == ["Rome", "Kyiv"]
+    assert failing_examples(bad, got[("in_range", "income")], ref) == [1e7, -1e7, "inf"]
+
+
+def test_margin_and_signature():
+    train = _training()
+    ref = build_profile(train)
+    top = float(train["income"].max())
+    span = top - float(train["income"].min())
+    just_over = pd.DataFrame({"income": [top + 0.05 * span]})
+    assert validate_against(ref, build_profile(just_over), margin=0.1).failures[0]["expectation"] == "column_present"
+    only_income = {"input": {"columns": [["income", "float64"]]}}
+    assert validate_against(ref, build_profile(just_over), signature=only_income, margin=0.1).passed
+    assert not validate_against(ref, build_profile(just_over), signature=only_income, margin=0.01).passed
+    typed = {"input": {"columns": [["income", "object"]]}}
+    (fail,) = validate_against(ref, build_profile(just_over), signature=typed).failures
+    assert fail["expectation"] == "dtype"
+    with pytest.raises(InvalidValueError, match="margin"):
+        validate_against(ref, ref, margin=-1)
+    with pytest.raises(InvalidValueError, match="Profile"):
+        validate_against(ref, train)
+
+
+def test_id_like_columns_are_not_held_to_known_categories():
+    ids = pd.DataFrame({"id": [f"u{i}" for i in range(5000)]})
+    new = pd.DataFrame({"id": [f"u{i}" for i in range(5000, 5100)]})
+    assert validate_against(build_profile(ids), build_profile(new)).passed
+
+
+def test_narrow_ranges_far_from_zero_keep_their_resolution():
+    # years, coordinates and timestamps: the log sketch alone puts all of them in one or two buckets
+    rng = np.random.default_rng(12)
+    n = 50_000
+    ref = {"year": rng.integers(2015, 2020, n), "lat": rng.normal(40.75, 0.01, n),
+           "when": pd.Timestamp("2025-01-01").value / 1e9 + rng.uniform(0, 86_400 * 30, n)}
+    cur = {"year": rng.integers(2016, 2021, n), "lat": rng.normal(40.75 + 0.002, 0.01, n),
+           "when": ref["when"] + 0.0}
+    pref = build_profile(ref)
+    lat = np.asarray(column_quantiles(pref.columns["lat"], [0.1, 0.5, 0.9]))
+    assert np.all(np.abs(lat - np.quantile(ref["lat"], [0.1, 0.5, 0.9])) < 0.001)
+    assert len(reference_bins(pref.columns["lat"]).edges) == 19
+    report = drift(pref, build_profile(cur))
+    status = {c["column"]: c["status"] for c in report.columns}
+    assert status == {"year": "drift", "lat": "drift", "when": "ok"}
+    same = drift(pref, build_profile({k: v[: n // 2] for k, v in ref.items()}))
+    assert same.status == "ok"
+    # and the linear sketch merges exactly as well
+    parts = [build_profile({k: v[i:i + 9000] for k, v in ref.items()}) for i in range(0, n, 9000)]
+    _assert_same(merge_profiles(parts), pref)

@@ -46,6 +46,9 @@ class Profile:
                 out["sketch"] = {"gamma": s["gamma"], "zero": s["zero"],
                                  "pos": {str(k): v for k, v in s["pos"].items()},
                                  "neg": {str(k): v for k, v in s["neg"].items()}}
+                if s.get("linear") is not None:
+                    out["sketch"]["linear"] = {"exp": s["linear"]["exp"],
+                                               "counts": {str(k): v for k, v in s["linear"]["counts"].items()}}
             else:
                 out["counts"] = dict(col["counts"])
                 if col["overflow"] is not None:
@@ -67,6 +70,10 @@ class Profile:
                     out["sketch"] = {"gamma": float(s["gamma"]), "zero": int(s["zero"]),
                                      "pos": {int(k): int(v) for k, v in s["pos"].items()},
                                      "neg": {int(k): int(v) for k, v in s["neg"].items()}}
+                    lin = s.get("linear")  # added after format 1's first cut: optional
+                    if lin is not None:
+                        out["sketch"]["linear"] = {"exp": int(lin["exp"]),
+                                                   "counts": {int(k): int(v) for k, v in lin["counts"].items()}}
                 elif col["kind"] == "categorical":
                     out["counts"] = {str(k): int(v) for k, v in col["counts"].items()}
                     over = col.get("overflow")
@@ -133,7 +140,14 @@ def _merge_columns(name: str, a: dict[str, Any], b: dict[str, Any]) -> dict[str,
     out["sum"] = None if a["sum"] is None or b["sum"] is None else float(a["sum"] + b["sum"])
     out["sum_sq"] = None if a["sum_sq"] is None or b["sum_sq"] is None else float(a["sum_sq"] + b["sum_sq"])
     out["sketch"] = sk.merge_sketches(a["sketch"], b["sketch"])
+    linear = sk.merge_linear(a["sketch"].get("linear"), b["sketch"].get("linear"), _float(out["min"]), _float(out["max"]))
+    if linear is not None:
+        out["sketch"]["linear"] = linear
     return out
+
+
+def _float(x: Any) -> float | None:
+    return None if x is None else float(x)
 
 
 def _pick(fn: Any, x: Any, y: Any) -> Any:
@@ -345,7 +359,7 @@ def _numeric_column(kind: str, dtype: str, values: np.ndarray, nulls: int = 0,
     return {"kind": kind, "dtype": dtype, "count": n_finite, "nulls": int(nulls), "nans": nans,
             "pos_inf": pos_inf, "neg_inf": neg_inf, "min": lo, "max": hi,
             "sum": total if np.isfinite(total) else None, "sum_sq": total_sq if np.isfinite(total_sq) else None,
-            "sketch": sk.numeric_sketch(a)}
+            "sketch": {**sk.numeric_sketch(a), "linear": sk.linear_sketch(a, _float(lo) or 0.0, _float(hi) or 0.0)}}
 
 
 def _categorical_column(dtype: str, counts: dict[str, int], nulls: int) -> dict[str, Any]:
@@ -358,18 +372,21 @@ def _categorical_column(dtype: str, counts: dict[str, int], nulls: int) -> dict[
 # ---- derived views ------------------------------------------------------------------------------
 
 def column_quantiles(col: Mapping[str, Any], qs: Iterable[float] | int = 101) -> list[float | None]:
-    """Quantiles of a numeric column's finite values from its sketch (within 1% relative, clamped
-    to [min, max]); `qs` is a list of probabilities or a number of evenly spaced ones (0..1)."""
+    """Quantiles of a numeric column's finite values from its sketches (each from the log sketch,
+    within 1% relative, or the linear one, within half its bucket width, whichever bound is
+    tighter; clamped to [min, max]); `qs` is a list of probabilities or a count of evenly spaced ones."""
     probs = np.linspace(0, 1, qs) if isinstance(qs, int) else np.asarray(list(qs), dtype=np.float64)
     if col.get("kind") not in NUMERIC_KINDS:
         raise InvalidValueError("quantiles need a numeric or datetime column")
     if not col["count"]:
         return [None] * len(probs)
-    keys, counts = sk.sketch_buckets(col["sketch"])
-    cum = np.cumsum(counts)
     ranks = probs * (col["count"] - 1)
-    where = np.searchsorted(cum, ranks, side="right")
-    values = sk.bucket_values(keys[np.minimum(where, keys.size - 1)])
+    values = _quantiles_from(col, ranks, None)
+    exp = _linear_exp(col)
+    if exp is not None:
+        linear = _quantiles_from(col, ranks, exp)
+        use = 2.0 ** (exp - 1) < sk.RELATIVE_ACCURACY * np.abs(values)
+        values = np.where(use, linear, values)
     values = np.clip(values, col["min"], col["max"])
     values[probs <= 0] = col["min"]  # the ends are known exactly
     values[probs >= 1] = col["max"]
@@ -377,42 +394,102 @@ def column_quantiles(col: Mapping[str, Any], qs: Iterable[float] | int = 101) ->
     return out
 
 
+def _quantiles_from(col: Mapping[str, Any], ranks: np.ndarray, exp: int | None) -> np.ndarray:
+    keys, counts = _support(col, exp)
+    where = np.searchsorted(np.cumsum(counts), ranks, side="right")
+    return _mids(keys[np.minimum(where, keys.size - 1)], exp)
+
+
+def _linear_exp(col: Mapping[str, Any]) -> int | None:
+    lin = col["sketch"].get("linear")
+    return None if lin is None else int(lin["exp"])
+
+
+def _support(col: Mapping[str, Any], exp: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """(bucket keys in value order, counts) of the log sketch (exp None) or of the linear sketch
+    re-bucketed to width 2**exp (exp at least the column's own)."""
+    if exp is None:
+        return sk.sketch_buckets(col["sketch"])
+    lin = col["sketch"]["linear"]
+    counts = sk.rebucket(lin["counts"], exp - lin["exp"])
+    keys = np.asarray(sorted(counts), dtype=np.int64)
+    return keys, np.asarray([counts[k] for k in keys.tolist()], dtype=np.int64)
+
+
+def _uppers(keys: np.ndarray, exp: int | None) -> np.ndarray:
+    if exp is None:
+        return sk.bucket_uppers(keys)
+    out: np.ndarray = (keys + 1).astype(np.float64) * 2.0**exp
+    return out
+
+
+def _mids(keys: np.ndarray, exp: int | None) -> np.ndarray:
+    if exp is None:
+        return sk.bucket_values(keys)
+    out: np.ndarray = (keys + 0.5).astype(np.float64) * 2.0**exp
+    return out
+
+
 @dataclass(frozen=True)
 class Bins:
-    """A drift histogram: bin j holds the buckets with edges[j-1] < upper <= edges[j]; open tails.
+    """A drift histogram: cut after the buckets `keys` (edges: those buckets' upper ends), open tails.
 
-    `keys` are the bucket keys the edges were snapped to, so any profile's counts in these bins are
-    an exact sum of its buckets; +-inf go to the tails.
+    `exp` None: keys of the log sketch (bin j holds edges[j-1] < x <= edges[j]); else keys of the
+    linear sketch at width 2**exp (edges[j-1] <= x < edges[j]). Any profile's counts in these bins
+    are an exact sum of its buckets; +-inf go to the tails.
     """
 
     edges: tuple[float, ...]
     keys: tuple[int, ...]
+    exp: int | None = None
 
     def counts(self, col: Mapping[str, Any]) -> np.ndarray:
-        keys, counts = sk.sketch_buckets(col["sketch"])
+        keys, counts = _support(col, self.exp)
         which = np.searchsorted(np.asarray(self.keys, dtype=np.int64), keys, side="left")
         out = np.bincount(which, weights=counts, minlength=len(self.keys) + 1).astype(np.int64)
         out[0] += col["neg_inf"]
         out[-1] += col["pos_inf"]
         return out
 
+    def support(self, col: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(keys, counts, representative values) of `col`'s buckets on this binning's sketch."""
+        keys, counts = _support(col, self.exp)
+        return keys, counts, _mids(keys, self.exp)
 
-def reference_bins(col: Mapping[str, Any], k: int = 20) -> Bins:
+
+def reference_bins(col: Mapping[str, Any], k: int = 20, like: Mapping[str, Any] | None = None) -> Bins:
     """The drift bins of a reference column: its k-quantiles snapped up to bucket boundaries (a
-    quantile falling in a bucket becomes that bucket's upper end), duplicates dropped, open tails."""
+    quantile falling in a bucket becomes that bucket's upper end), duplicates dropped, open tails.
+
+    From the log sketch, or from the linear one (at the coarser width of `col` and `like`, the
+    column the bins will be applied to) when that gives more distinct edges: narrow ranges far
+    from zero (years, coordinates, timestamps) need it.
+    """
     if col.get("kind") not in NUMERIC_KINDS:
         raise InvalidValueError("histogram bins need a numeric or datetime column")
-    keys, counts = sk.sketch_buckets(col["sketch"])
+    best = _quantile_bins(col, k, None)
+    exp = _linear_exp(col)
+    if exp is not None and like is not None:
+        other = _linear_exp(like)
+        exp = None if other is None else max(exp, other)
+    if exp is not None and col["count"]:
+        linear = _quantile_bins(col, k, exp)
+        if len(linear.keys) > len(best.keys):
+            best = linear
+    return best
+
+
+def _quantile_bins(col: Mapping[str, Any], k: int, exp: int | None) -> Bins:
+    keys, counts = _support(col, exp)
     if keys.size <= 1:
-        cuts = keys.tolist()
+        cuts = keys
     else:
         cum = np.cumsum(counts)
         ranks = np.arange(1, k) / k * cum[-1]
         where = np.unique(np.searchsorted(cum, ranks, side="left"))
         where = where[where < keys.size - 1]  # the last bucket's upper end would leave an empty tail
-        cuts = keys[where].tolist()
-    edges = sk.bucket_uppers(np.asarray(cuts, dtype=np.int64)).tolist()
-    return Bins(tuple(edges), tuple(int(c) for c in cuts))
+        cuts = keys[where]
+    return Bins(tuple(_uppers(cuts, exp).tolist()), tuple(int(c) for c in cuts.tolist()), exp)
 
 
 def iter_columns(profile: Profile) -> Iterator[tuple[str, dict[str, Any]]]:

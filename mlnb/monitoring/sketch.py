@@ -139,6 +139,71 @@ def bucket_values(keys: np.ndarray) -> np.ndarray:
     return out
 
 
+# ---- linear buckets: resolution for narrow ranges far from zero (years, latitudes, epochs) ------
+
+LINEAR_BUCKETS = 512
+LINEAR_MIN_EXP = -1022  # 2**-e stays a finite float
+_MANTISSA = 52
+
+
+def linear_exponent(lo: float, hi: float, e: int = LINEAR_MIN_EXP) -> int:
+    """The smallest exponent e (from `e` up) whose aligned width-2**e grid covers [lo, hi] in at most
+    LINEAR_BUCKETS buckets and keeps indices exact (|x| / 2**e < 2**52).
+
+    Both conditions only get easier as e grows and harder for a wider range, so the exponent of
+    a union is the smallest one valid for the union's range: merging stays exact.
+    """
+    top = max(abs(lo), abs(hi))
+    if top > 0:
+        e = max(e, math.frexp(top)[1] - _MANTISSA)
+    span = hi - lo
+    if span > 0:
+        e = max(e, math.frexp(span / LINEAR_BUCKETS)[1] - 1)
+    while math.floor(hi / 2.0**e) - math.floor(lo / 2.0**e) + 1 > LINEAR_BUCKETS:
+        e += 1
+    return e
+
+
+def linear_sketch(values: np.ndarray, lo: float, hi: float) -> dict[str, Any]:
+    """{"exp": e, "counts": {index: n}}: bucket index i holds [i * 2**e, (i + 1) * 2**e)."""
+    if values.size == 0:
+        return {"exp": LINEAR_MIN_EXP, "counts": {}}
+    e = linear_exponent(lo, hi)
+    return {"exp": e, "counts": _linear_counts(values, e)}
+
+
+def _linear_counts(values: np.ndarray, e: int) -> dict[int, int]:
+    if values.size == 0:
+        return {}
+    index = np.floor(values * 2.0**-e).astype(np.int64)
+    first = int(index.min())
+    counts = np.bincount(index - first)
+    return _nonzero(counts, first)
+
+
+def rebucket(counts: dict[int, int], shift: int) -> dict[int, int]:
+    """Linear counts at exponent e re-bucketed to e + shift (exact: the grids nest)."""
+    if shift == 0:
+        return counts
+    out: dict[int, int] = {}
+    for i, n in counts.items():
+        j = i >> shift
+        out[j] = out.get(j, 0) + n
+    return out
+
+
+def merge_linear(a: dict[str, Any] | None, b: dict[str, Any] | None, lo: float | None,
+                 hi: float | None) -> dict[str, Any] | None:
+    """The linear sketch of a union whose finite values span [lo, hi]."""
+    if a is None or b is None:
+        return None
+    if lo is None or hi is None:
+        return {"exp": max(a["exp"], b["exp"]), "counts": {}}
+    e = linear_exponent(lo, hi, max(a["exp"], b["exp"]))
+    counts = _add(rebucket(a["counts"], e - a["exp"]), rebucket(b["counts"], e - b["exp"]))
+    return {"exp": e, "counts": counts}
+
+
 # ---- categories -------------------------------------------------------------------------------
 
 def value_text(value: Any) -> str:
