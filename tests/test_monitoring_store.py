@@ -179,6 +179,30 @@ def test_profile_on_demand_links_a_version_and_drift_takes_frames_fingerprints_p
     assert [c["column"] for c in mlnb.drift(data, shifted, columns=["x"]).to_dict()["columns"]] == ["x"]
 
 
+def test_partitions_are_profiled_merged_and_a_register_that_cannot_profile_warns(store: Store) -> None:
+    import numpy as np
+
+    from mlnb.model_registry.versions import ReferenceProfileWarning
+    from mlnb.monitoring.profile import build_profile
+
+    # Given a frame given as a generator of partitions, then its stored profile is the whole frame's
+    data = _frame()
+    built = mlnb.profile(data.iloc[i:i + 1000] for i in range(0, 3000, 1000))
+    merged, whole = built.to_dict(), build_profile(data).to_dict()
+    for name, column in whole["columns"].items():  # sums agree up to float rounding, the rest exactly
+        for key in ("sum", "sum_sq"):
+            if key in column:
+                assert merged["columns"][name].pop(key) == pytest.approx(column.pop(key), rel=1e-9)
+    assert merged == whole
+    rows = _profile_rows(store)
+    assert rows["n_rows"].tolist() == [3000] and rows["fingerprint"].isna().all()  # an iterator is read once
+    # When a model is registered with data that cannot be profiled (a 1-D array)
+    with pytest.warns(ReferenceProfileWarning, match=r"run mlnb.profile\(df, model='odd/1'\)"):
+        record = reg.register_model({"w": 1}, "odd", data=np.arange(10.0))
+    # Then the version is registered all the same, without a reference profile
+    assert record["uri"] == "odd/1" and len(_profile_rows(store)) == 1
+
+
 def test_validate_reports_failures_with_examples_from_the_raw_frame(store: Store) -> None:
     # Given a version trained on data without nulls, ages 18-89 and three colors
     data = _frame()
@@ -196,6 +220,32 @@ def test_validate_reports_failures_with_examples_from_the_raw_frame(store: Store
     assert found[("in_range", "age")]["count"] >= 1 and 500 in found[("in_range", "age")]["examples"]
     assert "octarine" in found[("known_categories", "color")]["examples"]
     assert found[("no_nulls", "x")]["count"] == 1
+
+
+def test_secret_looking_values_and_secret_named_columns_are_not_stored(store: Store) -> None:
+    import pandas as pd
+
+    # Given training data with a secret-named column and a token among ordinary values
+    token, other = "ghp_" + "a1B2" * 9, "ghp_" + "z9Y8" * 9
+    data = pd.DataFrame({"api_key": ["k-one", "k-two"] * 50, "note": ["red"] * 99 + [token],
+                         "x": [float(i) for i in range(100)]})
+    _register(data=data)
+    # When it is profiled on registration and a batch with another token is monitored
+    batch = data.copy()
+    batch.loc[0, "note"] = other
+    batch.loc[1, "api_key"] = "k-three"
+    result = mlnb.monitor("churn/1", batch)
+    # Then the stored profile keeps counts but not the values
+    stored = orjson.loads(store.blobs.read_bytes(_profile_rows(store)["id"].iloc[0]))
+    assert stored["columns"]["api_key"]["counts"] == {"***": 100}
+    assert stored["columns"]["note"]["counts"] == {"red": 99, "***": 1}
+    # And no file of the store holds a token or a secret-named column's value (the user's result does)
+    assert other in str(result.validation.to_dict()) or other in str(result.drift.to_dict())
+    for path in store.root.rglob("*"):
+        if path.is_file():
+            content = path.read_bytes()
+            assert token.encode() not in content and other.encode() not in content, path
+            assert b"k-three" not in content and b"k-one" not in content, path
 
 
 BAD_INPUTS = {

@@ -6,7 +6,9 @@ Layout (one job per module):
   drift        drift(reference_profile, current_profile) -> DriftReport; calibration: its thresholds
   validation   validate_against(profile, data_profile) -> ValidationReport
   api          the public functions (mlnb.profile, mlnb.drift, mlnb.validate, mlnb.monitor,
-               mlnb.monitoring) and MonitorResult; stores profiles and checks
+               mlnb.monitoring) and MonitorResult
+  inputs       what is accepted as data, argument checks, failure examples from the raw frame
+  records      profiles and check reports stored (blobs + events, secrets masked) and read back
   queries      every monitoring query against the index
   tables       the index tables (profiles, monitoring), their ingest handlers and migrations
   views        JSON view-models for the REST handlers, the widget and the CLI

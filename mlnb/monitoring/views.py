@@ -10,7 +10,8 @@ from typing import Any
 from mlnb.errors import InvalidValueError, NotFoundError
 from mlnb.model_registry.access import ProjectArg, store_for
 from mlnb.monitoring import queries
-from mlnb.monitoring.api import drifted_columns, load_report, model_or_version
+from mlnb.monitoring.api import model_or_version
+from mlnb.monitoring.records import drifted_columns, load_report
 from mlnb.views.json import json_safe
 
 CHECK_ID_MIN = 6  # the shortest prefix of a check id that is looked up
