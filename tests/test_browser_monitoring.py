@@ -26,6 +26,11 @@ def frame(seed, n=3000, shift=0.0, new_plan=False):
     if new_plan:
         plans[: n // 5] = "gold"
     return pd.DataFrame({"age": rng.normal(40 + shift, 10, n), "income": rng.lognormal(10, 0.5, n), "plan": plans})
+def moved():
+    batch = frame(0).sample(n=1500, random_state=2).reset_index(drop=True)
+    batch["age"] += 10.0
+    batch.loc[:299, "plan"] = "gold"
+    return batch
 """
 
 
@@ -53,7 +58,7 @@ def test_sidebar_shows_monitoring_badges_and_history(tmp_path: Path, monkeypatch
             mlnb.register_model({"weights": [1, 2]}, "churn", data=frame(0))
             mlnb.register_model({"weights": [3, 4]}, "churn", data=frame(0))
             mlnb.register_model({"weights": [5, 6]}, "churn")  # v3: never checked, no badge
-        calm = mlnb.monitor("churn/1", frame(1))
+        calm = mlnb.monitor("churn/1", frame(0).sample(n=1000, random_state=1))  # rows of the training data
         assert calm.status in ("ok", "warn")
     make_notebook(["import mlnb" + FRAME_CODE], root / "monitor.ipynb")
     serve_this_checkout(home)
@@ -64,7 +69,7 @@ def test_sidebar_shows_monitoring_badges_and_history(tmp_path: Path, monkeypatch
         {"action": "expectText", "selector": f"{v1} .mlnb-monitor-badge", "text": calm.status},
         {"action": "count", "selector": f"{v2} .mlnb-monitor-badge"},
         # a check made in the notebook shows up after a refresh: v2 drifted
-        {"action": "kernel", "code": "r = mlnb.monitor('churn/2', frame(2, shift=10.0, new_plan=True), name='nightly')\n"
+        {"action": "kernel", "code": "r = mlnb.monitor('churn/2', moved(), name='nightly')\n"
                                      "print(r.status)", "contains": "drift"},
         {"action": "click", "selector": f"{PANEL} .mlnb-header button"},
         {"action": "expectText", "selector": f"{v2} .mlnb-monitor-badge", "text": "drift"},

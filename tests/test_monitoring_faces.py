@@ -192,6 +192,19 @@ def test_monitor_usage_errors_exit_2(tmp_path: Path) -> None:
 
 # --- end to end: a registered model with data, a shifted copy, every face -----------------------
 
+def calm_batch() -> Any:
+    """Rows drawn from the training data itself: nothing moved, every value within the training range."""
+    return frame(0).sample(n=1000, random_state=1).reset_index(drop=True)
+
+
+def moved_batch() -> Any:
+    """Rows of the training data, with age shifted by one standard deviation and a new plan "gold"."""
+    batch = frame(0).sample(n=1500, random_state=2).reset_index(drop=True)
+    batch["age"] += 10.0
+    batch.loc[:299, "plan"] = "gold"
+    return batch
+
+
 def frame(seed: int, n: int = 3000, shift: float = 0.0, new_plan: bool = False) -> Any:
     import numpy as np
     import pandas as pd
@@ -223,8 +236,8 @@ def test_cli_gates_on_drift_with_table_json_and_csv(churn: Any, tmp_path: Path) 
     import mlnb
 
     # Given a batch like the training data and a shifted one with a new category, as files
-    frame(1).to_parquet(tmp_path / "calm.parquet")
-    frame(2, shift=10.0, new_plan=True).to_csv(tmp_path / "moved.csv", index=False)
+    calm_batch().to_parquet(tmp_path / "calm.parquet")
+    moved_batch().to_csv(tmp_path / "moved.csv", index=False)
     # When the calm batch is checked, then it passes: exit 0, a table of the three columns
     calm = monitor_cli(churn, "churn/1", str(tmp_path / "calm.parquet"))
     assert calm.exit_code == 0, calm.output
@@ -264,8 +277,8 @@ def test_cli_bad_model_or_missing_reference_is_one_line_exit_2(churn: Any, tmp_p
 def test_widget_of_a_monitor_result_with_history_and_by_check_id(churn: Any) -> None:
     import mlnb
 
-    first = mlnb.monitor("churn/1", frame(1))
-    second = mlnb.monitor("churn/1", frame(2, shift=10.0, new_plan=True))
+    first = mlnb.monitor("churn/1", calm_batch())
+    second = mlnb.monitor("churn/1", moved_batch())
     widget = mlnb.drift_report(second, model="churn")
     assert widget.column.value in ("age", "plan") and widget.column.options[0] in ("age", "plan")
     history = widget.figures["history"]
@@ -299,8 +312,8 @@ def served_checks(jp_root_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
         with mlnb.start_run(experiment="train"):
             mlnb.register_model({"weights": [1, 2]}, "churn", data=frame(0))
             mlnb.register_model({"weights": [3, 4]}, "churn", data=frame(0))
-        calm = mlnb.monitor("churn/1", frame(1))
-        moved = mlnb.monitor("churn/2", frame(2, shift=10.0, new_plan=True), name="nightly")
+        calm = mlnb.monitor("churn/1", calm_batch())
+        moved = mlnb.monitor("churn/2", moved_batch(), name="nightly")
         yield {"project": project, "calm": calm, "moved": moved}
 
 
