@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from mlnb.cli import cli
 from mlnb.errors import InvalidValueError
-from mlnb.widgets import drift_view
+from mlnb.widgets import drift_html, drift_view
 from tests.cliutil import assert_one_line_error
 
 INF = math.inf
@@ -49,29 +49,29 @@ def hand_made_report() -> dict[str, Any]:
 
 def test_table_sorts_by_severity_name_and_statistics_with_missing_values_last() -> None:
     report = hand_made_report()
-    assert [r["column"] for r in drift_view.table_rows(report)] == ["age", "plan", "income"]
-    assert [r["column"] for r in drift_view.table_rows(report, "status", descending=True)] == ["income", "plan", "age"]
-    assert [r["column"] for r in drift_view.table_rows(report, "column")] == ["age", "income", "plan"]
-    assert [r["column"] for r in drift_view.table_rows(report, "psi")] == ["income", "age", "plan"]  # plan: no psi
-    assert [r["column"] for r in drift_view.table_rows(report, "psi", descending=True)] == ["age", "income", "plan"]
-    assert drift_view.table_rows(report)[1]["unseen"] == "<b>gold</b>"
+    assert [r["column"] for r in drift_html.table_rows(report)] == ["age", "plan", "income"]
+    assert [r["column"] for r in drift_html.table_rows(report, "status", descending=True)] == ["income", "plan", "age"]
+    assert [r["column"] for r in drift_html.table_rows(report, "column")] == ["age", "income", "plan"]
+    assert [r["column"] for r in drift_html.table_rows(report, "psi")] == ["income", "age", "plan"]  # plan: no psi
+    assert [r["column"] for r in drift_html.table_rows(report, "psi", descending=True)] == ["age", "income", "plan"]
+    assert drift_html.table_rows(report)[1]["unseen"] == "<b>gold</b>"
     with pytest.raises(InvalidValueError, match="sort_by must be one of"):
-        drift_view.table_rows(report, "nope")
+        drift_html.table_rows(report, "nope")
 
 
 def test_histograms_label_open_tails_and_categories_and_compare_shares() -> None:
-    age, plan, income = (drift_view.column_entry(hand_made_report(), c) for c in ("age", "plan", "income"))
-    assert drift_view.bin_labels(age["reference_hist"]) == ["≤ 20", "(20, 40]", "> 40"]
-    assert drift_view.bin_labels(income["reference_hist"]) == ["≤ 10", "(10, 20]", "> 20"]  # inner cuts only
-    assert drift_view.bin_labels({"edges": ["-inf", 0, "inf"], "counts": [1, 2]}) == ["≤ 0", "> 0"]  # JSON infinities
-    labels, ref, cur = drift_view.histogram_shares(plan)
+    age, plan, income = (drift_html.column_entry(hand_made_report(), c) for c in ("age", "plan", "income"))
+    assert drift_html.bin_labels(age["reference_hist"]) == ["≤ 20", "(20, 40]", "> 40"]
+    assert drift_html.bin_labels(income["reference_hist"]) == ["≤ 10", "(10, 20]", "> 20"]  # inner cuts only
+    assert drift_html.bin_labels({"edges": ["-inf", 0, "inf"], "counts": [1, 2]}) == ["≤ 0", "> 0"]  # JSON infinities
+    labels, ref, cur = drift_html.histogram_shares(plan)
     assert labels == ["basic", "pro", "<b>gold</b>"] and ref == [0.6, 0.4, 0.0] and cur == [0.56, 0.42, 0.02]
-    figure = drift_view.histogram_figure(age)
+    figure = drift_html.histogram_figure(age)
     assert [t["name"] for t in figure["data"]] == ["reference", "current"]
     assert figure["data"][1]["y"] == [0.1, 0.3, 0.6] and figure["layout"]["barmode"] == "overlay"
-    assert "&lt;b&gt;" in json.dumps(drift_view.histogram_figure(plan)["data"][0]["x"])  # plotly reads some HTML
+    assert "&lt;b&gt;" in json.dumps(drift_html.histogram_figure(plan)["data"][0]["x"])  # plotly reads some HTML
     with pytest.raises(InvalidValueError, match="no column 'zip'"):
-        drift_view.column_entry(hand_made_report(), "zip")
+        drift_html.column_entry(hand_made_report(), "zip")
 
 
 def test_history_figure_follows_a_column_over_checks() -> None:
@@ -79,12 +79,12 @@ def test_history_figure_follows_a_column_over_checks() -> None:
                 "summary": json.dumps({"age": {"status": "drift", "score": 0.3}, "plan": {"status": "ok", "score": 0.01}})},
                {"t": "2026-11-01 10:00:00", "status": "ok", "drifted": 0,
                 "summary": [{"column": "age", "status": "ok", "score": 0.01}]}]
-    figure = drift_view.history_figure(history, "age")
+    figure = drift_html.history_figure(history, "age")
     line, bars = figure["data"]
     assert line["name"] == "age" and line["y"] == [0.01, 0.3] and line["x"][0].startswith("2026-11-01")
-    assert line["marker"]["color"] == [drift_view.STATUS_COLORS["ok"], drift_view.STATUS_COLORS["drift"]]
+    assert line["marker"]["color"] == [drift_html.STATUS_COLORS["ok"], drift_html.STATUS_COLORS["drift"]]
     assert bars["y"] == [0, 1] and "2 checks" in figure["layout"]["title"]["text"]
-    assert [t["name"] for t in drift_view.history_figure(history)["data"]] == ["age", "plan", "drifted columns"]
+    assert [t["name"] for t in drift_html.history_figure(history)["data"]] == ["age", "plan", "drifted columns"]
 
 
 def test_report_state_takes_reports_results_and_check_details() -> None:
@@ -99,12 +99,12 @@ def test_report_state_takes_reports_results_and_check_details() -> None:
 
     assert drift_view.report_state(Report())["drift"] is report
     state = drift_view.report_state(Result())
-    assert state["drift"] is report and drift_view.overall_status(state) == "drift"
+    assert state["drift"] is report and drift_html.overall_status(state) == "drift"
     detail = drift_view.report_state({"id": "abc", "model": "churn", "version": 2, "report": report,
                                       "validation": {"passed": True, "failures": []}})
     assert detail["check"] == {"id": "abc", "model": "churn", "version": 2}
     calm = drift_view.report_state({**report, "status": "warn"})
-    assert drift_view.overall_status(calm) == "warn"
+    assert drift_html.overall_status(calm) == "warn"
     with pytest.raises(InvalidValueError, match="drift_report takes a DriftReport"):
         drift_view.report_state(42)
 
@@ -113,7 +113,7 @@ def test_static_html_escapes_and_shows_table_schema_validation_and_histograms() 
     state = drift_view.report_state({"drift": hand_made_report(), "model": "churn", "version": 3, "validation": {
         "passed": False, "failures": [{"expectation": "in_range", "column": "age", "count": 7,
                                         "examples": [130, 150], "detail": "<i>above</i> the training range"}]}})
-    page = drift_view.render_html(state)
+    page = drift_html.render_html(state)
     assert "<b>gold</b>" not in page and "&lt;b&gt;gold&lt;/b&gt;" in page
     assert "<i>above" not in page and "in_range" in page and "130, 150" in page
     assert "added: extra" in page and "churn/3</code>" in page and "1 drifted, 1 warning, 3 columns" in page
@@ -166,10 +166,10 @@ def test_restricting_to_columns_recomputes_the_verdict() -> None:
     assert verdict(state).startswith("drift: 1 of 3 columns drifted (age), 1 warning; added: extra; "
                                       "validation failed (1 expectation)")
     calm = restrict(state, ["income", "plan"])
-    assert drift_view.overall_status(calm) == "warn" and calm["validation"]["passed"]
+    assert drift_html.overall_status(calm) == "warn" and calm["validation"]["passed"]
     assert [c["column"] for c in calm["drift"]["columns"]] == ["income", "plan"]
-    assert drift_view.overall_status(restrict(state, ["extra"])) == "warn"  # an added column warns
-    assert drift_view.overall_status(restrict(state, ["age"])) == "drift"
+    assert drift_html.overall_status(restrict(state, ["extra"])) == "warn"  # an added column warns
+    assert drift_html.overall_status(restrict(state, ["age"])) == "drift"
     with pytest.raises(Exception, match="no column zip in the check"):
         restrict(state, ["zip"])
 
@@ -290,7 +290,7 @@ def test_widget_of_a_monitor_result_with_history_and_by_check_id(churn: Any) -> 
     # By check id (a prefix is enough), the same report comes back from the store
     again = drift_view.report_state(second.check_id[:10])
     assert again["drift"]["columns"] == json.loads(json.dumps(second.to_dict()["drift"]["columns"]))
-    assert drift_view.overall_status(drift_view.report_state(first)) in ("ok", "warn")
+    assert drift_html.overall_status(drift_view.report_state(first)) in ("ok", "warn")
     with pytest.raises(Exception, match="no monitoring check"):
         mlnb.drift_report("0" * 32)
 
@@ -344,9 +344,18 @@ async def test_rest_overview_history_and_check_detail(jp_fetch: Any, served_chec
     detail = await _get(jp_fetch, "monitoring", served_checks["moved"].check_id)
     assert detail["model"] == "churn" and detail["drift"]["status"] == "drift"
     assert {c["column"] for c in detail["drift"]["columns"]} == {"age", "income", "plan"}
-    assert drift_view.overall_status(drift_view.report_state(detail)) == "drift"  # the widget reads it as it is
+    assert drift_html.overall_status(drift_view.report_state(detail)) == "drift"  # the widget reads it as it is
     assert (await _error(jp_fetch, "monitoring", "f" * 32))[0] == 404
     code, body = await _error(jp_fetch, "monitoring", "not-a-check")
     assert code == 400 and body["error"]["code"] == "bad_request" and "hex" in body["error"]["message"]
     code, body = await _error(jp_fetch, "models", "nope", "monitoring")
     assert code == 404 and body["error"]["code"] == "not_found"
+
+
+def test_reports_show_as_static_html_in_a_notebook(churn: Any) -> None:
+    import mlnb
+
+    result = mlnb.monitor("churn/1", moved_batch())
+    page = result._repr_html_()
+    assert "mlnb-drift-table" in page and "churn/1</code>" in page and "Validation: failed" in page
+    assert result.drift._repr_html_().count("<tr data-column=") == 3

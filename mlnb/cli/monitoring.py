@@ -17,7 +17,7 @@ from mlnb.cli.app import CliError, Settings, one_line, pass_settings
 from mlnb.cli.output import FORMATS, print_records, print_table, split_columns
 from mlnb.errors import MlnbError
 from mlnb.extras import install_hint
-from mlnb.widgets.drift_view import STATUS_RANK, overall_status, report_state, table_rows
+from mlnb.widgets.drift_html import STATUS_RANK, overall_status, report_state, table_rows
 
 READERS = {".parquet": "read_parquet", ".pq": "read_parquet", ".csv": "read_csv"}
 TABLE_FIELDS = ("column", "kind", "status", "statistic", "score", "warn_at", "drift_at", "psi", "js",
