@@ -34,11 +34,13 @@ def moved():
 """
 
 
-def serve_this_checkout(home: Path) -> None:
-    """Let JupyterLab load this checkout's built extension (its private data dir comes first on the
-    extension path) rather than whichever build `jupyter-builder develop` linked into the env."""
+def serve_this_checkout(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let JupyterLab load this checkout's built extension rather than whichever build
+    `jupyter-builder develop` linked into the environment: linked into the server's private data dir,
+    which then comes first on the extension path."""
     built = REPO_ROOT / "mlnb" / "labextension"
     if (built / "package.json").is_file():
+        monkeypatch.setenv("JUPYTER_PREFER_ENV_PATH", "0")
         target = home / "data" / "labextensions" / "mlnb"
         target.parent.mkdir(parents=True, exist_ok=True)
         if not target.exists():
@@ -61,7 +63,7 @@ def test_sidebar_shows_monitoring_badges_and_history(tmp_path: Path, monkeypatch
         calm = mlnb.monitor("churn/1", frame(0).sample(n=1000, random_state=1))  # rows of the training data
         assert calm.status in ("ok", "warn")
     make_notebook(["import mlnb" + FRAME_CODE], root / "monitor.ipynb")
-    serve_this_checkout(home)
+    serve_this_checkout(home, monkeypatch)
     v1, v2, v3 = (f"{CHURN} .mlnb-version[data-version='{v}']" for v in (1, 2, 3))
     actions = [
         {"action": "click", "selector": "li[data-id='mlnb-panel']", "expect": PANEL},
