@@ -19,7 +19,7 @@ from mlnb.model_registry import queries as registry_queries
 from mlnb.model_registry.access import ProjectArg, store_for
 from mlnb.model_registry.names import ModelURI, check_name
 from mlnb.monitoring import queries
-from mlnb.monitoring.inputs import build, check_columns, check_thresholds, fill_examples, fingerprint_of, first_line
+from mlnb.monitoring.inputs import build, check_columns, check_thresholds, fingerprint_of, first_line
 from mlnb.monitoring.records import (
     drifted_columns, json_dict, jsonable, load_profile, store_check, store_profile,
 )
@@ -260,9 +260,8 @@ def _stored_profile(key: str, role: str, project: ProjectArg) -> Profile:
 def _validate(ref: _Reference, current: Profile, data: Any) -> ValidationReport:
     from mlnb.monitoring.validation import validate_against
 
-    report = validate_against(ref.profile, current, signature=ref.signature or None)
-    fill_examples(report, data, ref.profile)
-    return report
+    # the raw data goes along: examples of failing values come from it (profiles keep no rows)
+    return validate_against(ref.profile, current, signature=ref.signature or None, data=data)
 
 
 def _drift_dict(report: Any) -> dict[str, Any]:
