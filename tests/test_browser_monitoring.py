@@ -1,6 +1,7 @@
 """Monitoring in the mlnb sidebar, in a real JupyterLab (headless Chromium): each model version shows
 the status of its latest check as a badge, a check made from the notebook's kernel updates it, and
-the model's monitoring history unfolds with every check. Screenshot:
+the model's monitoring history unfolds with every check; the notebook shows the live drift report
+(table, histogram and history charts). Screenshot:
 test-output/browser/sidebar-monitoring.png."""
 from __future__ import annotations
 
@@ -62,7 +63,9 @@ def test_sidebar_shows_monitoring_badges_and_history(tmp_path: Path, monkeypatch
             mlnb.register_model({"weights": [5, 6]}, "churn")  # v3: never checked, no badge
         calm = mlnb.monitor("churn/1", frame(0).sample(n=1000, random_state=1))  # rows of the training data
         assert calm.status in ("ok", "warn")
-    make_notebook(["import mlnb" + FRAME_CODE], root / "monitor.ipynb")
+    # the notebook also shows the live drift report of the first check (by id), with its history
+    make_notebook(["import mlnb" + FRAME_CODE, f"mlnb.drift_report({calm.check_id[:12]!r}, model='churn')"],
+                  root / "monitor.ipynb")
     serve_this_checkout(home, monkeypatch)
     v1, v2, v3 = (f"{CHURN} .mlnb-version[data-version='{v}']" for v in (1, 2, 3))
     actions = [
@@ -86,7 +89,9 @@ def test_sidebar_shows_monitoring_badges_and_history(tmp_path: Path, monkeypatch
     ]
     try:
         with jupyterlab_server(root, home=home) as server:
-            result = run_in_browser(server, "monitor.ipynb", [".jp-Notebook"], SCREENSHOT.with_name("monitoring-end.png"),
+            result = run_in_browser(server, "monitor.ipynb", [".jp-Notebook", ".jp-OutputArea .mlnb-drift-table",
+                                                              {"selector": ".jp-OutputArea .js-plotly-plot", "minCount": 2}],
+                                    SCREENSHOT.with_name("monitoring-end.png"),
                                     actions=actions, collapseSidebars=False, fitNotebook=False,
                                     viewport={"width": 1400, "height": 1000})
     finally:

@@ -63,6 +63,11 @@ def test_histograms_label_open_tails_and_categories_and_compare_shares() -> None
     age, plan, income = (drift_html.column_entry(hand_made_report(), c) for c in ("age", "plan", "income"))
     assert drift_html.bin_labels(age["reference_hist"]) == ["≤ 20", "(20, 40]", "> 40"]
     assert drift_html.bin_labels(income["reference_hist"]) == ["≤ 10", "(10, 20]", "> 20"]  # inner cuts only
+    # the reference's min and max as outer edges still mean open tails
+    assert drift_html.bin_labels({"edges": [1.5, 20, 40, 99.5], "counts": [1, 2, 3]}) == ["≤ 20", "(20, 40]", "> 40"]
+    missing = {"column": "m", "kind": "categorical", "reference_hist": {"categories": ["a", "b"], "counts": [3, 1]},
+               "current_hist": {"categories": ["a", "b"], "counts": [1, 1], "missing": 2}}
+    assert drift_html.histogram_shares(missing) == (["a", "b", "(missing)"], [0.75, 0.25, 0.0], [0.25, 0.25, 0.5])
     assert drift_html.bin_labels({"edges": ["-inf", 0, "inf"], "counts": [1, 2]}) == ["≤ 0", "> 0"]  # JSON infinities
     labels, ref, cur = drift_html.histogram_shares(plan)
     assert labels == ["basic", "pro", "<b>gold</b>"] and ref == [0.6, 0.4, 0.0] and cur == [0.56, 0.42, 0.02]
@@ -285,6 +290,11 @@ def test_widget_of_a_monitor_result_with_history_and_by_check_id(churn: Any) -> 
     age = next(t for t in history["data"] if t["name"] == widget.column.value)
     assert len(age["x"]) == 2 and age["y"][1] > age["y"][0]  # the score rose with the shift
     assert history["data"][-1]["y"][0] == 0 and history["data"][-1]["y"][1] >= 1  # drifted columns per check
+    widget.column.value = "plan"  # the stored report's bins read as categories, the shares sum to one
+    labels, ref, cur = (widget.figures["histogram"]["data"][i][k] for i, k in ((0, "x"), (0, "y"), (1, "y")))
+    assert "basic" in labels and abs(sum(ref) - 1) < 1e-9 and abs(sum(cur) - 1) < 1e-9
+    widget.column.value = "age"
+    assert widget.figures["histogram"]["data"][0]["x"][0].startswith("≤ ")
     page = widget._repr_mimebundle_()["text/html"]
     assert "churn/1</code>" in page and "data-status='drift'" in page and "gold" in page
     # By check id (a prefix is enough), the same report comes back from the store

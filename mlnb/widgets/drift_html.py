@@ -25,6 +25,7 @@ TABLE_COLUMNS = ("column", "kind", "status", "statistic", "score", "warn_at", "d
 STATIC_HISTOGRAMS = 6  # columns drawn in the static view: the drifted ones first
 HISTORY_COLUMNS = 5  # score lines in the history figure when no column is chosen
 REFERENCE_COLOR, CURRENT_COLOR = "#1f77b4", "#ff7f0e"
+MISSING_LABEL = "(missing)"
 
 
 # --- the report, normalised -------------------------------------------------------------------
@@ -126,10 +127,12 @@ def table_rows(report: dict[str, Any], sort_by: str = "status", descending: bool
 
 
 def bin_labels(hist: dict[str, Any], kind: str = "numeric") -> list[str]:
-    """Labels of a histogram's bins: categories as they are, number bins as intervals (open tails)."""
-    edges, counts = list(hist.get("edges") or []), list(hist.get("counts") or [])
+    """Labels of a histogram's bins: categories as they are, number bins as intervals. The outer
+    number bins are open tails (the reference's min and max, when given as the outer edges, are
+    not bounds: a current value beyond them falls in the tail), so they read `≤ e1` and `> ek`."""
+    edges, counts = list(hist.get("categories") or hist.get("edges") or []), list(hist.get("counts") or [])
     n = len(counts)
-    if kind == "categorical" or len(edges) == n:
+    if kind == "categorical" or "categories" in hist or len(edges) == n:
         return [str(e) for e in edges[:n]] + [f"bin {i + 1}" for i in range(len(edges), n)]
     if len(edges) == n - 1:  # inner cut points only: the tails are open
         edges = [-math.inf, *edges, math.inf]
@@ -146,16 +149,10 @@ def bin_labels(hist: dict[str, Any], kind: str = "numeric") -> list[str]:
             return datetime.fromtimestamp(x, tz=timezone.utc).strftime("%Y-%m-%d %H:%M")
         return number_text(x)
 
-    labels = []
-    for low, high in zip(edges[:-1], edges[1:]):
-        lo, hi = number(low), number(high)
-        if lo is not None and lo == -math.inf:
-            labels.append(f"≤ {edge(high)}")
-        elif hi is not None and hi == math.inf:
-            labels.append(f"> {edge(low)}")
-        else:
-            labels.append(f"({edge(low)}, {edge(high)}]")
-    return labels
+    if n == 1:
+        return ["all values"]
+    return [f"≤ {edge(edges[1])}"] + [f"({edge(lo)}, {edge(hi)}]" for lo, hi in zip(edges[1:-2], edges[2:-1])] \
+        + [f"> {edge(edges[-2])}"]
 
 
 def histogram_shares(col: dict[str, Any]) -> tuple[list[str], list[float], list[float]]:
@@ -165,7 +162,11 @@ def histogram_shares(col: dict[str, Any]) -> tuple[list[str], list[float], list[
     for key in ("reference_hist", "current_hist"):
         hist = col.get(key) or {}
         counts = [number(c) or 0.0 for c in hist.get("counts") or []]
-        sides.append(dict(zip(bin_labels(hist, kind), counts)))
+        side = dict(zip(bin_labels(hist, kind), counts))
+        missing = number(hist.get("missing")) or 0.0
+        if missing:  # missing values are a bin of their own: their share moves too
+            side[MISSING_LABEL] = side.get(MISSING_LABEL, 0.0) + missing
+        sides.append(side)
     labels = list(sides[0]) + [label for label in sides[1] if label not in sides[0]]
     shares = []
     for side in sides:
