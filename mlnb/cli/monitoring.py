@@ -131,12 +131,15 @@ def print_check(state: dict[str, Any], fmt: str) -> None:
     frame = pd.DataFrame([{k: r.get(k) for k in TABLE_FIELDS} for r in rows], columns=list(TABLE_FIELDS))
     for key in TABLE_FIELDS[4:-1]:  # numbers ("inf" text from JSON included) as floats
         frame[key] = pd.to_numeric(frame[key], errors="coerce")
-    print_table(frame, verdict(state), hide_empty=True)
+    print_table(frame, f"{len(rows)} column{'s' if len(rows) != 1 else ''} checked", hide_empty=True,
+                hint="--format csv or json shows every statistic")
     validation = state.get("validation")
     for failure in (validation or {}).get("failures") or []:
-        examples = ", ".join(map(str, failure.get("examples") or []))[:80]
+        examples = ", ".join(f"{e:.6g}" if isinstance(e, float) else str(e) for e in failure.get("examples") or [])
+        detail = f" - {failure['detail']}" if failure.get("detail") else ""
         click.echo(f"validation: {failure.get('expectation')} {failure.get('column')}: {failure.get('count')} "
-                   f"row(s){' e.g. ' + examples if examples else ''}{' - ' + str(failure['detail']) if failure.get('detail') else ''}")
+                   f"row(s){' e.g. ' + examples[:80] if examples else ''}{detail}")
+    click.echo(verdict(state))  # last: what a CI log shows at its end
 
 
 def verdict(state: dict[str, Any]) -> str:
