@@ -252,8 +252,9 @@ def test_cli_gates_on_drift_with_table_json_and_csv(churn: Any, tmp_path: Path) 
     # When the moved batch is checked, then it fails the gate (exit 1) naming the drifted columns
     moved = monitor_cli(churn, "churn/1", str(tmp_path / "moved.csv"), "--name", "nightly")
     assert moved.exit_code == 1, moved.output
-    verdict = moved.stdout.strip().splitlines()
-    assert any(line.startswith("drift: ") and "age" in line and "plan" in line for line in verdict), moved.stdout
+    verdict = moved.stdout.strip().splitlines()[-1]  # last, where a CI log ends
+    assert verdict.startswith("drift: 2 of 3 columns drifted") and "age" in verdict and "plan" in verdict, verdict
+    assert "validation failed" in verdict and "validation: known_categories plan: 300 row(s) e.g. gold" in moved.stdout
     assert "Traceback" not in moved.output and "error:" not in moved.output
     # And --format json carries the whole check, --format csv one row per column
     as_json = json.loads(monitor_cli(churn, "churn/1", str(tmp_path / "moved.csv"), "--format", "json").stdout)

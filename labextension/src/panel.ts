@@ -156,15 +156,14 @@ export class MlnbPanel extends Widget {
     })]));
   }
 
-  /** The latest check per monitored version; none when the server predates monitoring (a 404). */
+  /** The latest check per monitored version; none when it cannot be read (a server that predates
+   * monitoring, a busy index): the badges are extra, they never hide the models. */
   private async monitoringOverview(): Promise<MonitoringLatest[]> {
     try {
       return await requestAPI<MonitoringLatest[]>(['monitoring']);
     } catch (error) {
-      if (error instanceof ApiError && error.status === 404 && error.code === 'not_found') {
-        return [];
-      }
-      throw error;
+      console.warn('mlnb: monitoring status unavailable:', error instanceof ApiError ? error.message : String(error));
+      return [];
     }
   }
 
