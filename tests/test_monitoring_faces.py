@@ -370,3 +370,15 @@ def test_reports_show_as_static_html_in_a_notebook(churn: Any) -> None:
     page = result._repr_html_()
     assert "mlnb-drift-table" in page and "churn/1</code>" in page and "Validation: failed" in page
     assert result.drift._repr_html_().count("<tr data-column=") == 3
+
+
+def test_a_report_without_columns_still_renders() -> None:
+    empty = {"status": "drift", "rows_reference": 10, "rows_current": 0, "columns": [],
+             "schema": {"added": [], "removed": ["age"], "retyped": []}, "method": "", "thresholds": {}}
+    state = drift_view.report_state(empty)
+    assert "removed: age" in drift_html.render_html(state) and "0 columns" in drift_html.render_html(state)
+    widget = drift_view.DriftWidget(state, history=[])
+    assert widget.column.value is None and "histogram" not in widget.figures
+    from mlnb.cli.monitoring import verdict
+
+    assert verdict(state) == "drift: 0 of 0 columns drifted, 0 warnings; removed: age"

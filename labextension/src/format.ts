@@ -130,3 +130,15 @@ export function monitorBadge(
   }
   return { text, status, title: parts.join(' · ') };
 }
+
+/** A check's columns by score, highest first, as one line: `plan drift 1.565 · age drift 1.034 · ...`. */
+export function checkSummary(summary: Record<string, { status: string; score: number | string | null }> | undefined,
+  count = 6): string {
+  const entries = Object.entries(summary ?? {})
+    .map(([column, s]) => [column, s.status, typeof s.score === 'number' ? s.score : Number.POSITIVE_INFINITY] as const)
+    .filter(([, , score]) => !Number.isNaN(score))
+    .sort((a, b) => b[2] - a[2]);
+  const shown = entries.slice(0, count).map(([column, status, score]) =>
+    `${column} ${status} ${Number.isFinite(score) ? formatValue(score) : '∞'}`);
+  return shown.join(' · ') + (entries.length > count ? ` · +${entries.length - count} more` : '');
+}

@@ -4,7 +4,7 @@ import { Widget } from '@lumino/widgets';
 
 import { ApiError, requestAPI } from './api';
 import { button, el } from './dom';
-import { aliasWarning, ago, formatValue, keyMetrics, latestChecks, monitorBadge, pageInfo, runLabel } from './format';
+import { aliasWarning, ago, checkSummary, formatValue, keyMetrics, latestChecks, monitorBadge, pageInfo, runLabel } from './format';
 import { AliasMove, DatasetsPage, ModelSummary, MonitoringCheck, MonitoringHistory, MonitoringLatest, RunsPage } from './types';
 
 const POLL_MS = 1500;
@@ -183,7 +183,11 @@ export class MlnbPanel extends Widget {
       }
       list.replaceChildren(...checks.slice().reverse().map(check => {
         const badge = monitorBadge(check);
-        return el('li', { className: 'mlnb-monitor-check', title: badge.title, attrs: { 'data-check': check.check } }, [
+        const scores = checkSummary(check.summary);
+        return el('li', {
+          className: 'mlnb-monitor-check', title: scores ? `${badge.title}\n${scores}` : badge.title,
+          attrs: { 'data-check': check.check }
+        }, [
           el('span', { className: `mlnb-monitor-badge mlnb-monitor-${badge.status}`, text: badge.text }),
           el('span', { text: `v${check.version}` }),
           el('span', { className: 'mlnb-dim', text: [

@@ -1,4 +1,4 @@
-import { latestChecks, monitorBadge } from '../src/format';
+import { checkSummary, latestChecks, monitorBadge } from '../src/format';
 
 describe('latestChecks', () => {
   it('keeps the newest check of each version of one model', () => {
@@ -30,5 +30,16 @@ describe('monitorBadge', () => {
   });
   it('never puts an unknown status into a class name', () => {
     expect(monitorBadge({ status: 'x y', t: null, rows: 1 }, now).status).toBe('unknown');
+  });
+});
+
+describe('checkSummary', () => {
+  it('lists columns by score, highest first, and counts the rest', () => {
+    const summary = {
+      age: { status: 'drift', score: 1.034 }, income: { status: 'ok', score: 0.0039 },
+      plan: { status: 'drift', score: 1.5645 }, zip: { status: 'warn', score: 'inf' }
+    };
+    expect(checkSummary(summary, 3)).toBe('zip warn ∞ · plan drift 1.565 · age drift 1.034 · +1 more');
+    expect(checkSummary(undefined)).toBe('');
   });
 });
