@@ -492,6 +492,8 @@ def test_margin_and_signature():
     only_income = {"input": {"columns": [["income", "float64"]]}}
     assert validate_against(ref, build_profile(just_over), signature=only_income, margin=0.1).passed
     assert not validate_against(ref, build_profile(just_over), signature=only_income, margin=0.01).passed
+    assert validate_against(ref, build_profile(just_over), margin=0.1,
+                            signature={"input": {"columns": [{"name": "income", "dtype": "float64"}]}}).passed
     typed = {"input": {"columns": [["income", "object"]]}}
     (fail,) = validate_against(ref, build_profile(just_over), signature=typed).failures
     assert fail["expectation"] == "dtype"

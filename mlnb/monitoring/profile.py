@@ -290,8 +290,12 @@ def _pandas_column(s: Any) -> dict[str, Any]:
             "bool" if pd.api.types.is_bool_dtype(dtype) else "string")
         nulls = int(s.isna().sum())
         vc = s.value_counts(dropna=True, sort=False)
+        values, ns = vc.index.tolist(), vc.to_numpy().tolist()
+        if vc.index.inferred_type == "string" and (not values or max(map(len, values)) <= sk.MAX_VALUE_CHARS):
+            # plain short strings are their own text, already distinct: no per-value work
+            return _categorical_column(name, {t: n for t, n in zip(values, ns) if n}, nulls)
         counts: dict[str, int] = {}
-        for value, n in zip(vc.index.tolist(), vc.to_numpy().tolist()):
+        for value, n in zip(values, ns):
             if n:
                 text = sk.value_text(value)
                 counts[text] = counts.get(text, 0) + int(n)
