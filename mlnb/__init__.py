@@ -64,6 +64,7 @@ _HOMES: dict[str, str] = {
     **{name: "mlnb.monitoring.api" for name in _MONITORING},
     "pipeline_view": "mlnb.batch.pipelines",
     "registry": "mlnb.widgets.registry_view",
+    "drift_report": "mlnb.widgets.drift_view",
     "compare": "mlnb.widgets.compare_view",
     "diff": "mlnb.widgets.diff_view",
     "lineage": "mlnb.widgets.lineage_view",

@@ -88,3 +88,57 @@ export function aliasWarning(alias: string, hiddenState: string | null): string 
 export function runLabel(runId: string, name: string | null): string {
   return name ? `${runId.slice(0, 8)} ${name}` : runId.slice(0, 8);
 }
+
+/** The latest check of each version of `model`, from the monitoring overview (newest wins). */
+export function latestChecks<T extends { model: string; version: number; t: string | null }>(
+  overview: T[], model: string
+): Map<number, T> {
+  const found = new Map<number, T>();
+  for (const item of overview) {
+    if (item.model !== model) {
+      continue;
+    }
+    const seen = found.get(item.version);
+    if (!seen || (item.t ?? '') >= (seen.t ?? '')) {
+      found.set(item.version, item);
+    }
+  }
+  return found;
+}
+
+/** Text, CSS status and tooltip of a version's monitoring badge. */
+export function monitorBadge(
+  check: { status: string; t: string | null; rows: number | null; validation?: string | null; drifted?: number | null },
+  now: Date = new Date()
+): { text: string; status: string; title: string } {
+  const invalid = check.validation === 'fail';
+  const status = invalid ? 'drift' : ['ok', 'warn', 'drift'].includes(check.status) ? check.status : 'unknown';
+  const text = invalid && check.status !== 'drift' ? 'invalid' : check.status;
+  const parts = [`latest check: ${check.status}`];
+  if (typeof check.drifted === 'number') {
+    parts.push(`${check.drifted} column${check.drifted === 1 ? '' : 's'} drifted`);
+  }
+  if (invalid) {
+    parts.push('validation failed');
+  }
+  if (check.rows !== null && check.rows !== undefined) {
+    parts.push(`${check.rows} rows`);
+  }
+  const when = ago(check.t, now);
+  if (when) {
+    parts.push(when);
+  }
+  return { text, status, title: parts.join(' · ') };
+}
+
+/** A check's columns by score, highest first, as one line: `plan drift 1.565 · age drift 1.034 · ...`. */
+export function checkSummary(summary: Record<string, { status: string; score: number | string | null }> | undefined,
+  count = 6): string {
+  const entries = Object.entries(summary ?? {})
+    .map(([column, s]) => [column, s.status, typeof s.score === 'number' ? s.score : Number.POSITIVE_INFINITY] as const)
+    .filter(([, , score]) => !Number.isNaN(score))
+    .sort((a, b) => b[2] - a[2]);
+  const shown = entries.slice(0, count).map(([column, status, score]) =>
+    `${column} ${status} ${Number.isFinite(score) ? formatValue(score) : '∞'}`);
+  return shown.join(' · ') + (entries.length > count ? ` · +${entries.length - count} more` : '');
+}

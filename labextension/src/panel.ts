@@ -4,8 +4,8 @@ import { Widget } from '@lumino/widgets';
 
 import { ApiError, requestAPI } from './api';
 import { button, el } from './dom';
-import { aliasWarning, ago, formatValue, keyMetrics, pageInfo, runLabel } from './format';
-import { AliasMove, DatasetsPage, ModelSummary, RunsPage } from './types';
+import { aliasWarning, ago, checkSummary, formatValue, keyMetrics, latestChecks, monitorBadge, pageInfo, runLabel } from './format';
+import { AliasMove, DatasetsPage, ModelSummary, MonitoringCheck, MonitoringHistory, MonitoringLatest, RunsPage } from './types';
 
 const POLL_MS = 1500;
 const PAGE = 20;
@@ -13,6 +13,7 @@ const PAGE = 20;
 export class MlnbPanel extends Widget {
   private runsOffset = 0;
   private filterText = '';
+  private readonly openHistories = new Set<string>(); // models whose monitoring history is unfolded
   private timer: number | undefined;
   private readonly models = el('div', { className: 'mlnb-section-body mlnb-models' });
   private readonly runs = el('div', { className: 'mlnb-section-body mlnb-runs' });
@@ -113,13 +114,15 @@ export class MlnbPanel extends Widget {
 
   async refreshModels(): Promise<void> {
     let models: ModelSummary[];
+    let monitoring: MonitoringLatest[];
     try {
-      models = await requestAPI<ModelSummary[]>(['models']);
+      [models, monitoring] = await Promise.all([requestAPI<ModelSummary[]>(['models']), this.monitoringOverview()]);
     } catch (error) {
       this.showError(error);
       return;
     }
     const blocks = models.map(model => {
+      const checks = latestChecks(monitoring, model.name);
       const rows = model.versions.slice().reverse().map(version => {
         const aliasSelect = el('select', { className: 'mlnb-alias-select', attrs: { 'aria-label': 'alias' } });
         const known = new Set(['champion', 'challenger', ...Object.keys(model.aliases)]);
@@ -129,8 +132,14 @@ export class MlnbPanel extends Widget {
         const move = button('Set', () => void this.moveAlias(model.name, aliasSelect.value, version.version, version.hidden_state));
         move.classList.add('mlnb-set-alias');
         move.title = `move the chosen alias of ${model.name} to v${version.version}`;
+        const check = checks.get(version.version);
+        const badge = check ? monitorBadge(check) : null;
         return el('div', { className: 'mlnb-version', attrs: { 'data-version': String(version.version) } }, [
           el('span', { className: 'mlnb-version-number', text: `v${version.version}` }),
+          badge ? el('span', {
+            className: `mlnb-monitor-badge mlnb-monitor-${badge.status}`, text: badge.text, title: badge.title,
+            attrs: { 'data-status': badge.status }
+          }) : null,
           ...version.aliases.map(a => el('span', { className: `mlnb-badge${a === 'champion' ? ' mlnb-champion' : ''}`, text: a })),
           el('span', { className: 'mlnb-dim', text: keyMetrics(version.metrics).map(([k, v]) => `${k}=${formatValue(v)}`).join(' ') }),
           el('span', { className: 'mlnb-dim', text: version.status === 'archived' ? 'archived' : '' }),
@@ -138,12 +147,72 @@ export class MlnbPanel extends Widget {
         ]);
       });
       return el('div', { className: 'mlnb-model', attrs: { 'data-model': model.name } }, [
-        el('div', { className: 'mlnb-model-name', text: model.name }), ...rows
+        el('div', { className: 'mlnb-model-name', text: model.name }), ...rows,
+        checks.size ? this.historyBlock(model.name) : null
       ]);
     });
     this.models.replaceChildren(...(blocks.length ? blocks : [el('p', {
       className: 'mlnb-dim', text: 'no models yet: mlnb.register_model(model, "name")'
     })]));
+  }
+
+  /** The latest check per monitored version; none when it cannot be read (a server that predates
+   * monitoring, a busy index): the badges are extra, they never hide the models. */
+  private async monitoringOverview(): Promise<MonitoringLatest[]> {
+    try {
+      return await requestAPI<MonitoringLatest[]>(['monitoring']);
+    } catch (error) {
+      console.warn('mlnb: monitoring status unavailable:', error instanceof ApiError ? error.message : String(error));
+      return [];
+    }
+  }
+
+  /** The folded "Monitoring history" of a model; its checks load when it is unfolded. */
+  private historyBlock(name: string): HTMLElement {
+    const list = el('ul', { className: 'mlnb-list mlnb-monitor-history' });
+    const block = el('details', { className: 'mlnb-monitoring', attrs: { 'data-model': name } }, [
+      el('summary', { className: 'mlnb-dim', text: 'Monitoring history' }), list
+    ]);
+    const load = async (): Promise<void> => {
+      let checks: MonitoringCheck[];
+      try {
+        checks = (await requestAPI<MonitoringHistory>(['models', name, 'monitoring'])).checks;
+      } catch (error) {
+        list.replaceChildren(el('li', { className: 'mlnb-error', text: error instanceof ApiError ? error.message : String(error) }));
+        return;
+      }
+      list.replaceChildren(...checks.slice().reverse().map(check => {
+        const badge = monitorBadge(check);
+        const scores = checkSummary(check.summary);
+        return el('li', {
+          className: 'mlnb-monitor-check', title: scores ? `${badge.title}\n${scores}` : badge.title,
+          attrs: { 'data-check': check.check }
+        }, [
+          el('span', { className: `mlnb-monitor-badge mlnb-monitor-${badge.status}`, text: badge.text }),
+          el('span', { text: `v${check.version}` }),
+          el('span', { className: 'mlnb-dim', text: [
+            (check.drifted_columns ?? []).length ? `drifted: ${check.drifted_columns.slice(0, 4).join(', ')}` : '',
+            check.rows !== null && check.rows !== undefined ? `${check.rows} rows` : '',
+            check.name ?? '', ago(check.t)
+          ].filter(Boolean).join(' · ') })
+        ]);
+      }));
+      if (!checks.length) {
+        list.replaceChildren(el('li', { className: 'mlnb-dim', text: 'no checks yet' }));
+      }
+    };
+    block.addEventListener('toggle', () => {
+      if (block.open) {
+        this.openHistories.add(name);
+        void load();
+      } else {
+        this.openHistories.delete(name);
+      }
+    });
+    if (this.openHistories.has(name)) {
+      block.open = true; // fires "toggle": the history reloads with the panel
+    }
+    return block;
   }
 
   async refreshDatasets(): Promise<void> {

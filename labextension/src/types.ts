@@ -115,6 +115,45 @@ export interface AliasMove {
   history: { alias: string; from_version: number | null; to_version: number | null; reason: string | null }[];
 }
 
+/** Overall status of a monitoring check (mlnb.monitor): drift also when validation failed. */
+export type MonitorStatus = 'ok' | 'warn' | 'drift';
+
+/** GET /mlnb/api/monitoring: the latest check of each monitored model version (mlnb/monitoring/views.py). */
+export interface MonitoringLatest {
+  model: string;
+  version: number;
+  status: MonitorStatus;
+  validation: 'pass' | 'fail' | null;
+  t: string | null;
+  rows: number | null;
+  drifted: number | null;
+  check: string;
+  checks: number;
+}
+
+/** One check in a model's monitoring history. */
+export interface MonitoringCheck {
+  check: string;
+  version: number;
+  t: string | null;
+  rows: number | null;
+  status: MonitorStatus;
+  validation: 'pass' | 'fail' | null;
+  drifted: number | null;
+  drifted_columns: string[];
+  name: string | null;
+  fingerprint: string | null;
+  summary: Record<string, { status: string; score: number | string | null }>;
+}
+
+/** GET /mlnb/api/models/<name>/monitoring: the checks of a model (or `name/3`: of one version), oldest first. */
+export interface MonitoringHistory {
+  model: string;
+  version: number | null;
+  checks: MonitoringCheck[];
+  latest: Record<string, MonitorStatus>;
+}
+
 export interface ApiErrorBody {
   error: { code: string; message: string };
 }

@@ -7,7 +7,7 @@ exit code 1.
 
 Layout: ``app`` (the root group, settings, error handling), ``output`` (table/csv/json),
 and one module per command group: ``store`` (init, store status/rebuild), ``runs`` (runs,
-show, experiments, metrics, sql), ``models`` and ``batch`` (run, reproduce, sweep, pipeline).
+show, experiments, metrics, sql), ``models``, ``monitoring`` (monitor) and ``batch`` (run, reproduce, sweep, pipeline).
 Only ``app`` and ``output`` are shared; command modules never import each other.
 
 Importing this package stays light: pandas, DuckDB and papermill load only when a command runs.
@@ -17,12 +17,13 @@ from __future__ import annotations
 from mlnb.cli.app import EPILOG, CliError, MlnbGroup, Settings, cli, main, pass_settings
 from mlnb.cli.batch import pipeline_command, reproduce_command, run_command, sweep_command
 from mlnb.cli.models import models_group
+from mlnb.cli.monitoring import monitor_command
 from mlnb.cli.output import FORMATS, format_option
 from mlnb.cli.runs import experiments, metrics, runs, show, sql
 from mlnb.cli.store import init, store
 
 for _command in (init, runs, show, experiments, metrics, sql, store, run_command, reproduce_command,
-                 models_group, sweep_command, pipeline_command):
+                 models_group, sweep_command, pipeline_command, monitor_command):
     cli.add_command(_command)
 del _command
 

@@ -76,6 +76,12 @@ class MonitorResult:
         return (f"MonitorResult({self.model}, status={self.status!r}, validation={verdict!r}, rows={self.rows}, "
                 f"drifted={self.drifted}, check={self.check_id[:12]!r})")
 
+    def _repr_html_(self) -> str:
+        """The static drift report with the validation (mlnb.drift_report(result) is the live one)."""
+        from mlnb.widgets.drift_html import render_html, report_state
+
+        return render_html(report_state(self))
+
 
 # --- public functions ------------------------------------------------------------------------
 

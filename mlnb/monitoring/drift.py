@@ -80,6 +80,12 @@ class DriftReport:
         return (f"DriftReport(status={self.status!r}, columns={len(self.columns)}, "
                 f"drifted={self.drifted[:10]})")
 
+    def _repr_html_(self) -> str:
+        """The static drift report (a notebook shows it as the cell's output; mlnb.drift_report is the live one)."""
+        from mlnb.widgets.drift_html import render_html, report_state
+
+        return render_html(report_state(self))
+
 
 def drift(reference: Profile, current: Profile, columns: Iterable[str] | None = None,
           thresholds: dict[str, Any] | None = None) -> DriftReport:

@@ -1,4 +1,5 @@
-"""Thin tornado handlers over the view-models (`mlnb.views`; the registry's in `mlnb.model_registry.views`):
+"""Thin tornado handlers over the view-models (`mlnb.views`; the registry's in `mlnb.model_registry.views`,
+monitoring's in `mlnb.monitoring.views`):
 authenticate, parse arguments, run the read in one of mlnb's own worker threads, and answer JSON
 or `{"error": {"code", "message"}}`.
 
@@ -275,6 +276,37 @@ class AliasHandler(MlnbHandler):
         await self.answer(views.move_alias, name, alias, version, force, reason or None)
 
 
+def _monitoring_views() -> Any:
+    # imported on the first monitoring request: the feature's numeric code stays out of server start-up
+    from mlnb.monitoring import views as monitoring_views
+
+    return monitoring_views
+
+
+class MonitoringHandler(MlnbHandler):
+    """The latest check of every monitored model version: [{model, version, status, t, rows}]."""
+
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        await self.answer(lambda store: _monitoring_views().monitoring_overview(store))
+
+
+class ModelMonitoringHandler(MlnbHandler):
+    """The check history of one model, oldest first."""
+
+    @tornado.web.authenticated
+    async def get(self, name: str) -> None:
+        await self.answer(lambda store: _monitoring_views().monitoring_history(store, name))
+
+
+class CheckHandler(MlnbHandler):
+    """One check: its drift report and validation."""
+
+    @tornado.web.authenticated
+    async def get(self, check_id: str) -> None:
+        await self.answer(lambda store: _monitoring_views().check_detail(store, check_id))
+
+
 class UnknownRouteHandler(MlnbHandler):
     """Any other path under /mlnb/api/: the JSON error shape, not Jupyter's HTML 404 page."""
 
@@ -299,6 +331,9 @@ ROUTES: list[tuple[str, type[MlnbHandler]]] = [
     (r"models", ModelsHandler),
     (rf"models/({NAME})", ModelHandler),
     (rf"models/({NAME})/aliases", AliasHandler),
+    (rf"models/({NAME})/monitoring", ModelMonitoringHandler),
+    (r"monitoring", MonitoringHandler),
+    (rf"monitoring/({NAME})", CheckHandler),
     (r".*", UnknownRouteHandler),  # last: whatever the routes above did not match
 ]
 
