@@ -13,7 +13,8 @@ from click.testing import CliRunner
 
 from mlnb.cli import cli
 from mlnb.errors import InvalidValueError
-from mlnb.widgets import drift_html, drift_view
+from mlnb.model_monitoring import report_html as drift_html
+from mlnb.widgets import drift_view
 from tests.cliutil import assert_one_line_error
 
 INF = math.inf

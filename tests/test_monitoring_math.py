@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 
 from mlnb.errors import InvalidValueError
-from mlnb.monitoring import sketch as sk
-from mlnb.monitoring.profile import (
+from mlnb.model_monitoring import sketch as sk
+from mlnb.model_monitoring.profile import (
     Profile,
     build_profile,
     column_quantiles,
@@ -237,10 +237,10 @@ def test_reference_bins_are_snapped_quantiles_and_bin_other_profiles_exactly():
 
 
 def test_import_of_the_math_modules_loads_no_pandas_or_scipy():
-    code = ("import sys, mlnb.monitoring.profile, mlnb.monitoring.sketch;"
+    code = ("import sys, mlnb.model_monitoring.profile, mlnb.model_monitoring.sketch;"
             "import importlib.util as u;"
             "[importlib for importlib in ()];"
-            "mods = [m for m in ('mlnb.monitoring.drift', 'mlnb.monitoring.calibration', 'mlnb.monitoring.validation')"
+            "mods = [m for m in ('mlnb.model_monitoring.drift', 'mlnb.model_monitoring.calibration', 'mlnb.model_monitoring.validation')"
             " if u.find_spec(m)];"
             "[__import__(m) for m in mods];"
             "print(sorted(m for m in ('pandas', 'scipy', 'pyarrow') if m in sys.modules))")
@@ -260,8 +260,8 @@ def test_sketch_buckets_follow_the_documented_edges():
 
 # ---- drift --------------------------------------------------------------------------------------
 
-from mlnb.monitoring import calibration as cal  # noqa: E402
-from mlnb.monitoring.drift import DriftReport, drift  # noqa: E402
+from mlnb.model_monitoring import calibration as cal  # noqa: E402
+from mlnb.model_monitoring.drift import DriftReport, drift  # noqa: E402
 
 CATS = np.array(["red", "green", "blue", "cyan", "magenta", "yellow", "black", "white"])
 CAT_P = np.array([0.3, 0.2, 0.15, 0.1, 0.1, 0.1, 0.04, 0.01])
@@ -404,7 +404,7 @@ def test_calibration_is_cached_and_deterministic():
 
 
 def test_ks_p_value_matches_the_kolmogorov_distribution():
-    from mlnb.monitoring.drift import _kolmogorov_p
+    from mlnb.model_monitoring.drift import _kolmogorov_p
 
     # known values of the Kolmogorov survival function: Q(1.36) ~ 0.049, Q(1.63) ~ 0.010
     assert _kolmogorov_p(1.36 / 1000, 1e6) == pytest.approx(0.0494, abs=0.002)
@@ -413,7 +413,7 @@ def test_ks_p_value_matches_the_kolmogorov_distribution():
 
 
 def test_benjamini_hochberg_adjustment():
-    from mlnb.monitoring.drift import _adjust_ks
+    from mlnb.model_monitoring.drift import _adjust_ks
 
     rows = [{"ks_p": p, "ks_p_adjusted": None} for p in (0.01, 0.04, 0.03, 0.5)]
     _adjust_ks(rows)
@@ -421,7 +421,7 @@ def test_benjamini_hochberg_adjustment():
 
 
 def test_drift_import_loads_no_scipy_or_pandas():
-    code = ("import sys, mlnb.monitoring.drift, mlnb.monitoring.calibration;"
+    code = ("import sys, mlnb.model_monitoring.drift, mlnb.model_monitoring.calibration;"
             "print(sorted(m for m in ('pandas', 'scipy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
@@ -429,7 +429,7 @@ def test_drift_import_loads_no_scipy_or_pandas():
 
 # ---- validation ---------------------------------------------------------------------------------
 
-from mlnb.monitoring.validation import ValidationReport, failing_examples, validate_against  # noqa: E402
+from mlnb.model_monitoring.validation import ValidationReport, failing_examples, validate_against  # noqa: E402
 
 
 def _training(n: int = 2000) -> pd.DataFrame:

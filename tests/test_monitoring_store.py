@@ -15,7 +15,7 @@ import pytest
 import mlnb
 from mlnb import model_registry as reg
 from mlnb.errors import InvalidValueError, MlnbError, NotFoundError
-from mlnb.monitoring import views
+from mlnb.model_monitoring import views
 from mlnb.store import queries
 from mlnb.store.store import Store
 
@@ -51,7 +51,7 @@ def _check_rows(store: Store) -> Any:
 
 
 def test_register_with_data_stores_the_reference_profile_linked_to_version_and_fingerprint(store: Store) -> None:
-    from mlnb.monitoring.profile import Profile, build_profile
+    from mlnb.model_monitoring.profile import Profile, build_profile
 
     # Given a model registered with its training data
     data = _frame()
@@ -87,7 +87,7 @@ def test_monitor_same_data_is_ok_a_shifted_copy_drifts_and_history_grows(store: 
     failures = shifted.validation.to_dict()["failures"]
     unseen = [f for f in failures if f["expectation"] == "known_categories" and f["column"] == "color"]
     assert unseen and "purple" in unseen[0]["examples"]
-    # And the history has both checks, oldest first, from mlnb.monitoring (callable package) by name or URI
+    # And the history has both checks, oldest first, from mlnb.monitoring by name or URI
     history = mlnb.monitoring("churn")
     assert history["check_id"].tolist() == [same.check_id, shifted.check_id]
     assert history["status"].tolist() == ["ok", "drift"]
@@ -96,7 +96,7 @@ def test_monitor_same_data_is_ok_a_shifted_copy_drifts_and_history_grows(store: 
     assert history["name"].iloc[0] == "same" and history["name"].isna().iloc[1]
     assert {"x", "color"} <= set(history["drifted_columns"].iloc[1]) and history["drifted"].iloc[1] >= 2
     assert mlnb.monitoring("churn/1")["check_id"].tolist() == history["check_id"].tolist()
-    assert mlnb.monitoring.monitoring("churn", project=store.root)["check_id"].tolist() == \
+    assert mlnb.model_monitoring.monitoring("churn", project=store.root)["check_id"].tolist() == \
         history["check_id"].tolist()
     # And the check is linked to the model and to its data in the lineage
     edges = queries.sql(store, "SELECT src_kind, src_id, relation FROM lineage WHERE dst_id = ?", [shifted.check_id])
@@ -190,7 +190,7 @@ def test_partitions_are_profiled_merged_and_a_register_that_cannot_profile_warns
     import numpy as np
 
     from mlnb.model_registry.versions import ReferenceProfileWarning
-    from mlnb.monitoring.profile import build_profile
+    from mlnb.model_monitoring.profile import build_profile
 
     # Given a frame given as a generator of partitions, then its stored profile is the whole frame's
     data = _frame()

@@ -118,7 +118,7 @@ export interface AliasMove {
 /** Overall status of a monitoring check (mlnb.monitor): drift also when validation failed. */
 export type MonitorStatus = 'ok' | 'warn' | 'drift';
 
-/** GET /mlnb/api/monitoring: the latest check of each monitored model version (mlnb/monitoring/views.py). */
+/** GET /mlnb/api/monitoring: the latest check of each monitored model version (mlnb/model_monitoring/views.py). */
 export interface MonitoringLatest {
   model: string;
   version: number;

@@ -17,7 +17,7 @@ from mlnb.cli.app import CliError, Settings, one_line, pass_settings
 from mlnb.cli.output import FORMATS, print_records, print_table, split_columns
 from mlnb.errors import MlnbError
 from mlnb.extras import install_hint
-from mlnb.widgets.drift_html import STATUS_RANK, overall_status, report_state, table_rows
+from mlnb.model_monitoring.report_html import STATUS_RANK, overall_status, report_state, table_rows
 
 READERS = {".parquet": "read_parquet", ".pq": "read_parquet", ".csv": "read_csv"}
 TABLE_FIELDS = ("column", "kind", "status", "statistic", "score", "warn_at", "drift_at", "psi", "js",
@@ -55,7 +55,7 @@ def monitor_command(settings: Settings, model_uri: str, data: str, fmt: str, col
         if unknown:  # before the check is made (and stored)
             shown = ", ".join(map(str, list(frame.columns)[:30]))
             raise MlnbError(f"no column {', '.join(unknown)} in {os.path.basename(data)}; its columns are: {shown}")
-        from mlnb.monitoring import monitor
+        from mlnb.model_monitoring import monitor
 
         result = monitor(model_uri, frame, name=name, project=settings.open_project())
         state = restrict(report_state(result), wanted) if wanted else report_state(result)

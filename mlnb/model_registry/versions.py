@@ -80,7 +80,7 @@ def _store_reference_profile(store: Any, data: Any, name: str, version: int, sig
     """Store the profile of the training data as the version's reference for monitoring. The version
     is registered already (its number is taken), so a failure here warns instead of raising."""
     from mlnb.errors import MlnbError
-    from mlnb.monitoring.api import store_reference
+    from mlnb.model_monitoring.api import store_reference
 
     try:
         store_reference(store, data, name, version, fingerprint=signature.get("input", {}).get("fingerprint"))

@@ -1,5 +1,5 @@
 """Thin tornado handlers over the view-models (`mlnb.views`; the registry's in `mlnb.model_registry.views`,
-monitoring's in `mlnb.monitoring.views`):
+monitoring's in `mlnb.model_monitoring.views`):
 authenticate, parse arguments, run the read in one of mlnb's own worker threads, and answer JSON
 or `{"error": {"code", "message"}}`.
 
@@ -278,7 +278,7 @@ class AliasHandler(MlnbHandler):
 
 def _monitoring_views() -> Any:
     # imported on the first monitoring request: the feature's numeric code stays out of server start-up
-    from mlnb.monitoring import views as monitoring_views
+    from mlnb.model_monitoring import views as monitoring_views
 
     return monitoring_views
 

@@ -1,7 +1,7 @@
 """`mlnb.drift_report(...)`: a drift report as a sortable column table, overlaid reference vs current
 histograms for a chosen column and, given a model, the drift score history over its checks.
 
-The data, figures and static HTML come from `mlnb.widgets.drift_html` (pure, from the report
+The data, figures and static HTML come from `mlnb.model_monitoring.report_html` (pure, from the report
 dict); `DriftWidget` only wires them to ipywidgets controls, and `drift_report` reads a stored
 check or a model's history through the monitoring view-models.
 """
@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from mlnb.widgets import drift_html
-from mlnb.widgets.drift_html import (
+from mlnb.model_monitoring import report_html as drift_html
+from mlnb.model_monitoring.report_html import (
     SORT_KEYS,
     column_entry,
     histogram_figure,
@@ -29,7 +29,7 @@ def report_state(obj: Any, project: Any = None) -> dict[str, Any]:
     """`drift_html.report_state` of a DriftReport, a MonitorResult, their dicts, or a stored check id
     (a unique prefix of 6+ characters)."""
     if isinstance(obj, str):
-        from mlnb.monitoring import views
+        from mlnb.model_monitoring import views
 
         obj = views.check_detail(project, obj)
     return drift_html.report_state(obj)
@@ -103,7 +103,7 @@ def drift_report(report: Any, model: str | None = None, project: Any = None) -> 
     state = report_state(report, project=project)
     history = None
     if model is not None:
-        from mlnb.monitoring import views
+        from mlnb.model_monitoring import views
 
         history = views.monitoring_history(project, model)["checks"]
     try:

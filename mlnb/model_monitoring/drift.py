@@ -4,7 +4,7 @@ Per column, against the reference's drift bins (numbers: BINS = 20 reference-qua
 to sketch buckets, open tails, +-inf in the tails; categories: the MAX_CATEGORY_BINS = 200 most
 frequent reference categories + "other"; both + a "missing" bin for nulls and NaN):
 - psi: population stability index, sum (q - p) ln(q / p), proportions floored at 1e-4. The alarm
-  statistic: its warn/drift thresholds come from mlnb.monitoring.calibration (bootstrap of the
+  statistic: its warn/drift thresholds come from mlnb.model_monitoring.calibration (bootstrap of the
   reference at the current batch size, percentiles 99.5 / 99.9, floors PSI 0.002 / 0.005).
 - js: Jensen-Shannon distance (base 2, 0..1) on the same bins.
 - wasserstein (numbers): W1 between the two sketches (bucket resolution, finite values) divided
@@ -30,9 +30,9 @@ from typing import Any
 import numpy as np
 
 from mlnb.errors import InvalidValueError
-from mlnb.monitoring import calibration as cal
-from mlnb.monitoring import sketch as sk
-from mlnb.monitoring.profile import NUMERIC_KINDS, Bins, Profile, reference_bins
+from mlnb.model_monitoring import calibration as cal
+from mlnb.model_monitoring import sketch as sk
+from mlnb.model_monitoring.profile import NUMERIC_KINDS, Bins, Profile, reference_bins
 
 MAX_CATEGORY_BINS = 200
 MAX_UNSEEN_LISTED = 20
@@ -82,7 +82,7 @@ class DriftReport:
 
     def _repr_html_(self) -> str:
         """The static drift report (a notebook shows it as the cell's output; mlnb.drift_report is the live one)."""
-        from mlnb.widgets.drift_html import render_html, report_state
+        from mlnb.model_monitoring.report_html import render_html, report_state
 
         return render_html(report_state(self))
 

@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING, Any
 from mlnb.errors import InvalidValueError
 
 if TYPE_CHECKING:
-    from mlnb.monitoring.profile import Profile
+    from mlnb.model_monitoring.profile import Profile
 
 DATA_HINT = "pass a pandas DataFrame, a pyarrow Table, a dict of arrays or a 2-D numpy array"
 
 
 def build(data: Any, role: str = "data") -> Profile:
     """The profile of `data`, or a one-line InvalidValueError for what cannot be profiled."""
-    from mlnb.monitoring.profile import build_profile
+    from mlnb.model_monitoring.profile import build_profile
 
     _check_data(data, role)
     if type(data).__name__ == "Series" and hasattr(data, "to_frame"):

@@ -2,7 +2,7 @@
 
 A Profile is `{"format": 1, "rows": n, "columns": {name: column}}` where a column is
 - numeric / datetime (datetimes as epoch seconds): counts of finite values, nulls, NaN and +-inf,
-  min, max, sum, sum of squares and the sketches of mlnb.monitoring.sketch ("sketch": the
+  min, max, sum, sum of squares and the sketches of mlnb.model_monitoring.sketch ("sketch": the
   log-bucket one, 2% relative accuracy; "sketch"["linear"]: {"exp", "counts"}, 256 aligned buckets
   of width 2**exp over [min, max]);
 - categorical (strings, objects, categories, bools): exact counts per value as text (capped, with a
@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from mlnb.errors import InvalidValueError
-from mlnb.monitoring import sketch as sk
+from mlnb.model_monitoring import sketch as sk
 
 FORMAT = 1
 NUMERIC_KINDS = ("numeric", "datetime")

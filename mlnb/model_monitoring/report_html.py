@@ -1,5 +1,5 @@
 """The drift report as data, figures and static HTML, built from the report dict alone
-(`DriftReport.to_dict()`, the shape in mlnb.monitoring): `report_state` normalises what the user
+(`DriftReport.to_dict()`, the shape in mlnb.model_monitoring): `report_state` normalises what the user
 passes; `table_rows`, `histogram_figure` and `history_figure` are pure (data in, rows or plotly
 figure dicts out); `render_html` is the static view (inline SVG, no JavaScript, so saved and
 converted notebooks show it). No store access here: `DriftReport._repr_html_` and the CLI use it

@@ -14,20 +14,18 @@ Layout (one job per module):
   views        JSON view-models for the REST handlers, the widget and the CLI
 
 Every public function takes `project=`. Names resolve lazily, so `import mlnb` stays light.
-The package itself is callable: `mlnb.monitoring("churn")` is the history of model churn (the
-package and the function share the name `mlnb.monitoring`).
+The package is named `model_monitoring` (like `model_registry`) so that it never shadows the
+public functions `mlnb.monitor` and `mlnb.monitoring` (the history of a model's checks).
 """
 from __future__ import annotations
 
-import sys
-import types
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from mlnb.monitoring.api import MonitorResult, as_profile, monitor, monitoring, validate
-    from mlnb.monitoring.drift import DriftReport
-    from mlnb.monitoring.profile import Profile, build_profile, merge_profiles
-    from mlnb.monitoring.validation import ValidationReport, validate_against
+    from mlnb.model_monitoring.api import MonitorResult, as_profile, monitor, monitoring, validate
+    from mlnb.model_monitoring.drift import DriftReport
+    from mlnb.model_monitoring.profile import Profile, build_profile, merge_profiles
+    from mlnb.model_monitoring.validation import ValidationReport, validate_against
 
 # `profile` and `drift` are also submodules: as attributes of this package they would become the
 # modules once imported, so the functions are reached as mlnb.profile / mlnb.drift (or via `api`).
@@ -45,19 +43,7 @@ __all__ = ["DriftReport", "MonitorResult", "Profile", "ValidationReport", "as_pr
 def __getattr__(name: str) -> Any:
     home = _HOMES.get(name)
     if home is None:
-        raise AttributeError(f"module 'mlnb.monitoring' has no attribute {name!r}")
+        raise AttributeError(f"module 'mlnb.model_monitoring' has no attribute {name!r}")
     import importlib
 
-    return getattr(importlib.import_module(f"mlnb.monitoring.{home}"), name)
-
-
-class _CallablePackage(types.ModuleType):
-    """This package, callable as `mlnb.monitoring(model, project=None)`."""
-
-    def __call__(self, model: str, project: Any = None) -> Any:
-        from mlnb.monitoring.api import monitoring
-
-        return monitoring(model, project=project)
-
-
-sys.modules[__name__].__class__ = _CallablePackage
+    return getattr(importlib.import_module(f"mlnb.model_monitoring.{home}"), name)

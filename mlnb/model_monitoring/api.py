@@ -18,16 +18,16 @@ from mlnb.errors import InvalidValueError, MlnbError, NotFoundError
 from mlnb.model_registry import queries as registry_queries
 from mlnb.model_registry.access import ProjectArg, store_for
 from mlnb.model_registry.names import ModelURI, check_name
-from mlnb.monitoring import queries
-from mlnb.monitoring.inputs import build, check_columns, check_thresholds, fingerprint_of, first_line
-from mlnb.monitoring.records import (
+from mlnb.model_monitoring import queries
+from mlnb.model_monitoring.inputs import build, check_columns, check_thresholds, fingerprint_of, first_line
+from mlnb.model_monitoring.records import (
     drifted_columns, json_dict, jsonable, load_profile, store_check, store_profile,
 )
 
 if TYPE_CHECKING:
-    from mlnb.monitoring.drift import DriftReport
-    from mlnb.monitoring.profile import Profile
-    from mlnb.monitoring.validation import ValidationReport
+    from mlnb.model_monitoring.drift import DriftReport
+    from mlnb.model_monitoring.profile import Profile
+    from mlnb.model_monitoring.validation import ValidationReport
     from mlnb.store.store import Store
 
 _HEX = frozenset("0123456789abcdef")
@@ -78,7 +78,7 @@ class MonitorResult:
 
     def _repr_html_(self) -> str:
         """The static drift report with the validation (mlnb.drift_report(result) is the live one)."""
-        from mlnb.widgets.drift_html import render_html, report_state
+        from mlnb.model_monitoring.report_html import render_html, report_state
 
         return render_html(report_state(self))
 
@@ -102,7 +102,7 @@ def drift(reference: Any, current: Any, columns: Sequence[str] | None = None,
           thresholds: Mapping[str, Any] | None = None, project: ProjectArg = None) -> DriftReport:
     """Drift of `current` against `reference`; each a DataFrame (or other data), a Profile, a
     profile dict, a stored fingerprint (or profile id), or a model URI (its reference profile)."""
-    from mlnb.monitoring.drift import drift as compare
+    from mlnb.model_monitoring.drift import drift as compare
 
     columns = check_columns(columns)
     thresholds = check_thresholds(thresholds)
@@ -134,7 +134,7 @@ def monitor(model_uri: str, data: Any, name: str | None = None, thresholds: Mapp
     """Drift and validation of `data` against the version's reference profile, stored as a check
     (a history entry of `mlnb.monitoring(model)`); returns the MonitorResult. `columns` limits the
     drift check to those columns (validation always checks the whole input)."""
-    from mlnb.monitoring.drift import drift as compare
+    from mlnb.model_monitoring.drift import drift as compare
 
     if name is not None and not isinstance(name, str):
         raise InvalidValueError(f"name must be text, got {type(name).__name__}", field="name")
@@ -233,7 +233,7 @@ def _reference_of(store: Store, model_uri: Any) -> _Reference:
 
 def as_profile(value: Any, role: str, project: ProjectArg = None) -> Profile:
     """A Profile from what `drift` accepts (see there); `role` names the argument in errors."""
-    from mlnb.monitoring.profile import Profile
+    from mlnb.model_monitoring.profile import Profile
 
     if isinstance(value, Profile):
         return value
@@ -266,7 +266,7 @@ def _stored_profile(key: str, role: str, project: ProjectArg) -> Profile:
 # --- validation ----------------------------------------------------------------------------------
 
 def _validate(ref: _Reference, current: Profile, data: Any) -> ValidationReport:
-    from mlnb.monitoring.validation import validate_against
+    from mlnb.model_monitoring.validation import validate_against
 
     # the raw data goes along: examples of failing values come from it (profiles keep no rows)
     return validate_against(ref.profile, current, signature=ref.signature or None, data=data)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from mlnb.events import event
 
 if TYPE_CHECKING:
-    from mlnb.monitoring.profile import Profile
+    from mlnb.model_monitoring.profile import Profile
     from mlnb.store.store import Store
 
 
@@ -51,7 +51,7 @@ def load_profile(store: Store, profile_id: str) -> Profile:
     drift calibration cached on it)."""
     import orjson
 
-    from mlnb.monitoring.profile import Profile
+    from mlnb.model_monitoring.profile import Profile
 
     cached = _CACHE.get(profile_id)
     if cached is None:

@@ -9,9 +9,9 @@ from typing import Any
 
 from mlnb.errors import InvalidValueError, NotFoundError
 from mlnb.model_registry.access import ProjectArg, store_for
-from mlnb.monitoring import queries
-from mlnb.monitoring.api import model_or_version
-from mlnb.monitoring.records import drifted_columns, load_report
+from mlnb.model_monitoring import queries
+from mlnb.model_monitoring.api import model_or_version
+from mlnb.model_monitoring.records import drifted_columns, load_report
 from mlnb.views.json import json_safe
 
 CHECK_ID_MIN = 6  # the shortest prefix of a check id that is looked up

@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 
 from mlnb.errors import InvalidValueError
-from mlnb.monitoring import sketch as sk
-from mlnb.monitoring.drift import good_turing, unseen_values
-from mlnb.monitoring.profile import Profile
+from mlnb.model_monitoring import sketch as sk
+from mlnb.model_monitoring.drift import good_turing, unseen_values
+from mlnb.model_monitoring.profile import Profile
 
 MAX_NEW_SHARE = 0.1
 EXAMPLES = 5
