@@ -578,3 +578,19 @@ def test_empty_inputs_are_refused_in_one_line():
         drift(empty, p)
     with pytest.raises(InvalidValueError, match="two Profiles"):
         drift(p, {"x": [1]})
+
+
+def test_a_large_sample_of_the_training_distribution_passes_the_range_check() -> None:
+    # Given a small training sample and a large batch from the same distribution (its extremes
+    # lie past the training range, as a bigger sample's do)
+    rng = np.random.default_rng(7)
+    ref = build_profile(pd.DataFrame({"x": rng.standard_normal(3000)}))
+    batch = pd.DataFrame({"x": rng.standard_normal(300_000)})
+    outside = validate_against(ref, build_profile(batch), data=batch)
+    # Then the range check passes: the few values past the range are within the tolerance
+    assert outside.passed, outside.to_dict()
+    # But when 1% of the rows come from elsewhere, it fails with their count
+    batch.loc[: len(batch) // 100 - 1, "x"] = 50.0
+    failed = validate_against(ref, build_profile(batch), data=batch)
+    [failure] = [f for f in failed.failures if f["expectation"] == "in_range"]
+    assert failure["count"] >= len(batch) // 100 and 50.0 in failure["examples"]
