@@ -19,13 +19,14 @@ _TRACKING = (
     "log_metric", "set_tags", "set_tag", "log_artifact", "Run",
 )
 _QUERIES = ("runs", "get_run", "metric_history", "experiments", "sql")
+_MONITORING = ("profile", "drift", "validate", "monitor")
 _REGISTRY = (
     "register_model", "load_model", "model_version", "set_alias", "delete_alias", "update_version",
     "archive_version", "models", "model_versions", "alias_history",
 )
 
-__all__ = [*_PROJECT, *_TRACKING, *_QUERIES, *_REGISTRY, "evaluate", "registry", "pipeline_view", "compare", "diff",
-           "lineage", "fingerprint", "close", "MlnbError", "__version__"]
+__all__ = [*_PROJECT, *_TRACKING, *_QUERIES, *_REGISTRY, *_MONITORING, "monitoring", "evaluate", "registry",
+           "pipeline_view", "compare", "diff", "lineage", "fingerprint", "close", "MlnbError", "__version__"]
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ resolves these lazily
     from mlnb.api import experiments, get_run, metric_history, runs, sql  # noqa: F401
@@ -36,6 +37,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ resolve
         alias_history, archive_version, delete_alias, load_model, model_version, model_versions, models,
         register_model, set_alias, update_version,
     )
+    from mlnb.monitoring.api import drift, monitor, profile, validate  # noqa: F401
     from mlnb.project import Project, connect  # noqa: F401
     from mlnb.tracking import (  # noqa: F401
         Run, active_run, end_run, log_artifact, log_metric, log_metrics, log_param,
@@ -59,6 +61,7 @@ _HOMES: dict[str, str] = {
     **{name: "mlnb.tracking" for name in _TRACKING},
     **{name: "mlnb.api" for name in _QUERIES},
     **{name: "mlnb.model_registry" for name in _REGISTRY},
+    **{name: "mlnb.monitoring.api" for name in _MONITORING},
     "pipeline_view": "mlnb.batch.pipelines",
     "registry": "mlnb.widgets.registry_view",
     "compare": "mlnb.widgets.compare_view",
@@ -73,6 +76,10 @@ _HOMES: dict[str, str] = {
 
 
 def __getattr__(name: str) -> Any:
+    if name == "monitoring":  # the package itself, callable as mlnb.monitoring(model): see its docstring
+        import importlib
+
+        return importlib.import_module("mlnb.monitoring")
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module 'mlnb' has no attribute {name!r}")

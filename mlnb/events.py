@@ -111,8 +111,8 @@ _DECLARED = (
     )),
     EventType("lineage", "capture", "an edge of the lineage graph", (
         _RUN, _f("src_kind", TEXT, True, "dataset, cell, model or run"), _f("src_id", TEXT, True, "its id"),
-        _f("dst_kind", TEXT, True, "dataset, cell, metric or run"), _f("dst_id", TEXT, True, "its id"),
-        _f("rel", TEXT, True, "read:<var>, wrote:<var>, var:<name>, logged, evaluated, reproduces, ..."), _T,
+        _f("dst_kind", TEXT, True, "dataset, cell, metric, run or check (a monitoring check)"), _f("dst_id", TEXT, True, "its id"),
+        _f("rel", TEXT, True, "read:<var>, wrote:<var>, var:<name>, logged, evaluated, reproduces, monitored, ..."), _T,
     )),
     EventType("model_version", "registry", "a registered model version", (
         _f("name", TEXT, True, "model name"), _f("version", INT, True,
@@ -139,6 +139,27 @@ _DECLARED = (
         _f("user", TEXT, doc="who moved it"), _T, _f("reason", TEXT, doc="why (free text)"),
         _f("seq", INT, doc="step of this alias's history, claimed at claims/models/<name>/aliases/<alias>/<seq>; "
                           "the highest wins (moves without one, from older writers, come first in time order)"),
+    )),
+    EventType("profile", "monitoring", "a stored data profile (the JSON in the blob store), linked to its data "
+              "fingerprint and, for a model version's reference profile, to the version", (
+        _f("id", TEXT, True, "sha256 of the profile's JSON in the blob store (hex)"),
+        _f("fp", TEXT, doc="fingerprint of the profiled data (null: data mlnb cannot fingerprint)"),
+        _f("rows", INT, doc="number of rows"), _f("cols", INT, doc="number of columns"),
+        _f("model", TEXT, doc="model name, when this is a version's reference profile"),
+        _f("version", INT, doc="that version's number"), _T,
+    )),
+    EventType("monitor", "monitoring", "a monitoring check of a batch of data against a model version's "
+              "reference profile (drift and validation; the full report in the blob store)", (
+        _f("id", TEXT, True, "check id: 32 lowercase hex characters"),
+        _f("model", TEXT, True, "model name"), _f("version", INT, True, "version number"), _T,
+        _f("rows", INT, doc="rows in the checked batch"),
+        _f("status", TEXT, True, "drift status: ok, warn or drift"),
+        _f("validation", TEXT, doc="pass or fail"), _f("drifted", INT, doc="number of columns with status drift"),
+        _f("fp", TEXT, doc="fingerprint of the checked data"),
+        _f("report", TEXT, doc="sha256 of the full report's JSON in the blob store (hex)"),
+        _f("summary", JSON, doc="object: column -> {status, score}"),
+        _f("reference", TEXT, doc="id of the reference profile checked against"),
+        _f("run", TEXT, doc="the active run when the check was made"), _f("name", TEXT, doc="a name for the check"),
     )),
 )
 

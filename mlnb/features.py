@@ -11,6 +11,7 @@ import importlib
 FEATURE_MODULES: tuple[str, ...] = (
     "mlnb.capture.tables",  # cells, datasets, lineage
     "mlnb.model_registry.tables",  # model versions, aliases
+    "mlnb.monitoring.tables",  # stored profiles, monitoring checks
 )
 
 

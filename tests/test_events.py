@@ -88,11 +88,12 @@ def test_everything_a_workload_writes_is_declared_and_valid(store: Store, tmp_pa
     store.writer.flush(sync=True)
     assert queries.sql(store, "SELECT status FROM runs WHERE run_id = ?", ["c" * 32])["status"].tolist() \
         == ["crashed"]
-    # a registered model, aliases, an update and an evaluation
+    # a registered model (with its reference profile), a monitoring check, aliases, an update and an evaluation
     data = pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0], "b": [1.0, 0.0, 1.0, 0.0], "y": [0, 0, 1, 1]})
     with mlnb.start_run(name="fit"):
         model = DecisionTreeClassifier(max_depth=1, random_state=0).fit(data[["a", "b"]], data["y"])
         reg.register_model(model, "tree", data=data[["a", "b"]], description="first")
+    mlnb.monitor("tree/1", data[["a", "b"]], name="same data")  # the version's reference profile came with data=
     reg.set_alias("tree", "champion", 1, reason="only one")
     reg.update_version("tree", 1, description="updated", tags={"k": "v"})
     mlnb.evaluate(["tree@champion"], data=data, target="y")
@@ -244,7 +245,7 @@ def test_ingest_types_every_declared_field_as_declared(store: Store) -> None:
     assert queries.sql(store, "SELECT status FROM runs WHERE run_id = ?", ["d" * 32])["status"].tolist() == \
         ["finished"]
     for table in ("params", "metrics", "tags", "artifacts", "cells", "datasets", "lineage", "model_versions",
-                  "alias_history"):
+                  "alias_history", "profiles", "monitoring"):
         assert len(queries.sql(store, f"SELECT * FROM {table}")) == 1, table
 
 

@@ -37,6 +37,11 @@ SPECS: dict[str, dict[str, str]] = {
                              "labels": "json"},
     "alias": {"name": "id", "alias": "id", "from": "int32", "version": "int32", "user": "text", "t": "time",
               "reason": "text"},
+    "profile": {"id": "id", "fp": "text", "rows": "int64", "cols": "int64", "model": "text", "version": "int32",
+                "t": "time"},
+    "monitor": {"id": "id", "model": "id", "version": "int32!", "t": "time", "rows": "int64", "status": "id",
+                "validation": "text", "drifted": "int32", "fp": "text", "report": "text", "summary": "json",
+                "reference": "text", "run": "text", "name": "text"},
 }
 
 text = st.text(max_size=12)  # any unicode (no lone surrogates: JSON cannot carry them), empty included
@@ -120,6 +125,7 @@ def _snapshot(store: Store) -> dict[str, list]:
         "cells": "SELECT run_id, seq, code, start_time FROM idx.cells", "datasets": "SELECT * FROM idx.datasets",
         "lineage": "SELECT * FROM idx.lineage", "versions": "SELECT * FROM idx.model_versions",
         "aliases": "SELECT * FROM idx.model_aliases", "history": "SELECT * FROM idx.alias_history",
+        "profiles": "SELECT * FROM idx.profiles", "monitoring": "SELECT * FROM idx.monitoring",
         "quarantine": "SELECT file, line, \"offset\", reason FROM idx.quarantine",
         "state": "SELECT file, \"offset\", lines, bad_lines, unknown_events FROM idx.ingest_state",
     }
@@ -194,3 +200,6 @@ def _assert_landed(con: Any, valid: list[dict[str, Any]]) -> None:
         assert has("SELECT count(*) FROM idx.model_versions WHERE name = ? AND version = ?",
                    ev["name"], ev["version"]), ev
     assert count("alias_history") == len(by_kind.get("alias", []))
+    assert count("profiles") == len(by_kind.get("profile", []))
+    for ev in by_kind.get("monitor", []):
+        assert has("SELECT count(*) FROM idx.monitoring WHERE check_id = ?", ev["id"]), ev

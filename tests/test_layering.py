@@ -34,8 +34,8 @@ STORE_CORE = "store/"
 # Feature and face packages (and modules) the store core must not import.
 NOT_FOR_THE_CORE = (
     "mlnb.api", "mlnb.batch", "mlnb.capture", "mlnb.cli", "mlnb.comparison", "mlnb.evaluation", "mlnb.features",
-    "mlnb.flavors", "mlnb.model_cache", "mlnb.model_registry", "mlnb.model_trust", "mlnb.project", "mlnb.server",
-    "mlnb.tracking", "mlnb.views", "mlnb.widgets",
+    "mlnb.flavors", "mlnb.model_cache", "mlnb.model_registry", "mlnb.model_trust", "mlnb.monitoring", "mlnb.project",
+    "mlnb.server", "mlnb.tracking", "mlnb.views", "mlnb.widgets",
 )
 # The one documented way the core reaches the features: ingest loads this module by name.
 CORE_LOADS_BY_NAME = frozenset({"mlnb.features"})

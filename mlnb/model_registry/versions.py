@@ -30,7 +30,8 @@ def register_model(model: Any, name: str, run: Any = None, data: Any = None, des
                    project: ProjectArg = None) -> dict[str, Any]:
     """Save `model` as the next version of `name`; returns the version record.
 
-    `run` defaults to the active run; `data` (a DataFrame/array) gives the input signature.
+    `run` defaults to the active run; `data` (a DataFrame/array) gives the input signature and the
+    reference profile that monitoring compares later batches against (`mlnb.monitor`).
     `description` must be text; tag keys and values are stored as their text.
     """
     from mlnb.fingerprint import fingerprint
@@ -63,10 +64,29 @@ def register_model(model: Any, name: str, run: Any = None, data: Any = None, des
         host=runinfo.host_name(), mlnb=_mlnb_version(),
     ))
     store.writer.flush(sync=True)  # durable before returning: the number is taken
+    if data is not None:
+        _store_reference_profile(store, data, name, version, signature)
     if lineage["hidden"] not in (None, "clean"):
         warnings.warn(f"{name}/{version} comes from a run whose notebook state is {lineage['hidden']!r}; "
                       "a top-to-bottom rerun may not reproduce it", HiddenStateWarning, stacklevel=2)
     return model_version(f"{name}/{version}", project=store)
+
+
+class ReferenceProfileWarning(UserWarning):
+    """The data given to register_model could not be profiled: monitoring needs a reference profile."""
+
+
+def _store_reference_profile(store: Any, data: Any, name: str, version: int, signature: dict[str, Any]) -> None:
+    """Store the profile of the training data as the version's reference for monitoring. The version
+    is registered already (its number is taken), so a failure here warns instead of raising."""
+    from mlnb.errors import MlnbError
+    from mlnb.monitoring.api import store_reference
+
+    try:
+        store_reference(store, data, name, version, fingerprint=signature.get("input", {}).get("fingerprint"))
+    except (MlnbError, TypeError, ValueError) as exc:
+        warnings.warn(f"{name}/{version} has no reference profile for monitoring ({str(exc).splitlines()[0][:200]}); "
+                      f"run mlnb.profile(df, model='{name}/{version}')", ReferenceProfileWarning, stacklevel=3)
 
 
 def _mlnb_version() -> str:
