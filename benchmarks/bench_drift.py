@@ -46,17 +46,17 @@ class Sizes:
     """How much work each scenario does."""
 
     rows: int                         # reference and current batch of (a), reference of (c)
-    evidently_rows_a: int             # Evidently's (a) runs on this many rows, scaled per cell to `rows`
+    evidently_rows_a: tuple[int, ...]  # Evidently's (a) runs at these sizes, extrapolated to `rows`
     resamples: tuple[int, ...]        # (c) batch sizes
     planted_rows: int                 # (c) the batch with the planted changes
     partitions: int = 10              # (b) partitions whose merged profile must equal the whole's
 
     def scaled(self, factor: int) -> Sizes:
-        return Sizes(self.rows // factor, self.evidently_rows_a // factor,
+        return Sizes(self.rows // factor, tuple(n // factor for n in self.evidently_rows_a),
                      tuple(n // factor for n in self.resamples), self.planted_rows // factor, self.partitions)
 
 
-FULL = Sizes(rows=1_000_000, evidently_rows_a=100_000, resamples=(10_000, 100_000, 1_000_000), planted_rows=100_000)
+FULL = Sizes(rows=1_000_000, evidently_rows_a=(50_000, 100_000), resamples=(10_000, 100_000, 1_000_000), planted_rows=100_000)
 
 
 @dataclass
@@ -186,7 +186,24 @@ def fmt_s(seconds: float | None) -> str:
 
 
 def fmt_rate(cells_per_s: float) -> str:
+    if cells_per_s < 1e6:
+        return f"{cells_per_s / 1e6:,.2f}M cells/s"
     return f"{cells_per_s / 1e6:,.1f}M cells/s"
+
+
+def extrapolate(points: list[tuple[int, float]], rows: int) -> tuple[float, str]:
+    """Seconds at `rows` from (rows, seconds) measurements: the measured time if `rows` was
+    measured; else a straight line through the two largest sizes (a fixed cost per check plus a
+    cost per row), or per-row scaling of the largest when there is one size or the line falls."""
+    points = sorted(points)
+    for n, seconds in points:
+        if n == rows:
+            return seconds, ""
+    (n1, s1), (n2, s2) = points[-2:] if len(points) > 1 else (points[-1], points[-1])
+    if n2 > n1 and s2 > s1:
+        slope = (s2 - s1) / (n2 - n1)
+        return s2 + slope * (rows - n2), f"linear in rows through both, to {fmt_n(rows)}"
+    return s2 * rows / n2, f"x{rows / n2:g} per row"
 
 
 def fmt_n(n: int) -> str:
@@ -210,16 +227,15 @@ def scenario_a(bench: Bench) -> None:
     kinds = data.column_names()
     mlnb = bench.mlnb.run("check", WORK_ROOT / "a" / "mlnb", reference=str(files["reference"]),
                           current=str(files["current"]), profile_cache=str(PROFILE_CACHE))
-    ev_rows = min(sizes.evidently_rows_a, sizes.rows)
-    evidently = bench.evidently.run("check", WORK_ROOT / "a" / "evidently", reference=str(files["reference"]),
-                                    current=str(files["current"]), rows=ev_rows, kinds=kinds)
-    bench.raw["a"] = {"mlnb": mlnb, "evidently": evidently}
+    runs = [bench.evidently.run("check", WORK_ROOT / "a" / f"evidently-{n}", reference=str(files["reference"]),
+                                current=str(files["current"]), rows=n, kinds=kinds)
+            for n in sorted({min(n, sizes.rows) for n in sizes.evidently_rows_a})]
+    evidently = runs[-1]
+    bench.raw["a"] = {"mlnb": mlnb, "evidently": evidently, "evidently_runs": runs}
     cols = mlnb["cols"]
-    scale = (sizes.rows * cols) / (evidently["rows"] * evidently["cols"])
-    ev_full = evidently["seconds"] * scale
-    ev_label = fmt_s(ev_full) if scale == 1 else (
-        f"{fmt_s(ev_full)} (est.: {fmt_s(evidently['seconds'])} measured on {fmt_n(evidently['rows'])} x "
-        f"{evidently['cols']}, x{scale:g} per cell)")
+    ev_full, how = extrapolate([(r["rows"], r["seconds"]) for r in runs], sizes.rows)
+    measured = ", ".join(f"{fmt_s(r['seconds'])} on {fmt_n(r['rows'])}" for r in runs)
+    ev_label = fmt_s(ev_full) if not how else f"{fmt_s(ev_full)} (est.: {measured} x {evidently['cols']}; {how})"
     ratio = ev_full / mlnb["seconds"]
     bench.rows.append(Row(
         f"(a) check {fmt_n(sizes.rows)} rows x {cols} columns against the stored reference "
