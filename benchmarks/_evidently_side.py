@@ -59,9 +59,9 @@ def _check(reference: Any, current: Any, kinds: dict[str, str]) -> dict[str, Any
 
 
 def check(workdir: Path, args: dict[str, Any]) -> dict[str, Any]:
-    """Scenario (a): the first `rows` rows of the reference vs the current batch, all columns."""
-    reference = _read(args["reference"], args["rows"])
-    current = _read(args["current"], args["rows"])
+    """Scenario (a): the reference vs the current batch (the first `rows` rows, `columns` if given)."""
+    reference = _read(args["reference"], args.get("rows"), args.get("columns"))
+    current = _read(args["current"], args.get("rows"), args.get("columns"))
     seconds, result = timed(lambda: _check(reference, current, args["kinds"]))
     return {"seconds": seconds, "rows": len(current), "reference_rows": len(reference),
             "cols": current.shape[1], "import_s": IMPORT_S, **result}
