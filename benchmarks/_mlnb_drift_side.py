@@ -14,8 +14,13 @@ import pandas as pd
 from _workload import side_main, timed
 
 import mlnb
-from mlnb.monitoring.drift import drift
-from mlnb.monitoring.profile import Profile, build_profile, merge_profiles
+
+try:
+    from mlnb.model_monitoring.drift import drift
+    from mlnb.model_monitoring.profile import Profile, build_profile, merge_profiles
+except ImportError:  # the package's name on the feature branches, before it became model_monitoring
+    from mlnb.monitoring.drift import drift  # type: ignore[no-redef]
+    from mlnb.monitoring.profile import Profile, build_profile, merge_profiles  # type: ignore[no-redef]
 
 MODEL = "bench-drift"
 
