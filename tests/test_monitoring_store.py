@@ -105,11 +105,14 @@ def test_monitor_same_data_is_ok_a_shifted_copy_drifts_and_history_grows(store: 
 
 
 def test_the_view_models_are_json_and_follow_the_history(store: Store) -> None:
-    # Given two versions: v1 checked twice (ok, then drift), v2 once (ok), v3 never
+    # Given three versions: before any check, the views are empty
     data = _frame()
     _register(data=data)
     _register(data=data)
     _register(data=data)
+    assert views.monitoring_overview(store) == []
+    assert views.monitoring_history(store, "churn")["checks"] == []
+    # When v1 is checked twice (ok, then drift), v2 once (ok), v3 never
     first = mlnb.monitor("churn/1", data)
     last = mlnb.monitor("churn/1", _frame(seed=2, shift=1.5))
     mlnb.monitor("churn/2", data)
@@ -177,6 +180,10 @@ def test_profile_on_demand_links_a_version_and_drift_takes_frames_fingerprints_p
         assert report["status"] == expected["status"] == "drift"
         assert [c["status"] for c in report["columns"]] == [c["status"] for c in expected["columns"]]
     assert [c["column"] for c in mlnb.drift(data, shifted, columns=["x"]).to_dict()["columns"]] == ["x"]
+    # And a check can be limited to some columns (the shifted x is left out here)
+    limited = mlnb.monitor("churn/1", shifted, columns=["age", "color"])
+    assert [c["column"] for c in limited.drift.to_dict()["columns"]] == ["age", "color"]
+    assert limited.status != "drift" and mlnb.monitoring("churn")["drifted"].tolist()[-1] == 0
 
 
 def test_partitions_are_profiled_merged_and_a_register_that_cannot_profile_warns(store: Store) -> None:
@@ -263,6 +270,8 @@ BAD_INPUTS = {
     "columns": (lambda: mlnb.drift(_frame(), _frame(), columns=5), InvalidValueError, "list of column names"),
     "unknown column": (lambda: mlnb.drift(_frame(), _frame(), columns=["nope"]), InvalidValueError,
                        "unknown column(s) 'nope'"),
+    "unknown monitor column": (lambda: mlnb.monitor("churn/1", _frame(), columns=["x", "nope"]), InvalidValueError,
+                               "unknown column(s) 'nope'"),
     "unknown fingerprint": (lambda: mlnb.drift("ab" * 32, _frame()), NotFoundError, "no stored profile"),
     "bad profile dict": (lambda: mlnb.drift({"format": 1, "rows": 2, "columns": 7}, _frame()), InvalidValueError,
                          "not a valid profile dict"),

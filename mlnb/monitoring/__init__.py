@@ -7,7 +7,7 @@ Layout (one job per module):
   validation   validate_against(profile, data_profile) -> ValidationReport
   api          the public functions (mlnb.profile, mlnb.drift, mlnb.validate, mlnb.monitor,
                mlnb.monitoring) and MonitorResult
-  inputs       what is accepted as data, argument checks, failure examples from the raw frame
+  inputs       what is accepted as data, argument checks, fingerprints
   records      profiles and check reports stored (blobs + events, secrets masked) and read back
   queries      every monitoring query against the index
   tables       the index tables (profiles, monitoring), their ingest handlers and migrations

@@ -19,7 +19,7 @@ from mlnb.model_registry import queries as registry_queries
 from mlnb.model_registry.access import ProjectArg, store_for
 from mlnb.model_registry.names import ModelURI, check_name
 from mlnb.monitoring import queries
-from mlnb.monitoring.inputs import build, check_columns, check_thresholds, fill_examples, fingerprint_of, first_line
+from mlnb.monitoring.inputs import build, check_columns, check_thresholds, fingerprint_of, first_line
 from mlnb.monitoring.records import (
     drifted_columns, json_dict, jsonable, load_profile, store_check, store_profile,
 )
@@ -102,13 +102,18 @@ def drift(reference: Any, current: Any, columns: Sequence[str] | None = None,
     thresholds = check_thresholds(thresholds)
     ref = as_profile(reference, "reference", project)
     cur = as_profile(current, "current", project)
-    if columns is not None:
-        known = set(ref.columns) | set(cur.columns)
-        unknown = [c for c in columns if c not in known]
-        if unknown:
-            raise InvalidValueError(f"unknown column(s) {', '.join(map(repr, unknown))}; the data has "
-                                    f"{', '.join(sorted(known)[:20])}", field="columns")
+    _check_known(columns, ref, cur)
     return compare(ref, cur, columns=columns, thresholds=thresholds)
+
+
+def _check_known(columns: list[str] | None, ref: Profile, cur: Profile) -> None:
+    if columns is None:
+        return
+    known = set(ref.columns) | set(cur.columns)
+    unknown = [c for c in columns if c not in known]
+    if unknown:
+        raise InvalidValueError(f"unknown column(s) {', '.join(map(repr, unknown))}; the data has "
+                                f"{', '.join(sorted(known)[:20])}", field="columns")
 
 
 def validate(model_uri: str, data: Any, project: ProjectArg = None) -> ValidationReport:
@@ -119,18 +124,21 @@ def validate(model_uri: str, data: Any, project: ProjectArg = None) -> Validatio
 
 
 def monitor(model_uri: str, data: Any, name: str | None = None, thresholds: Mapping[str, Any] | None = None,
-            project: ProjectArg = None) -> MonitorResult:
+            project: ProjectArg = None, columns: Sequence[str] | None = None) -> MonitorResult:
     """Drift and validation of `data` against the version's reference profile, stored as a check
-    (a history entry of `mlnb.monitoring(model)`); returns the MonitorResult."""
+    (a history entry of `mlnb.monitoring(model)`); returns the MonitorResult. `columns` limits the
+    drift check to those columns (validation always checks the whole input)."""
     from mlnb.monitoring.drift import drift as compare
 
     if name is not None and not isinstance(name, str):
         raise InvalidValueError(f"name must be text, got {type(name).__name__}", field="name")
     thresholds = check_thresholds(thresholds)
+    columns = check_columns(columns)
     store = store_for(project)
     ref = _reference_of(store, model_uri)
     current = build(data)
-    report = compare(ref.profile, current, thresholds=thresholds)
+    _check_known(columns, ref.profile, current)
+    report = compare(ref.profile, current, columns=columns, thresholds=thresholds)
     validation = _validate(ref, current, data)
     result = MonitorResult(
         check_id=uuid.uuid4().hex, model=ref.uri, status=str(_drift_dict(report)["status"]),
@@ -254,9 +262,8 @@ def _stored_profile(key: str, role: str, project: ProjectArg) -> Profile:
 def _validate(ref: _Reference, current: Profile, data: Any) -> ValidationReport:
     from mlnb.monitoring.validation import validate_against
 
-    report = validate_against(ref.profile, current, signature=ref.signature or None)
-    fill_examples(report, data, ref.profile)
-    return report
+    # the raw data goes along: examples of failing values come from it (profiles keep no rows)
+    return validate_against(ref.profile, current, signature=ref.signature or None, data=data)
 
 
 def _drift_dict(report: Any) -> dict[str, Any]:

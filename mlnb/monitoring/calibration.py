@@ -24,6 +24,7 @@ Seeds derive from that key: the same inputs give the same thresholds.
 from __future__ import annotations
 
 import math
+import threading
 import zlib
 from collections import OrderedDict
 from statistics import NormalDist
@@ -52,6 +53,7 @@ _KEYS = set(DEFAULTS) | {"warn", "drift", "columns"}
 
 _CACHE: OrderedDict[tuple[Any, ...], np.ndarray] = OrderedDict()
 _CACHE_SIZE = 512
+_CACHE_LOCK = threading.Lock()  # checks may run in server threads
 
 
 def psi(ref: np.ndarray, cur: np.ndarray) -> np.ndarray:
@@ -87,18 +89,20 @@ def null_psi(ref_counts: np.ndarray, n_current: int, resamples: int = RESAMPLES)
     n_ref = int(ref_counts.sum())
     n_cur = round_n(n_current)
     key = (ref_counts.tobytes(), n_ref, n_cur, resamples)
-    hit = _CACHE.get(key)
-    if hit is not None:
-        _CACHE.move_to_end(key)
-        return hit
+    with _CACHE_LOCK:
+        hit = _CACHE.get(key)
+        if hit is not None:
+            _CACHE.move_to_end(key)
+            return hit
     rng = np.random.default_rng(zlib.crc32(repr(key).encode()))
     p = ref_counts / max(n_ref, 1)
     r = rng.multinomial(max(n_ref, 1), p, size=resamples)
     c = rng.multinomial(n_cur, p, size=resamples)
     out = np.sort(psi(r, c))
-    _CACHE[key] = out
-    if len(_CACHE) > _CACHE_SIZE:
-        _CACHE.popitem(last=False)
+    with _CACHE_LOCK:
+        _CACHE[key] = out
+        if len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
     return out
 
 

@@ -19,7 +19,7 @@ frequent reference categories + "other"; both + a "missing" bin for nulls and Na
   1%) plus the Good-Turing expectation (reference singletons / reference count, so id-like
   columns do not alarm) warns / drifts.
 Schema: columns added (reported, not an alarm), removed (drift), retyped (a different kind:
-drift; same kind, another dtype: warn). The report's status is the worst column status.
+drift; same kind, another dtype family such as int -> float: warn; int32 -> int64: listed only). The report's status is the worst column status.
 """
 from __future__ import annotations
 
@@ -114,8 +114,8 @@ def drift(reference: Profile, current: Profile, columns: Iterable[str] | None = 
             row = _numeric_row(name, ref, cur, reference.rows, current.rows, opts)
         else:
             row = _categorical_row(name, ref, cur, reference.rows, current.rows, opts)
-        if ref["dtype"] != cur["dtype"] and row["status"] == "ok":
-            row["status"] = "warn"
+        if _family(ref["dtype"]) != _family(cur["dtype"]) and row["status"] == "ok":
+            row["status"] = "warn"  # int -> float and the like; int32 -> int64 is not worth a warning
         rows.append(row)
     _adjust_ks(rows)
     status = max((r["status"] for r in rows), key=_RANK.__getitem__, default="ok")
@@ -135,6 +135,14 @@ def _names(reference: Profile, current: Profile, columns: Iterable[str] | None) 
         if c not in reference.columns and c not in current.columns:
             raise InvalidValueError(f"no column {c!r} in the reference or the current data: columns are {every[:20]}", field="columns")
     return wanted
+
+
+def _family(dtype: str) -> str:
+    d = dtype.lower()
+    for family in ("uint", "int", "float", "double", "datetime", "timedelta"):
+        if d.startswith(family):
+            return {"uint": "int", "double": "float"}.get(family, family)
+    return d
 
 
 def _type(col: Mapping[str, Any]) -> str:

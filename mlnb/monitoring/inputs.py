@@ -1,19 +1,16 @@
 """What monitoring accepts as data: a profile built from it or one clear line saying what to pass,
-argument checks, the data's fingerprint, and failure examples taken from the raw frame (the
-profiles alone cannot say which values failed)."""
+argument checks, and the data's fingerprint."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from mlnb.errors import InvalidValueError
-from mlnb.monitoring.records import jsonable
 
 if TYPE_CHECKING:
     from mlnb.monitoring.profile import Profile
 
 DATA_HINT = "pass a pandas DataFrame, a pyarrow Table, a dict of arrays or a 2-D numpy array"
-MAX_EXAMPLES = 5
 
 
 def build(data: Any, role: str = "data") -> Profile:
@@ -78,51 +75,6 @@ def fingerprint_of(data: Any) -> str | None:
     except Exception:  # noqa: BLE001 (a fingerprint is a link, not a requirement of the profile)
         return None
     return fp.hash if fp is not None else None
-
-
-def fill_examples(report: Any, data: Any, reference: Profile) -> None:
-    """Put up to MAX_EXAMPLES offending values from the raw frame into each failure that has none
-    (the profiles alone cannot say which values failed)."""
-    failures = getattr(report, "failures", None)
-    if not failures or not hasattr(data, "columns") or not hasattr(data, "loc"):
-        return
-    ref_columns = reference.columns
-    for failure in failures:
-        item = failure if isinstance(failure, dict) else getattr(failure, "__dict__", None)
-        if item is None or item.get("examples") or item.get("column") not in data.columns:
-            continue
-        try:
-            found = _examples(item["expectation"], data[item["column"]], ref_columns.get(item["column"], {}))
-        except Exception:  # noqa: BLE001 (examples are an aid: never fail a check on them)
-            continue
-        if isinstance(failure, dict):
-            failure["examples"] = found
-        else:
-            failure.examples = found
-
-
-def _examples(expectation: str, series: Any, column: dict[str, Any]) -> list[Any]:
-    import pandas as pd
-
-    if expectation == "no_nulls":
-        hits = series[series.isna()]
-        return [str(i) for i in hits.index[:MAX_EXAMPLES]]  # the rows (index labels) with a null
-    if expectation == "in_range":
-        numbers = pd.to_numeric(series, errors="coerce")
-        low, high = column.get("min"), column.get("max")
-        mask = pd.Series(False, index=series.index)
-        if low is not None:
-            mask |= numbers < low
-        if high is not None:
-            mask |= numbers > high
-        return [jsonable(v) for v in numbers[mask].head(MAX_EXAMPLES).tolist()]
-    if expectation == "known_categories":
-        known = set((column.get("counts") or {}).keys())
-        values = series.dropna().astype(str)
-        return [jsonable(v) for v in values[~values.isin(known)].unique()[:MAX_EXAMPLES].tolist()]
-    if expectation == "dtype":
-        return [jsonable(v) for v in series.dropna().head(MAX_EXAMPLES).tolist()]
-    return []
 
 
 def first_line(exc: BaseException) -> str:

@@ -263,11 +263,11 @@ def _numpy_column(arr: np.ndarray) -> dict[str, Any]:
     if kind == "M":
         ints = arr.astype("datetime64[ns]").view(np.int64)
         nat = ints == np.iinfo(np.int64).min
-        return _numeric_column("datetime", dtype, ints[~nat] / 1e9, nulls=int(nat.sum()))
+        return _numeric_column("datetime", "datetime64[ns]", ints[~nat] / 1e9, nulls=int(nat.sum()))
     if kind == "m":
         ints = arr.astype("timedelta64[ns]").view(np.int64)
         nat = ints == np.iinfo(np.int64).min
-        return _numeric_column("numeric", dtype, ints[~nat] / 1e9, nulls=int(nat.sum()))
+        return _numeric_column("numeric", "timedelta64[ns]", ints[~nat] / 1e9, nulls=int(nat.sum()))
     if kind == "b":
         n_true = int(np.count_nonzero(arr))
         counts = {t: n for t, n in (("True", n_true), ("False", arr.size - n_true)) if n}
@@ -290,8 +290,12 @@ def _pandas_column(s: Any) -> dict[str, Any]:
             "bool" if pd.api.types.is_bool_dtype(dtype) else "string")
         nulls = int(s.isna().sum())
         vc = s.value_counts(dropna=True, sort=False)
+        values, ns = vc.index.tolist(), vc.to_numpy().tolist()
+        if vc.index.inferred_type == "string" and (not values or max(map(len, values)) <= sk.MAX_VALUE_CHARS):
+            # plain short strings are their own text, already distinct: no per-value work
+            return _categorical_column(name, {t: n for t, n in zip(values, ns) if n}, nulls)
         counts: dict[str, int] = {}
-        for value, n in zip(vc.index.tolist(), vc.to_numpy().tolist()):
+        for value, n in zip(values, ns):
             if n:
                 text = sk.value_text(value)
                 counts[text] = counts.get(text, 0) + int(n)
@@ -302,13 +306,18 @@ def _pandas_column(s: Any) -> dict[str, Any]:
             ints = s.dt.tz_convert("UTC").dt.tz_localize(None) if getattr(dtype, "tz", None) else s
             ints = ints.to_numpy(dtype="datetime64[ns]").view(np.int64)
             kind = "datetime"
+            # one name whatever the unit (ns, us, s: parquet and pandas differ)
+            tz = getattr(dtype, "tz", None)
+            name = f"datetime64[ns, {tz}]" if tz else "datetime64[ns]"
         else:
             ints = s.to_numpy(dtype="timedelta64[ns]").view(np.int64)
             kind = "numeric"
+            name = "timedelta64[ns]"
         return _numeric_column(kind, name, ints[~mask] / 1e9, nulls=int(mask.sum()))
     if isinstance(dtype, np.dtype):
         return _numeric_column("numeric", name, s.to_numpy())
-    # nullable extension dtypes (Int64, Float64, pyarrow-backed numbers): NA is a null
+    # nullable extension dtypes (Int64, Float64, pyarrow-backed numbers): NA is a null; named as numpy names them
+    name = str(getattr(dtype, "numpy_dtype", name))
     mask = s.isna().to_numpy()
     values = s.to_numpy(dtype="float64", na_value=np.nan)[~mask] if mask.any() else s.to_numpy(dtype="float64")
     return _numeric_column("numeric", name, values, nulls=int(mask.sum()), int_minmax=pd.api.types.is_integer_dtype(dtype))

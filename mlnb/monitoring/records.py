@@ -125,18 +125,21 @@ def redacted_profile(d: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     return d, changed
 
 
-def redacted_report(value: Any, sensitive: bool = False) -> Any:
-    """A report (nested dicts and lists) with secret-looking text masked, and the values listed for a
-    secret-named column (examples, unseen categories) masked entirely."""
+# Keys whose text says what was checked, never a value of the data (kept in a secret-named column's rows).
+_DESCRIPTIVE = frozenset({"column", "kind", "statistic", "status", "expectation", "dtype", "reference", "current"})
+
+
+def redacted_report(value: Any, sensitive: bool = False, key: str | None = None) -> Any:
+    """A report (nested dicts and lists) with secret-looking text masked; within the row of a
+    secret-named column every text but the descriptive ones (column, kind, status, ...) is masked."""
     from mlnb.redact import is_sensitive_name, redact_text
 
     if isinstance(value, dict):
         inner = sensitive or (isinstance(value.get("column"), str) and is_sensitive_name(value["column"]))
-        return {k: ([MASK] if v else []) if inner and k in ("examples", "unseen_categories") and isinstance(v, list)
-                else redacted_report(v, inner) for k, v in value.items()}
+        return {k: redacted_report(v, inner, k) for k, v in value.items()}
     if isinstance(value, list):
         return [redacted_report(v, sensitive) for v in value]
-    if isinstance(value, str) and redact_text(value) != value:
+    if isinstance(value, str) and ((sensitive and key not in _DESCRIPTIVE) or redact_text(value) != value):
         return MASK
     return value
 

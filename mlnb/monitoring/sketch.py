@@ -235,11 +235,19 @@ def cap_categories(counts: dict[str, int], overflow: dict[str, Any] | None) -> t
     Deterministic in the set of values, so capping after a merge gives what capping the union gives.
     """
     if len(counts) > MAX_CATEGORIES:
-        ranked = sorted(counts, key=lambda t: (value_hash(t), t))
-        buckets = list(overflow["counts"]) if overflow else [0] * OVERFLOW_BUCKETS
-        for text in ranked[MAX_CATEGORIES:]:
-            buckets[value_hash(text) % OVERFLOW_BUCKETS] += counts[text]
-        counts = {t: counts[t] for t in ranked[:MAX_CATEGORIES]}
+        texts = list(counts)
+        hashes = np.fromiter((value_hash(t) for t in texts), dtype=np.uint64, count=len(texts))
+        order = np.argsort(hashes, kind="stable")
+        if hashes[order[MAX_CATEGORIES - 1]] == hashes[order[MAX_CATEGORIES]]:
+            # a 64-bit collision at the cut: order by text as well, so the kept set stays deterministic
+            order = np.asarray(sorted(range(len(texts)), key=lambda i: (int(hashes[i]), texts[i])))
+        kept, rest = order[:MAX_CATEGORIES], order[MAX_CATEGORIES:]
+        n = np.fromiter((counts[t] for t in texts), dtype=np.int64, count=len(texts))
+        lost = np.bincount((hashes[rest] % np.uint64(OVERFLOW_BUCKETS)).astype(np.int64), weights=n[rest],
+                           minlength=OVERFLOW_BUCKETS).astype(np.int64)
+        base = overflow["counts"] if overflow else [0] * OVERFLOW_BUCKETS
+        buckets = [int(a + b) for a, b in zip(base, lost.tolist())]
+        counts = {texts[i]: counts[texts[i]] for i in kept.tolist()}
         overflow = {"buckets": OVERFLOW_BUCKETS, "counts": buckets}
     if overflow is not None:
         overflow = dict(overflow, distinct_lost=_distinct_lost(counts))

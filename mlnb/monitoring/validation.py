@@ -82,7 +82,9 @@ def validate_against(reference: Profile, data_profile: Profile, signature: Mappi
 def _expected(reference: Profile, signature: Mapping[str, Any] | None) -> list[tuple[str, str, str]]:
     cols = ((signature or {}).get("input") or {}).get("columns") if signature else None
     if cols:
-        return [(str(c[0]), signature_kind(str(c[1])), str(c[1])) for c in cols]
+        # [name, dtype] pairs (the registry's signature) or {"name", "dtype"} dicts (a fingerprint's JSON)
+        pairs = [(c["name"], c["dtype"]) if isinstance(c, Mapping) else (c[0], c[1]) for c in cols]
+        return [(str(n), signature_kind(str(d)), str(d)) for n, d in pairs]
     return [(name, col["kind"], col["dtype"]) for name, col in reference.columns.items()]
 
 
@@ -132,8 +134,8 @@ def _range_failure(name: str, ref: dict[str, Any], cur: dict[str, Any], margin: 
     above = cur["max"] is not None and cur["max"] > hi
     if not (below or above or inf):
         return None
-    if series is not None:
-        values = series.to_numpy(dtype="float64", na_value=np.nan) if hasattr(series, "to_numpy") else np.asarray(series, float)
+    values = _floats(series)
+    if values is not None:
         bad = np.zeros(values.shape, dtype=bool)
         with np.errstate(invalid="ignore"):
             bad |= values < lo if below or (cur["neg_inf"] and not ref["neg_inf"]) else False
@@ -146,6 +148,21 @@ def _range_failure(name: str, ref: dict[str, Any], cur: dict[str, Any], margin: 
     return _failure("in_range", name, max(count, 1),
                     examples, f"values outside the training range [{ref['min']}, {ref['max']}] by more than "
                               f"{margin:.0%} of its span (allowed [{lo:.6g}, {hi:.6g}])")
+
+
+def _floats(series: Any) -> np.ndarray | None:
+    """The series as float64 (NaN for missing), or None when it is not plain numbers (timedeltas)."""
+    if series is None:
+        return None
+    try:
+        import pandas as pd
+
+        if not pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype):
+            return None
+        out: np.ndarray = series.to_numpy(dtype="float64", na_value=np.nan)
+        return out
+    except (TypeError, ValueError):
+        return None
 
 
 def _bounds(ref: Mapping[str, Any], margin: float) -> tuple[float | None, float | None]:
@@ -215,7 +232,9 @@ def _examples(series: Any, kind: str, ref: Mapping[str, Any], margin: float, lim
         lo, hi = _bounds(ref, margin)
         if lo is None or hi is None:
             return []
-        values = series.to_numpy(dtype="float64", na_value=np.nan)
+        values = _floats(series)
+        if values is None:
+            return []
         with np.errstate(invalid="ignore"):
             bad = (values < lo) | (values > hi)
         return [_jsonable(v) for v in series[bad].head(limit).tolist()]
