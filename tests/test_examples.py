@@ -120,3 +120,25 @@ def test_compare_notebook_sweeps_then_compares_and_diffs(store: Store, tmp_path:
     page, _ = HTMLExporter().from_notebook_node(executed)
     assert "mlnb.compare: 6 runs" in page and page.count("plotly-graph-div") >= 4
     assert (tmp_path / "out" / "04-compare-runs.ipynb").stat().st_size < 1_500_000
+
+
+def test_monitoring_notebook_checks_a_clean_and_a_perturbed_batch(store: Store, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import nbformat
+
+    monkeypatch.setenv("MLNB_HOME", str(store.root))
+    _run_example("05-monitoring.ipynb", tmp_path / "out")
+    # three checks of the registered version: the training data itself, the perturbed copy, the CLI gate
+    history = mlnb.monitoring("cancer-screening")
+    assert history["name"].tolist() == ["same data", "perturbed", "cli gate"]
+    assert history["status"].tolist() == ["ok", "drift", "drift"]
+    assert history["validation"].tolist() == ["pass", "fail", "fail"]  # radii 20% beyond the training range
+    assert "mean radius" in history["drifted_columns"].iloc[1] and history["drifted"].iloc[0] == 0
+    executed = nbformat.read(tmp_path / "out" / "05-monitoring.ipynb", as_version=4)
+    # the saved notebook shows the drift report (static HTML for viewers without a kernel)
+    report_cell = next(c for c in executed.cells if c.source.startswith("mlnb.drift_report"))
+    html = "".join(o["data"].get("text/html", "") for o in report_cell.outputs if "data" in o)
+    assert "mean radius" in html and "drift" in html
+    # and the CLI gate exits 1
+    gate_cell = executed.cells[-1]
+    assert "exit code: 1" in "".join(o.get("text", "") for o in gate_cell.outputs)
