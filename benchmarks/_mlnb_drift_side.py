@@ -15,12 +15,8 @@ from _workload import side_main, timed
 
 import mlnb
 
-try:
-    from mlnb.model_monitoring.drift import drift
-    from mlnb.model_monitoring.profile import Profile, build_profile, merge_profiles
-except ImportError:  # the package's name on the feature branches, before it became model_monitoring
-    from mlnb.monitoring.drift import drift  # type: ignore[no-redef]
-    from mlnb.monitoring.profile import Profile, build_profile, merge_profiles  # type: ignore[no-redef]
+from mlnb.model_monitoring.drift import drift
+from mlnb.model_monitoring.profile import Profile, build_profile, merge_profiles
 
 MODEL = "bench-drift"
 
