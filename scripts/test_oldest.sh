@@ -24,6 +24,7 @@ TESTS=(
     tests/test_hardening_records.py tests/test_ingest_hostile.py tests/test_compat_store.py
     tests/test_lock_fairness.py tests/test_shutdown.py tests/test_model_trust.py
     tests/test_project.py tests/test_events.py tests/test_backend_contract.py tests/test_registry_consensus.py
+    tests/test_monitoring_math.py tests/test_monitoring_store.py
 )
 
 setup() {

@@ -363,6 +363,7 @@ def _numeric_column(kind: str, dtype: str, values: np.ndarray, nulls: int = 0,
             lo, hi = int(raw.min()), int(raw.max())
         else:
             lo, hi = float(a.min()), float(a.max())
+        a = np.ascontiguousarray(a)  # the same sums, to the last bit, whatever the input's memory layout
         with np.errstate(over="ignore", invalid="ignore"):
             total = float(a.sum())
             total_sq = float(np.einsum("i,i->", a, a))
