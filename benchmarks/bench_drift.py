@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -39,6 +38,7 @@ SEEDS = {"reference": 1, "current": 2, "planted": 3}
 
 sys.path.insert(0, str(HERE))
 import _drift_data as data  # noqa: E402
+from _peers import create_venv, machine, venv_python  # noqa: E402
 from _workload import RESULT_MARKER  # noqa: E402
 
 
@@ -114,10 +114,6 @@ def progress(message: str) -> None:
 
 # ---------------------------------------------------------------- environment
 
-def venv_python(venv: Path) -> Path:
-    return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-
-
 def ensure_evidently_venv() -> Path:
     """The Evidently virtualenv's python, creating the venv and installing Evidently the first time."""
     python = venv_python(EVIDENTLY_VENV)
@@ -125,10 +121,7 @@ def ensure_evidently_venv() -> Path:
     if python.exists() and subprocess.run([str(python), "-c", code], capture_output=True).returncode == 0:
         return python
     progress(f"creating {EVIDENTLY_VENV} and installing {' '.join(EVIDENTLY_REQUIREMENTS)} (first run only)")
-    shutil.rmtree(EVIDENTLY_VENV, ignore_errors=True)
-    subprocess.run([sys.executable, "-m", "venv", str(EVIDENTLY_VENV)], check=True)
-    subprocess.run([str(python), "-m", "pip", "install", "--quiet", *EVIDENTLY_REQUIREMENTS], check=True)
-    return python
+    return create_venv(EVIDENTLY_VENV, EVIDENTLY_REQUIREMENTS)
 
 
 def package_versions(python: Path, packages: tuple[str, ...]) -> dict[str, str]:
@@ -137,20 +130,6 @@ def package_versions(python: Path, packages: tuple[str, ...]) -> dict[str, str]:
             f"out = {{p: m.version(p) for p in {list(packages)!r}}}\n"
             "out.update(python=platform.python_version())\nprint(json.dumps(out))")
     return json.loads(subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=True).stdout)
-
-
-def machine() -> dict[str, Any]:
-    """Cores, CPU model, memory and OS of this machine."""
-    info: dict[str, Any] = {"cores": os.cpu_count(), "os": platform.platform()}
-    try:
-        cpuinfo = Path("/proc/cpuinfo").read_text()
-        info["cpu"] = next(line.split(":", 1)[1].strip() for line in cpuinfo.splitlines()
-                           if line.startswith("model name"))
-        meminfo = Path("/proc/meminfo").read_text().split()
-        info["memory_gb"] = round(int(meminfo[meminfo.index("MemTotal:") + 1]) / 2**20, 1)
-    except (OSError, StopIteration, ValueError):
-        info["cpu"] = platform.processor() or "unknown"
-    return info
 
 
 def data_files(sizes: Sizes) -> dict[str, Path]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -33,6 +32,7 @@ IMPORT_REPEATS = 5
 SCENARIOS = ("a", "b", "c", "d", "e")
 
 sys.path.insert(0, str(HERE))
+from _peers import create_venv, machine, venv_python  # noqa: E402
 from _workload import RESULT_MARKER, expected_matches  # noqa: E402
 
 
@@ -137,21 +137,13 @@ def progress(message: str) -> None:
 
 # ---------------------------------------------------------------- environment
 
-def venv_python(venv: Path) -> Path:
-    return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-
-
 def ensure_mlflow_venv() -> Path:
     """The MLflow virtualenv's python, creating the venv and installing MLflow the first time."""
     python = venv_python(MLFLOW_VENV)
     if python.exists() and _can_import(python, "mlflow"):
         return python
     progress(f"creating {MLFLOW_VENV} and installing {MLFLOW_REQUIREMENT} (first run only)")
-    shutil.rmtree(MLFLOW_VENV, ignore_errors=True)
-    subprocess.run([sys.executable, "-m", "venv", str(MLFLOW_VENV)], check=True)
-    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--upgrade", "pip"], check=True)
-    subprocess.run([str(python), "-m", "pip", "install", "--quiet", MLFLOW_REQUIREMENT], check=True)
-    return python
+    return create_venv(MLFLOW_VENV, (MLFLOW_REQUIREMENT,), upgrade_pip=True)
 
 
 def _can_import(python: Path, module: str) -> bool:
@@ -183,20 +175,6 @@ def package_versions(python: Path, packages: tuple[str, ...]) -> dict[str, str]:
         "print(json.dumps(out))"
     )
     return json.loads(subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=True).stdout)
-
-
-def machine() -> dict[str, Any]:
-    """Cores, CPU model, memory and OS of this machine."""
-    info: dict[str, Any] = {"cores": os.cpu_count(), "os": platform.platform()}
-    try:
-        cpuinfo = Path("/proc/cpuinfo").read_text()
-        info["cpu"] = next(line.split(":", 1)[1].strip() for line in cpuinfo.splitlines()
-                           if line.startswith("model name"))
-        meminfo = Path("/proc/meminfo").read_text().split()
-        info["memory_gb"] = round(int(meminfo[meminfo.index("MemTotal:") + 1]) / 2**20, 1)
-    except (OSError, StopIteration, ValueError):
-        info["cpu"] = platform.processor() or "unknown"
-    return info
 
 
 # ---------------------------------------------------------------- scenarios
