@@ -160,6 +160,43 @@ _DECLARED = (
         _f("reference", TEXT, doc="id of the reference profile checked against"),
         _f("run", TEXT, doc="the active run when the check was made"), _f("name", TEXT, doc="a name for the check"),
     )),
+    EventType("serve_answer", "serving", "one request answered (or refused) by `mlnb serve`: every version's "
+              "output and latency, and which one was returned (the rendezvous archive)", (
+        _f("id", TEXT, True, "request id: 32 lowercase hex characters"), _T,
+        _f("model", TEXT, True, "model name"), _f("server", TEXT, doc="id of the serving process"),
+        _f("status", TEXT, True, "ok (the first preference answered), fallback (a later one did), invalid (refused "
+                                 "with a 4xx, nothing scored) or failed (no version answered)"),
+        _f("returned", INT, doc="version whose answer was returned (null: none)"),
+        _f("alias", TEXT, doc="alias of the returned version (champion, ...)"),
+        _f("rows", INT, doc="rows in the request"),
+        _f("input", JSON, doc="the request's rows as columns (object: column -> list), secret-looking text masked; "
+                             "null when not kept (sampled out, or over the size cap)"),
+        _f("answers", JSON, doc="list, one item per version asked: v (version), alias, status (ok, error, timeout), "
+                               "ms (latency), out (list of outputs, one per row, or null), err (first line of an error)"),
+        _f("ms", NUMBER, doc="milliseconds from receiving the request to answering it"),
+        _f("err", TEXT, doc="why the request was refused or failed (one line per problem)"),
+    )),
+    EventType("serve_feedback", "serving", "ground truth for an answered request (the last label for an id wins)", (
+        _f("id", TEXT, True, "request id"), _f("label", JSON, True, "the true label: one value, or a list (one per row)"),
+        _T, _f("user", TEXT, doc="who logged it"),
+    )),
+    EventType("serve_switch", "serving", "a serving process moved an alias to another version (or failed to)", (
+        _f("server", TEXT, True, "id of the serving process"), _f("model", TEXT, True, "model name"),
+        _f("alias", TEXT, True, "the alias that moved"), _f("from", INT, doc="version served before"),
+        _f("version", INT, doc="version served now (null: the alias was deleted)"), _T,
+        _f("ms", NUMBER, doc="milliseconds spent loading and warming the new version"),
+        _f("status", TEXT, True, "switched, or failed (the old version keeps answering)"),
+        _f("err", TEXT, doc="why it failed"),
+    )),
+    EventType("serve_status", "serving", "a serving process's heartbeat: what it serves, where, how much", (
+        _f("server", TEXT, True, "id of the serving process"), _T, _f("model", TEXT, True, "model name"),
+        _f("url", TEXT, doc="where it listens (http://host:port)"), _f("host", TEXT, doc="host name"),
+        _f("pid", INT, doc="process id"), _f("state", TEXT, True, "running or stopped"),
+        _f("aliases", JSON, doc="object: alias or URI served -> version, in preference order (the first answers)"),
+        _f("shadows", JSON, doc="list of the shadow aliases or URIs"),
+        _f("requests", INT, doc="requests answered since the process started"),
+        _f("deadline", NUMBER, doc="the deadline in milliseconds"), _f("started", NUMBER, doc="when it started"),
+    )),
 )
 
 EVENT_TYPES: dict[str, EventType] = {t.name: t for t in _DECLARED}
