@@ -108,6 +108,12 @@ def test_all_numeric_schema_gives_one_block_and_a_version_without_data_accepts_a
     assert problems == [] and frame is not None
     assert frame.to_numpy().tolist() == [[3.5, 1.0], [4.0, 2.0]]
     assert frame._mgr.nblocks == 1
+    # And its fast path still refuses what the general one refuses, and takes nulls where allowed
+    assert numeric.check({"a": [None], "b": [True]})[1] == [
+        "column 'a' has a null (row 0); the training data had none",
+        "column 'b' expects numbers (float64), got a boolean True at row 0"]
+    frame, problems = InputSchema(numeric.columns, {"a"}).check({"a": [None], "b": [2]})
+    assert problems == [] and frame is not None and frame["a"].isna().all() and frame["b"].tolist() == [2.0]
     # And a version registered without data has the empty schema: any columns, inferred dtypes
     record = reg.register_model({"w": 1}, "nodata")
     empty = InputSchema.for_version(store, "nodata", record["version"], record)

@@ -34,6 +34,9 @@ class InputSchema:
     def __init__(self, columns: list[tuple[str, str, str]], nullable: set[str] | frozenset[str] = frozenset()) -> None:
         self.columns = list(columns)
         self.nullable = frozenset(nullable)
+        self._index: Any = None  # the pandas Index of the column names, built once (per request it costs ~60 us)
+        # the common case (every column a float64 number): checked and built in one pass, one 2-D block
+        self._all_float = bool(self.columns) and all(k == "numeric" and d == "float64" for _, k, d in self.columns)
 
     @classmethod
     def for_version(cls, store: Store, name: str, version: int, record: dict[str, Any]) -> InputSchema:
@@ -80,10 +83,38 @@ class InputSchema:
     def __repr__(self) -> str:
         return f"InputSchema({', '.join(f'{n}:{d}' for n, _, d in self.columns) or 'any columns'})"
 
+    def _float_frame(self, columns: dict[str, Any]) -> pd.DataFrame | None:
+        """The frame of an all-float input, or None when anything is off (the general path then
+        names the problems)."""
+        import numpy as np
+        import pandas as pd
+
+        lists = []
+        rows = -1
+        for name in self.names:
+            values = columns.get(name)
+            if type(values) is not list or (rows >= 0 and len(values) != rows):
+                return None
+            rows = len(values)
+            types = set(map(type, values))
+            if not types <= _NUMBERS and not (name in self.nullable and types <= _NUMBERS | {_NONE}):
+                return None
+            lists.append(values)
+        if rows <= 0:
+            return None
+        if self._index is None:
+            self._index = pd.Index(self.names)
+        block = np.array(lists, dtype=np.float64).T  # None -> NaN (only where nulls are allowed, checked above)
+        return pd.DataFrame(block, columns=self._index, copy=False)
+
     # -- per request ------------------------------------------------------------------------------
     def check(self, columns: dict[str, Any]) -> tuple[pd.DataFrame | None, list[str]]:
         """(the input as a DataFrame in training column order with training dtypes, []) or
         (None, problems): one line per problem. Extra columns are dropped."""
+        if self._all_float and isinstance(columns, dict):
+            frame = self._float_frame(columns)
+            if frame is not None:
+                return frame, []
         if not isinstance(columns, dict):
             return None, [f"the input must be columns (an object of column -> list of values), not {_json_type(columns)}"]
         problems: list[str] = []
@@ -115,7 +146,11 @@ class InputSchema:
                 arrays[name] = array
         if problems:
             return None, problems
-        return _frame(arrays, rows), []
+        if self.columns and self._index is None:
+            import pandas as pd
+
+            self._index = pd.Index(self.names)
+        return _frame(arrays, rows, self._index), []
 
 
 def _json_type(value: Any) -> str:
@@ -255,7 +290,7 @@ def _categorical(name: str, values: list[Any], types: set[type], dtype: str, has
     return array, None
 
 
-def _frame(arrays: dict[str, Any], rows: int) -> pd.DataFrame:
+def _frame(arrays: dict[str, Any], rows: int, index: Any) -> pd.DataFrame:
     import numpy as np
     import pandas as pd
 
@@ -266,5 +301,5 @@ def _frame(arrays: dict[str, Any], rows: int) -> pd.DataFrame:
         block = np.empty((rows, len(arrays)), dtype=next(iter(dtypes)))
         for i, a in enumerate(arrays.values()):
             block[:, i] = a
-        return pd.DataFrame(block, columns=list(arrays), copy=False)
+        return pd.DataFrame(block, columns=index if index is not None else list(arrays), copy=False)
     return pd.DataFrame(arrays, copy=False)
