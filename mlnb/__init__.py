@@ -20,12 +20,13 @@ _TRACKING = (
 )
 _QUERIES = ("runs", "get_run", "metric_history", "experiments", "sql")
 _MONITORING = ("profile", "drift", "validate", "monitor", "monitoring")
+_SERVING = ("serve",)  # http: mlnb.serve (the serving parts each add their names on their own line)
 _REGISTRY = (
     "register_model", "load_model", "model_version", "set_alias", "delete_alias", "update_version",
     "archive_version", "models", "model_versions", "alias_history",
 )
 
-__all__ = [*_PROJECT, *_TRACKING, *_QUERIES, *_REGISTRY, *_MONITORING, "evaluate", "registry", "drift_report",
+__all__ = [*_PROJECT, *_TRACKING, *_QUERIES, *_REGISTRY, *_MONITORING, *_SERVING, "evaluate", "registry", "drift_report",
            "pipeline_view", "compare", "diff", "lineage", "fingerprint", "close", "MlnbError", "__version__"]
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ resolves these lazily
@@ -38,6 +39,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ resolve
         register_model, set_alias, update_version,
     )
     from mlnb.model_monitoring.api import drift, monitor, monitoring, profile, validate  # noqa: F401
+    from mlnb.serving.runner import serve  # noqa: F401
     from mlnb.widgets.drift_view import drift_report  # noqa: F401
     from mlnb.project import Project, connect  # noqa: F401
     from mlnb.tracking import (  # noqa: F401
@@ -63,6 +65,7 @@ _HOMES: dict[str, str] = {
     **{name: "mlnb.api" for name in _QUERIES},
     **{name: "mlnb.model_registry" for name in _REGISTRY},
     **{name: "mlnb.model_monitoring.api" for name in _MONITORING},
+    **{name: "mlnb.serving" for name in _SERVING},
     "pipeline_view": "mlnb.batch.pipelines",
     "registry": "mlnb.widgets.registry_view",
     "drift_report": "mlnb.widgets.drift_view",
