@@ -22,6 +22,7 @@ _QUERIES = ("runs", "get_run", "metric_history", "experiments", "sql")
 _MONITORING = ("profile", "drift", "validate", "monitor", "monitoring")
 # serving's archive side: feedback, the rendezvous comparison, archived traffic, offline replay
 _SERVING = ("log_feedback", "rendezvous", "traffic", "replay")
+_SERVING += ("serve",)  # http: mlnb.serve (the serving parts each add their names on their own line)
 _REGISTRY = (
     "register_model", "load_model", "model_version", "set_alias", "delete_alias", "update_version",
     "archive_version", "models", "model_versions", "alias_history",
@@ -40,6 +41,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ resolve
         register_model, set_alias, update_version,
     )
     from mlnb.model_monitoring.api import drift, monitor, monitoring, profile, validate  # noqa: F401
+    from mlnb.serving.runner import serve  # noqa: F401
     from mlnb.widgets.drift_view import drift_report  # noqa: F401
     from mlnb.serving.comparison import rendezvous  # noqa: F401
     from mlnb.serving.feedback import log_feedback  # noqa: F401
