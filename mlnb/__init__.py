@@ -75,6 +75,7 @@ _HOMES: dict[str, str] = {
     "rendezvous": "mlnb.serving.comparison",
     "traffic": "mlnb.serving.traffic",
     "replay": "mlnb.serving.replay",
+    "serve": "mlnb.serving.runner",
     "pipeline_view": "mlnb.batch.pipelines",
     "registry": "mlnb.widgets.registry_view",
     "drift_report": "mlnb.widgets.drift_view",
