@@ -101,8 +101,9 @@ class Rendezvous:
             status = "ok" if chosen == 0 else "fallback"
             self._respond(status, self.results[chosen], None)
         elif self.done == len(self.versions):
-            self._respond("failed", None, "no version could answer: " + "; ".join(
-                f"version {r.version}: {r.error}" for r in self.results if r is not None)[:2000])
+            failed = [r for r in self.results if r is not None]
+            why = (failed[0].error or "") if len(failed) == 1 else "; ".join(f"version {r.version}: {r.error}" for r in failed)
+            self._respond("failed", None, why[:2000])
 
     def _respond(self, status: str, returned: VersionAnswer | None, error: str | None) -> None:
         self.answered = Answer(self.request_id, self.received, self.model, status, self.rows, returned,
