@@ -21,8 +21,7 @@ _TRACKING = (
 _QUERIES = ("runs", "get_run", "metric_history", "experiments", "sql")
 _MONITORING = ("profile", "drift", "validate", "monitor", "monitoring")
 # serving's archive side: feedback, the rendezvous comparison, archived traffic, offline replay
-_SERVING = ("log_feedback", "rendezvous", "traffic", "replay")
-_SERVING += ("serve",)  # http: mlnb.serve (the serving parts each add their names on their own line)
+_SERVING = ("log_feedback", "rendezvous", "traffic", "replay", "serve")  # serve: http's mlnb.serve
 _REGISTRY = (
     "register_model", "load_model", "model_version", "set_alias", "delete_alias", "update_version",
     "archive_version", "models", "model_versions", "alias_history",
