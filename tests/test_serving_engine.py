@@ -211,6 +211,27 @@ def test_a_stuck_shadow_keeps_its_queue_bounded_by_the_timeout(store: Store) -> 
     assert queued < 20  # the requests the stuck shadow timed out on are dropped from its queue, not kept
 
 
+def test_a_shadow_trained_on_other_columns_builds_its_own_frame(store: Store) -> None:
+    register(store, Linear(), "champion")
+    other = pd.DataFrame({"c": np.linspace(0.0, 1.0, 40), "b": X["b"]})
+    mlnb.register_model(Linear(scale=10.0), "m", data=other, flavor="pickle", project=store)
+    mlnb.set_alias("m", "challenger", 2, project=store)
+    completed: list[Answer] = []
+
+    async def scenario(engine: Engine) -> Answer:
+        engine.on_complete.append(completed.append)
+        columns = {"a": [1.0], "b": [2.0], "c": [0.5]}  # what both versions need
+        frame, problems = engine.schema().check(columns)
+        assert not problems and list(frame.columns) == ["a", "b"]
+        answer = await engine.answer(frame, columns, new_request_id(), time.time())
+        await asyncio.sleep(0.2)
+        return answer
+    answer = run(store, config("m@champion", "m@challenger"), scenario)
+    assert answer.returned is not None and answer.returned.outputs == [3.0]
+    shadow = next(a for a in completed[0].answers if a.version == 2)
+    assert (shadow.status, shadow.outputs) == ("ok", [25.0])  # 10 x (c + b), in its own column order
+
+
 # --- the archive, heartbeats, stop ---------------------------------------------------------------------
 
 def test_every_answer_is_archived_once_with_every_version(store: Store) -> None:

@@ -1,6 +1,6 @@
 """Adaptive micro-batching of one version's predict calls, in a small worker pool.
 
-No timer: a request that finds a worker free is predicted at once (zero added latency when
+No batching timer: a request that finds a worker free is predicted at once (zero added latency when
 idle); requests arriving while every worker is busy wait in a queue and go together, up to
 `max_rows` rows, into the next predict call. The predict runs in a thread so the event loop
 never blocks; results come back to the loop in one `call_soon_threadsafe` per batch.
@@ -23,6 +23,7 @@ from typing import Any
 
 from mlnb.serving.live import LiveVersion, first_line, predict_rows
 from mlnb.serving.rendezvous import Rendezvous
+
 
 class _Item:
     __slots__ = ("columns", "frame", "index", "rows", "rv")
