@@ -20,13 +20,13 @@ _TRACKING = (
 )
 _QUERIES = ("runs", "get_run", "metric_history", "experiments", "sql")
 _MONITORING = ("profile", "drift", "validate", "monitor", "monitoring")
-_SERVING = ("serve",)  # http: mlnb.serve (the serving parts each add their names on their own line)
+_SERVE = ("serve",)  # serving's HTTP side: mlnb.serve
 _REGISTRY = (
     "register_model", "load_model", "model_version", "set_alias", "delete_alias", "update_version",
     "archive_version", "models", "model_versions", "alias_history",
 )
 
-__all__ = [*_PROJECT, *_TRACKING, *_QUERIES, *_REGISTRY, *_MONITORING, *_SERVING, "evaluate", "registry", "drift_report",
+__all__ = [*_PROJECT, *_TRACKING, *_QUERIES, *_REGISTRY, *_MONITORING, *_SERVE, "evaluate", "registry", "drift_report",
            "pipeline_view", "compare", "diff", "lineage", "fingerprint", "close", "MlnbError", "__version__"]
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ resolves these lazily
@@ -65,7 +65,7 @@ _HOMES: dict[str, str] = {
     **{name: "mlnb.api" for name in _QUERIES},
     **{name: "mlnb.model_registry" for name in _REGISTRY},
     **{name: "mlnb.model_monitoring.api" for name in _MONITORING},
-    **{name: "mlnb.serving" for name in _SERVING},
+    "serve": "mlnb.serving.runner",
     "pipeline_view": "mlnb.batch.pipelines",
     "registry": "mlnb.widgets.registry_view",
     "drift_report": "mlnb.widgets.drift_view",

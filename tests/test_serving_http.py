@@ -193,7 +193,8 @@ def test_an_unexpected_error_is_a_one_line_503_never_a_500(server: Any, client: 
     monkeypatch.setattr(champion, "model", Broken())
     response = client.post("/predict", json={"records": _records(wine, slice(0, 1))})
     assert response.status_code == 503
-    assert response.json()["error"] == "no version of wine answered: weights went missing"
+    line = response.json()["error"]
+    assert line.startswith("no version") and line.endswith("weights went missing") and "second line" not in line
     # And an engine that raises (a bug): still a one-line 503
     monkeypatch.undo()
 

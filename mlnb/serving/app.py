@@ -99,7 +99,8 @@ def build_app(engine: Engine, metrics: ServeMetrics | None = None,
             answer = await engine.answer(frame, columns, request_id, received)
             returned = answer.returned
             if returned is None or returned.outputs is None:
-                line = f"no version of {model} answered: {answer.error or 'every version failed or timed out'}"
+                why = _one_line(answer.error or "every version failed or timed out")
+                line = why if why.startswith("no version") else f"no version of {model} answered: {why}"
                 return _error(503, line, [line], request_id)
             outcome = answer.status if answer.status in ("ok", "fallback") else "ok"
             return JSON({"request_id": request_id, "model": model, "version": returned.version,
