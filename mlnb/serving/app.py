@@ -64,9 +64,7 @@ def build_app(engine: Engine, metrics: ServeMetrics | None = None,
     metrics = metrics or ServeMetrics()
     state = AppState()
     engine.on_complete.append(metrics.completed)
-    on_switch = getattr(engine, "on_switch", None)  # an engine that moves aliases live reports the moves
-    if isinstance(on_switch, list):
-        on_switch.append(metrics.switched)
+    _count_switches(engine, metrics)
     limit = engine.config.max_body_bytes
     model = engine.config.name
 
@@ -169,6 +167,23 @@ def build_app(engine: Engine, metrics: ServeMetrics | None = None,
     app.state.engine = engine
     app.state.metrics = metrics
     return app
+
+
+def _count_switches(engine: Engine, metrics: ServeMetrics) -> None:
+    """Count the engine's alias moves: every move is archived through `archive.record_switch`, so
+    the count wraps that one call (the engine needs no hook of its own)."""
+    archive = engine.archive
+    record = archive.record_switch
+
+    def counted(alias: str, before: int | None, after: int | None, ms: float, status: str,
+                error: str | None = None) -> None:
+        record(alias, before, after, ms, status, error)
+        try:
+            metrics.switched(alias, status)
+        except Exception:  # noqa: BLE001 - a metric never fails a switch
+            pass
+
+    archive.record_switch = counted  # type: ignore[method-assign]
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
