@@ -427,6 +427,25 @@ def test_the_handle_stops_gracefully_with_requests_in_flight(wine: dict[str, Any
     assert result[0] and all(rid in archived for rid in result[0])
 
 
+def test_a_script_ending_without_stop_still_archives_every_answer(wine: dict[str, Any]) -> None:
+    project = wine["project"]
+    # Given a script that serves, gets answers and ends without stopping the server
+    script = f"""
+import json, mlnb
+handle = mlnb.serve("wine@champion", project={str(project.url)!r})
+for _ in range(25):
+    handle.predict(json.loads({json.dumps(_records(wine, slice(0, 2)))!r}))
+print(handle.url)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    # Then the server was stopped at exit (its heartbeat says so) and all 25 answers are archived
+    url = done.stdout.strip()
+    server = {e["server"] for e in _events(project, "serve_status") if e["url"] == url}
+    assert {e["state"] for e in _events(project, "serve_status") if e["url"] == url} == {"running", "stopped"}
+    assert sum(1 for e in _events(project, "serve_answer") if e["server"] in server) == 25
+
+
 def test_two_workers_answer_and_metrics_cover_both(wine: dict[str, Any]) -> None:
     project = wine["project"]
     # Given a server with two worker processes
