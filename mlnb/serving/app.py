@@ -9,6 +9,7 @@ stops (drains, flushes the archive) when uvicorn shuts down gracefully.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("mlnb.serving")
 _REQUEST_ID = re.compile(r"[0-9a-f]{32}")
 STOP_TIMEOUT_S = 30.0
+OFFLOAD_BYTES = 256 * 1024  # bodies this big are parsed and checked in a thread
+MAX_PROBLEMS = 50  # lines of problems in one response
 
 
 class TooLarge(Exception):
@@ -64,9 +67,7 @@ def build_app(engine: Engine, metrics: ServeMetrics | None = None,
     metrics = metrics or ServeMetrics()
     state = AppState()
     engine.on_complete.append(metrics.completed)
-    on_switch = getattr(engine, "on_switch", None)  # an engine that moves aliases live reports the moves
-    if isinstance(on_switch, list):
-        on_switch.append(metrics.switched)
+    _count_switches(engine, metrics)
     limit = engine.config.max_body_bytes
     model = engine.config.name
 
@@ -78,8 +79,11 @@ def build_app(engine: Engine, metrics: ServeMetrics | None = None,
         outcome = "failed"
         try:
             try:
-                columns = parse_body(await _read_body(request, limit))
-                frame, problems = engine.schema().check(columns)
+                body = await _read_body(request, limit)
+                if len(body) < OFFLOAD_BYTES:
+                    columns, frame, problems = _checked(body, engine)
+                else:  # a big batch: parsed and checked off the event loop, which keeps answering others
+                    columns, frame, problems = await asyncio.to_thread(_checked, body, engine)
             except BadRequest as exc:
                 outcome = "invalid"
                 return _refuse(engine, request_id, received, 400, "the request body cannot be read as input",
@@ -99,7 +103,8 @@ def build_app(engine: Engine, metrics: ServeMetrics | None = None,
             answer = await engine.answer(frame, columns, request_id, received)
             returned = answer.returned
             if returned is None or returned.outputs is None:
-                line = f"no version of {model} answered: {answer.error or 'every version failed or timed out'}"
+                why = _one_line(answer.error or "every version failed or timed out")
+                line = why if why.startswith("no version") else f"no version of {model} answered: {why}"
                 return _error(503, line, [line], request_id)
             outcome = answer.status if answer.status in ("ok", "fallback") else "ok"
             return JSON({"request_id": request_id, "model": model, "version": returned.version,
@@ -170,6 +175,30 @@ def build_app(engine: Engine, metrics: ServeMetrics | None = None,
     return app
 
 
+def _checked(body: bytes, engine: Engine) -> tuple[dict[str, list[Any]], Any, list[str]]:
+    """(the input as columns, its validated frame or None, the problems)."""
+    columns = parse_body(body)
+    frame, problems = engine.schema().check(columns)
+    return columns, frame, problems
+
+
+def _count_switches(engine: Engine, metrics: ServeMetrics) -> None:
+    """Count the engine's alias moves: every move is archived through `archive.record_switch`, so
+    the count wraps that one call (the engine needs no hook of its own)."""
+    archive = engine.archive
+    record = archive.record_switch
+
+    def counted(alias: str, before: int | None, after: int | None, ms: float, status: str,
+                error: str | None = None) -> None:
+        record(alias, before, after, ms, status, error)
+        try:
+            metrics.switched(alias, status)
+        except Exception:  # noqa: BLE001 - a metric never fails a switch
+            pass
+
+    archive.record_switch = counted  # type: ignore[method-assign]
+
+
 async def _read_body(request: Request, limit: int) -> bytes:
     """The body, refused (TooLarge) as soon as it is known to pass `limit`: from Content-Length
     before reading anything, else while it streams in (never held whole when too big)."""
@@ -198,6 +227,8 @@ def _refuse(engine: Engine, request_id: str, received: float, code: int, line: s
     except Exception:  # noqa: BLE001 - archiving a refusal never turns it into another error
         log.warning("mlnb serve: could not archive refused request %s", request_id,
                     exc_info=bool(os.environ.get("MLNB_DEBUG")))
+    if len(problems) > MAX_PROBLEMS:
+        problems = [*problems[:MAX_PROBLEMS], f"... and {len(problems) - MAX_PROBLEMS} more problems"]
     response = _error(code, line, problems, request_id)
     if close:  # the unread rest of the body must not be taken for the next request
         response.headers["connection"] = "close"
