@@ -305,3 +305,44 @@ def test_a_uri_that_cannot_be_served_is_one_line(store: Store) -> None:
         asyncio.run(start(ServeConfig("m@nope")))
     with pytest.raises(UntrustedModelError):
         asyncio.run(start(ServeConfig("m@champion")))  # a pickle without allow_pickle
+
+
+# --- the same through the real server (HTTP on a free loopback port) ------------------------------------
+
+def _post(url: str, rows: pd.DataFrame) -> tuple[dict[str, Any], float]:
+    import httpx
+
+    t0 = time.perf_counter()
+    response = httpx.post(f"{url}/predict", json={"records": rows.to_dict("records")}, timeout=30)
+    assert response.status_code == 200, response.text
+    return response.json(), time.perf_counter() - t0
+
+
+def test_real_server_falls_back_at_the_deadline(store: Store) -> None:
+    register(store, Slow(0.8), "champion")
+    register(store, Linear(scale=3.0), "challenger")
+    with mlnb.serve("m@champion", shadows="m@challenger", deadline_ms=100, allow_pickle=True, project=store) as handle:
+        _post(handle.url, X.iloc[[0]])  # the first real predict of each version
+        time.sleep(1.0)
+        body, took = _post(handle.url, X.iloc[[5]])
+    assert (body["status"], body["version"], body["alias"]) == ("fallback", 2, "challenger")
+    assert body["predictions"] == Linear(3.0).predict(X.iloc[[5]]).tolist()
+    assert took < 0.6  # the deadline, not the champion's 0.8 s
+    results = mlnb.sql("SELECT version, status, returned FROM serve_results WHERE request_id = ? ORDER BY version",
+                       [body["request_id"]], project=store)
+    assert results.values.tolist() == [[1, "ok", 0], [2, "ok", 1]]  # the champion's late answer archived too
+
+
+def test_real_server_shadows_never_delay_or_fail_the_response(store: Store) -> None:
+    register(store, Linear(scale=1.5), "champion")
+    register(store, Slow(0.8), "slow")
+    register(store, Failing("shadow broke"), "broken")
+    with mlnb.serve("m@champion", shadows=["m@slow", "m@broken"], deadline_ms=2000, allow_pickle=True,
+                    project=store) as handle:
+        answers = [_post(handle.url, X.iloc[[i]]) for i in range(4)]
+    for i, (body, took) in enumerate(answers):
+        assert (body["status"], body["version"]) == ("ok", 1)
+        assert body["predictions"] == Linear(1.5).predict(X.iloc[[i]]).tolist()
+        assert took < 0.5  # the slow shadow (0.8 s per predict) is not waited for
+    results = mlnb.sql("SELECT version, status FROM serve_results", project=store)
+    assert sorted(map(tuple, results.values.tolist())) == sorted([(1, "ok"), (2, "ok"), (3, "error")] * 4)
