@@ -197,7 +197,10 @@ class Engine:
 
     async def stop(self, timeout_s: float = 10.0) -> None:
         """Stop watching, wait up to `timeout_s` for in-flight requests (versions still busy are
-        then recorded as timeouts), write the final status and flush the archive."""
+        then recorded as timeouts), write the final status and flush the archive (once: a second
+        call returns at once)."""
+        if self._stopping:
+            return
         self._stopping = True
         for task in self._tasks:
             task.cancel()
