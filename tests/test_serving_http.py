@@ -188,6 +188,12 @@ def test_an_oversized_body_is_refused_413_before_it_is_read_whole(server: Any, c
         code, out = _read_response(sock)
     assert code == 413 and out["problems"] == [f"the body is over the limit of {CAP} bytes (max_body_bytes)"]
     assert sent < 10 * CAP  # refused while streaming, long before the client was done
+    # And an ordinary client sending a few times the cap whole before reading gets the 413 (not a
+    # reset connection), and its keep-alive connection still serves the next request
+    response = client.post("/predict", content=b"[" + b"1," * (CAP * 3 // 2) + b"1]")
+    assert response.status_code == 413 and response.json()["problems"] == [
+        f"the body is {CAP * 3 + 3} bytes, over the limit of {CAP} (max_body_bytes)"]
+    assert "close" not in response.headers.get("connection", "")
     # And the server still answers
     _answers_still(client, wine)
 

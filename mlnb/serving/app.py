@@ -37,10 +37,17 @@ _REQUEST_ID = re.compile(r"[0-9a-f]{32}")
 STOP_TIMEOUT_S = 30.0
 OFFLOAD_BYTES = 256 * 1024  # bodies this big are parsed and checked in a thread
 MAX_PROBLEMS = 50  # lines of problems in one response
+DRAIN_FACTOR = 4  # an oversized body up to this many times the limit is read and dropped (see _read_body)
+DRAIN_SECONDS = 5.0
 
 
 class TooLarge(Exception):
-    """The body is over `max_body_bytes`."""
+    """The body is over `max_body_bytes`; `drained`: its rest was read and dropped (the connection
+    can stay open), else the connection must close (the unread rest is not a next request)."""
+
+    def __init__(self, message: str, drained: bool = False) -> None:
+        super().__init__(message)
+        self.drained = drained
 
 
 class AppState:
@@ -90,7 +97,7 @@ def build_app(engine: Engine, metrics: ServeMetrics | None = None,
                                exc.problems)
             except TooLarge as exc:
                 outcome = "invalid"
-                return _refuse(engine, request_id, received, 413, str(exc), [str(exc)], close=True)
+                return _refuse(engine, request_id, received, 413, str(exc), [str(exc)], close=not exc.drained)
             except ClientDisconnect:
                 outcome = "invalid"
                 return _refuse(engine, request_id, received, 400, "the client disconnected before sending the body",
@@ -201,7 +208,9 @@ def _count_switches(engine: Engine, metrics: ServeMetrics) -> None:
 
 async def _read_body(request: Request, limit: int) -> bytes:
     """The body, refused (TooLarge) as soon as it is known to pass `limit`: from Content-Length
-    before reading anything, else while it streams in (never held whole when too big)."""
+    before reading anything, else while it streams in (never held whole when too big). A body up
+    to DRAIN_FACTOR times the limit is read to its end and dropped, so an ordinary client that
+    sends it all before reading sees the 413 (not a reset connection) and keeps its connection."""
     length = request.headers.get("content-length")
     if length is not None:
         try:
@@ -209,15 +218,40 @@ async def _read_body(request: Request, limit: int) -> bytes:
         except ValueError:
             raise BadRequest([f"Content-Length is not a number ({length[:40]!r})"]) from None
         if declared > limit:
-            raise TooLarge(f"the body is {declared} bytes, over the limit of {limit} (max_body_bytes)")
+            message = f"the body is {declared} bytes, over the limit of {limit} (max_body_bytes)"
+            drained = declared <= DRAIN_FACTOR * limit and await _drain(request, 0, DRAIN_FACTOR * limit)
+            raise TooLarge(message, drained)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    stream = request.stream()
+    async for chunk in stream:
         size += len(chunk)
         if size > limit:
-            raise TooLarge(f"the body is over the limit of {limit} bytes (max_body_bytes)")
+            chunks.clear()
+            drained = await _drain(request, size, DRAIN_FACTOR * limit, stream)
+            raise TooLarge(f"the body is over the limit of {limit} bytes (max_body_bytes)", drained)
         chunks.append(chunk)
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def _drain(request: Request, size: int, bound: int, stream: AsyncIterator[bytes] | None = None) -> bool:
+    """Read and drop the rest of the body while it stays within `bound` bytes and DRAIN_SECONDS;
+    True when it ended (the connection can be kept), False when it was cut off (close it)."""
+    stream = stream if stream is not None else request.stream()
+    deadline = time.monotonic() + DRAIN_SECONDS
+    try:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            chunk = await asyncio.wait_for(anext(stream), remaining)
+            size += len(chunk)
+            if size > bound:
+                return False
+    except StopAsyncIteration:
+        return True
+    except (asyncio.TimeoutError, ClientDisconnect):
+        return False
 
 
 def _refuse(engine: Engine, request_id: str, received: float, code: int, line: str, problems: list[str],
