@@ -22,6 +22,7 @@ _QUERIES = ("runs", "get_run", "metric_history", "experiments", "sql")
 _MONITORING = ("profile", "drift", "validate", "monitor", "monitoring")
 # serving's archive side: feedback, the rendezvous comparison, archived traffic, offline replay
 _SERVING = ("log_feedback", "rendezvous", "traffic", "replay")
+_SERVING += ("rendezvous_report",)  # serving's faces: the rendezvous widget
 _REGISTRY = (
     "register_model", "load_model", "model_version", "set_alias", "delete_alias", "update_version",
     "archive_version", "models", "model_versions", "alias_history",
@@ -43,6 +44,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ resolve
     from mlnb.widgets.drift_view import drift_report  # noqa: F401
     from mlnb.serving.comparison import rendezvous  # noqa: F401
     from mlnb.serving.feedback import log_feedback  # noqa: F401
+    from mlnb.widgets.rendezvous_view import rendezvous_report  # noqa: F401
     from mlnb.serving.replay import replay  # noqa: F401
     from mlnb.serving.traffic import traffic  # noqa: F401
     from mlnb.project import Project, connect  # noqa: F401
@@ -71,6 +73,7 @@ _HOMES: dict[str, str] = {
     **{name: "mlnb.model_monitoring.api" for name in _MONITORING},
     "log_feedback": "mlnb.serving.feedback",
     "rendezvous": "mlnb.serving.comparison",
+    "rendezvous_report": "mlnb.widgets.rendezvous_view",
     "traffic": "mlnb.serving.traffic",
     "replay": "mlnb.serving.replay",
     "pipeline_view": "mlnb.batch.pipelines",

@@ -72,6 +72,7 @@ def _series(view: dict[str, Any], column: str) -> dict[int, tuple[list[Any], lis
 
 def _label(view: dict[str, Any], version: int) -> str:
     alias = next((r.get("alias") for r in view.get("versions", []) if r.get("version") == version), None)
+    alias = str(alias).split("@", 1)[-1] if alias else None  # `champion` of `churn@champion`
     return f"v{version} ({alias})" if alias else f"v{version}"
 
 
