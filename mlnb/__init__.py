@@ -22,7 +22,7 @@ _QUERIES = ("runs", "get_run", "metric_history", "experiments", "sql")
 _MONITORING = ("profile", "drift", "validate", "monitor", "monitoring")
 # serving's archive side: feedback, the rendezvous comparison, archived traffic, offline replay
 _SERVING = ("log_feedback", "rendezvous", "traffic", "replay")
-_SERVING += ("rendezvous_report",)  # serving's faces: the rendezvous widget
+_SERVING_FACES = ("rendezvous_report",)  # serving's faces: the rendezvous widget
 _REGISTRY = (
     "register_model", "load_model", "model_version", "set_alias", "delete_alias", "update_version",
     "archive_version", "models", "model_versions", "alias_history",
@@ -30,6 +30,7 @@ _REGISTRY = (
 
 __all__ = [*_PROJECT, *_TRACKING, *_QUERIES, *_REGISTRY, *_MONITORING, *_SERVING, "evaluate", "registry",
            "drift_report", "pipeline_view", "compare", "diff", "lineage", "fingerprint", "close", "MlnbError", "__version__"]
+__all__ += [*_SERVING_FACES]
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ resolves these lazily
     from mlnb.api import experiments, get_run, metric_history, runs, sql  # noqa: F401
