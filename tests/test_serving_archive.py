@@ -483,3 +483,30 @@ def test_every_name_takes_project(project: Project, tmp_path: Path) -> None:
     finally:
         other.close()
         Store.forget(other.root)
+
+
+def test_time_bounds_and_durations_read_as_users_write_them() -> None:
+    from mlnb.serving.window import duration_seconds, time_bound
+
+    now = datetime(2026, 11, 29, 12, 0, 0)
+    # Given durations back from now, ISO text (with and without an offset) and datetimes
+    assert time_bound("15min", "since", now) == datetime(2026, 11, 29, 11, 45)
+    assert time_bound("2h", "since", now) == datetime(2026, 11, 29, 10, 0)
+    assert time_bound(" 7d ", "since", now) == datetime(2026, 11, 22, 12, 0)
+    assert time_bound("1.5 hours", "since", now) == datetime(2026, 11, 29, 10, 30)
+    assert time_bound("2026-11-29T10:00", "since", now) == datetime(2026, 11, 29, 10, 0)
+    assert time_bound("2026-11-29T10:00:00+02:00", "since", now) == datetime(2026, 11, 29, 8, 0)
+    assert time_bound("2026-11-29T10:00:00Z", "since", now) == datetime(2026, 11, 29, 10, 0)
+    assert time_bound(pd.Timestamp("2026-11-29 09:00"), "since", now) == datetime(2026, 11, 29, 9, 0)
+    assert time_bound(timedelta(minutes=5), "since", now) == datetime(2026, 11, 29, 11, 55)
+    assert time_bound(None, "since", now) is None
+    assert [duration_seconds(v) for v in ("30s", "1min", "2h", "1d", "1w", 90, timedelta(seconds=5))] == \
+        [30, 60, 7200, 86400, 604800, 90, 5]
+    # Then anything else is one line naming the argument
+    for bad in ("soon", "5 parsecs", "", "2026-13-01", 3.5, ["1h"]):
+        with pytest.raises(InvalidValueError) as info:
+            time_bound(bad, "since", now)
+        assert "\n" not in str(info.value) and str(info.value).startswith("since must be")
+    for bad in ("-1h", "0min", True, "1y"):
+        with pytest.raises(InvalidValueError, match="every must be"):
+            duration_seconds(bad)
