@@ -20,15 +20,14 @@ _TRACKING = (
 )
 _QUERIES = ("runs", "get_run", "metric_history", "experiments", "sql")
 _MONITORING = ("profile", "drift", "validate", "monitor", "monitoring")
-# serving's archive side: feedback, the rendezvous comparison, archived traffic, offline replay
-_SERVING = ("log_feedback", "rendezvous", "traffic", "replay")
-_SERVE = ("serve",)  # serving's HTTP side: mlnb.serve
+# serving: the server, feedback, the rendezvous comparison (table and widget), archived traffic, offline replay
+_SERVING = ("serve", "log_feedback", "rendezvous", "rendezvous_report", "traffic", "replay")
 _REGISTRY = (
     "register_model", "load_model", "model_version", "set_alias", "delete_alias", "update_version",
     "archive_version", "models", "model_versions", "alias_history",
 )
 
-__all__ = [*_PROJECT, *_TRACKING, *_QUERIES, *_REGISTRY, *_MONITORING, *_SERVING, *_SERVE, "evaluate", "registry",
+__all__ = [*_PROJECT, *_TRACKING, *_QUERIES, *_REGISTRY, *_MONITORING, *_SERVING, "evaluate", "registry",
            "drift_report", "pipeline_view", "compare", "diff", "lineage", "fingerprint", "close", "MlnbError", "__version__"]
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ resolves these lazily
@@ -45,6 +44,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ resolve
     from mlnb.widgets.drift_view import drift_report  # noqa: F401
     from mlnb.serving.comparison import rendezvous  # noqa: F401
     from mlnb.serving.feedback import log_feedback  # noqa: F401
+    from mlnb.widgets.rendezvous_view import rendezvous_report  # noqa: F401
     from mlnb.serving.replay import replay  # noqa: F401
     from mlnb.serving.traffic import traffic  # noqa: F401
     from mlnb.project import Project, connect  # noqa: F401
@@ -73,6 +73,7 @@ _HOMES: dict[str, str] = {
     **{name: "mlnb.model_monitoring.api" for name in _MONITORING},
     "log_feedback": "mlnb.serving.feedback",
     "rendezvous": "mlnb.serving.comparison",
+    "rendezvous_report": "mlnb.widgets.rendezvous_view",
     "traffic": "mlnb.serving.traffic",
     "replay": "mlnb.serving.replay",
     "serve": "mlnb.serving.runner",
