@@ -1,0 +1,471 @@
+"""Rendezvous serving under load: `mlnb serve` alone, with one shadow, and `mlflow models serve`.
+
+    python benchmarks/bench_serve.py               # full run: every load 10 s or 50,000 requests (~3 min)
+    python benchmarks/bench_serve.py --quick       # every load 3 s (a smoke run, ~1 min)
+    python benchmarks/bench_serve.py --repeat 3 --json out.json
+
+Loopback only. A LogisticRegression on scikit-learn's wine data is registered in a fresh mlnb store
+under `benchmarks/.work/serve/` (version 1, C=1.0, is `champion`; version 2, C=0.1, `challenger`)
+and saved as an MLflow model (`mlflow.sklearn`, in `benchmarks/.venv-mlflow`, made on first use).
+One load client (`_serve_client.py`: keep-alive raw-socket HTTP/1.1, single-row JSON requests in
+each server's own format, N requests or T seconds, whichever first) runs in its own process against:
+
+    ceiling  a trivial server (`_serve_trivial.py`): the client's own limit
+    (a)      mlnb serve wine@champion
+    (b)      mlnb serve wine@champion --shadow wine@challenger
+    (c)      mlflow models serve -m <dir> --env-manager local
+    switch   (b) under sustained load while this process moves `champion` between versions 1 and 2
+             ten times, every 0.5 s (failed requests must be 0)
+
+at concurrency 1 and 8. After each mlnb server stops (SIGTERM: drain and flush), every request id
+the client got a 200 for is looked up in the archive (`serve_answers` via `mlnb.sql`). Prints one
+markdown table with the issue's targets; see benchmarks/README.md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+WORK = HERE / ".work" / "serve"
+STORE = WORK / ".mlnb"
+MODEL = "wine"
+CONCURRENCY = (1, 8)
+SWITCHES = 10
+SWITCH_EVERY_S = 0.5
+START_TIMEOUT_S = 120.0
+
+sys.path.insert(0, str(HERE))
+from _peers import MLFLOW_VENV, ensure_mlflow_venv, machine, package_versions  # noqa: E402
+from _wine import CHALLENGER_C, CHAMPION_C, train, wine  # noqa: E402
+
+
+def progress(message: str) -> None:
+    """One progress line on stderr."""
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class Load:
+    """How long each load runs: `requests` or `seconds`, whichever first; `repeat` times."""
+
+    requests: int
+    seconds: float
+    repeat: int
+    warmup: int = 20  # untimed requests per connection before each load
+
+
+@dataclass
+class Measured:
+    """The repeats of one scenario at one concurrency (client results as `_serve_client` prints them)."""
+
+    scenario: str
+    concurrency: int
+    runs: list[dict[str, Any]] = field(default_factory=list)
+
+    def median(self, key: str) -> float | None:
+        values = [r[key] for r in self.runs if r.get(key) is not None]
+        return statistics.median(values) if values else None
+
+    @property
+    def rps(self) -> float:
+        return self.median("rps") or 0.0
+
+    @property
+    def errors(self) -> int:
+        return sum(r["errors"] for r in self.runs)
+
+    def rps_text(self) -> str:
+        values = sorted(r["rps"] for r in self.runs)
+        spread = f" ({values[0]:,.0f}-{values[-1]:,.0f})" if len(values) > 1 else ""
+        return f"{self.rps:,.0f}{spread}"
+
+
+# ---------------------------------------------------------------- servers
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def mlnb_env() -> dict[str, str]:
+    """This process's environment with the benchmark's store and no other mlnb overrides."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLNB_")}
+    env["MLNB_HOME"] = str(STORE)
+    return env
+
+
+def mlflow_env() -> dict[str, str]:
+    """MLflow's venv first on PATH (it starts `uvicorn` by name); telemetry off (no network here)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env.update(PATH=f"{MLFLOW_VENV / 'bin'}{os.pathsep}{env.get('PATH', '')}", MLFLOW_DISABLE_TELEMETRY="true",
+               DO_NOT_TRACK="true")
+    return env
+
+
+@contextmanager
+def server(name: str, command: list[str], env: dict[str, str], port: int, health: str) -> Iterator[int]:
+    """Run `command` (a server on `port`) in its own session until the block ends; yields the port
+    once GET `health` answers 200. Stopped with SIGTERM to its process group (graceful), SIGKILL
+    after 30 s."""
+    log = WORK / f"{name}.log"
+    with log.open("ab") as out:
+        proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=WORK,
+                                start_new_session=True)
+    try:
+        started = time.perf_counter()
+        while not _healthy(port, health):
+            if proc.poll() is not None:
+                raise RuntimeError(f"{name} exited with {proc.returncode} before answering; see {log}:\n"
+                                   + log.read_text()[-2000:])
+            if time.perf_counter() - started > START_TIMEOUT_S:
+                raise RuntimeError(f"{name} did not answer {health} within {START_TIMEOUT_S:.0f} s; see {log}")
+            time.sleep(0.2)
+        progress(f"  {name} up on port {port} after {time.perf_counter() - started:.1f} s")
+        yield port
+    finally:
+        stop(proc, name)
+
+
+def stop(proc: subprocess.Popen[bytes], name: str) -> None:
+    """SIGTERM to the server's process group (mlnb drains and flushes on it), SIGKILL after 30 s."""
+    if proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        progress(f"  {name} still running 30 s after SIGTERM: killing it")
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def _healthy(port: int, path: str) -> bool:
+    import http.client
+
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        conn.request("GET", path)
+        ok = conn.getresponse().status == 200
+        conn.close()
+        return ok
+    except OSError:
+        return False
+
+
+def mlnb_serve(port: int, shadow: bool, args: argparse.Namespace) -> list[str]:
+    command = [sys.executable, "-m", "mlnb.cli", "serve", f"{MODEL}@champion", "--port", str(port)]
+    if shadow:
+        command += ["--shadow", f"{MODEL}@challenger"]
+    if args.workers != 1:
+        command += ["--workers", str(args.workers)]
+    return command
+
+
+# ---------------------------------------------------------------- the client
+
+def load(port: int, style: str, path: str, concurrency: int, loads: Load, seconds: float | None = None,
+         ids_file: Path | None = None) -> dict[str, Any]:
+    """One run of the load client in its own process."""
+    spec = {"port": port, "path": path, "style": style, "concurrency": concurrency, "requests": loads.requests,
+            "seconds": seconds if seconds is not None else loads.seconds, "warmup": loads.warmup,
+            "ids_file": str(ids_file) if ids_file else None}
+    proc = subprocess.run([sys.executable, str(HERE / "_serve_client.py"), json.dumps(spec)],
+                          capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"load client failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    result["loadavg"] = os.getloadavg()[0]
+    return result
+
+
+def measure(name: str, port: int, style: str, path: str, loads: Load, ids: list[Path]) -> list[Measured]:
+    """Both concurrencies, `loads.repeat` times each, against one running server."""
+    out = []
+    for concurrency in CONCURRENCY:
+        measured = Measured(name, concurrency)
+        for attempt in range(loads.repeat):
+            ids_file = WORK / f"ids-{name}-c{concurrency}-{attempt}.txt" if style == "mlnb" else None
+            result = load(port, style, path, concurrency, loads, ids_file=ids_file)
+            if ids_file is not None:
+                ids.append(ids_file)
+            measured.runs.append(result)
+            progress(f"  {name} c={concurrency}: {result['rps']:,.0f} req/s, p50 {result['p50_ms'] or 0:.2f} ms, "
+                     f"p99 {result['p99_ms'] or 0:.2f} ms, {result['errors']} errors")
+        out.append(measured)
+    return out
+
+
+# ---------------------------------------------------------------- setup
+
+def setup_store() -> None:
+    """A fresh store with wine/1 (champion) and wine/2 (challenger), registered with their data."""
+    import mlnb
+
+    x, _ = wine()
+    mlnb.connect(STORE)
+    champion = mlnb.register_model(train(CHAMPION_C), MODEL, data=x, description=f"LogisticRegression C={CHAMPION_C}")
+    challenger = mlnb.register_model(train(CHALLENGER_C), MODEL, data=x,
+                                     description=f"LogisticRegression C={CHALLENGER_C}")
+    mlnb.set_alias(MODEL, "champion", int(champion["version"]))
+    mlnb.set_alias(MODEL, "challenger", int(challenger["version"]))
+    progress(f"  registered {MODEL}/1 (champion, flavor {champion.get('flavor')}) and {MODEL}/2 (challenger)")
+
+
+def setup_mlflow_model(python: Path) -> Path:
+    """The champion saved with mlflow.sklearn in the MLflow venv."""
+    target = WORK / "mlflow-model"
+    subprocess.run([str(python), str(HERE / "_mlflow_serve_side.py"), str(target)], check=True, env=mlflow_env(),
+                   capture_output=True)
+    return target
+
+
+# ---------------------------------------------------------------- scenarios
+
+def scenario_switch(port: int, loads: Load) -> dict[str, Any]:
+    """Sustained load at concurrency 8 while `champion` moves 1 -> 2 -> 1 ... ten times."""
+    import mlnb
+
+    seconds = 1.0 + SWITCHES * SWITCH_EVERY_S + 1.5
+    moves: list[tuple[int, float]] = []
+
+    def switcher() -> None:
+        time.sleep(1.0)
+        for k in range(SWITCHES):
+            version = 2 if k % 2 == 0 else 1
+            mlnb.set_alias(MODEL, "champion", version)
+            moves.append((version, time.time()))
+            time.sleep(SWITCH_EVERY_S)
+
+    thread = threading.Thread(target=switcher)
+    thread.start()
+    ids_file = WORK / "ids-switch.txt"
+    result = load(port, "mlnb", "/predict", 8, Load(10**9, seconds, 1, loads.warmup), ids_file=ids_file)
+    thread.join()
+    result.update(moves=len(moves), ids_file=str(ids_file))
+    progress(f"  switch: {len(moves)} alias moves, {result['requests']:,} requests, {result['errors']} failed, "
+             f"answered by versions {result['versions']}")
+    return result
+
+
+def archive_check(ids_files: list[Path], answered: int) -> dict[str, Any]:
+    """How many of the 200 responses' request ids are rows of `serve_answers` (after the stop)."""
+    import mlnb
+
+    ids = [line for f in ids_files for line in f.read_text().split() if line]
+    wanted = set(ids)
+    rows = mlnb.sql("SELECT request_id, status FROM serve_answers WHERE model = ?", [MODEL])
+    found = rows[rows["request_id"].isin(wanted)]
+    return {"answered": answered, "ids": len(ids), "unique_ids": len(wanted), "archived": int(found["request_id"].nunique()),
+            "archived_ok": int((found["status"] == "ok").sum()), "archive_rows": len(rows)}
+
+
+def server_side_overhead() -> dict[str, Any]:
+    """From the archive: per request, the answer's time minus the returned version's own predict time
+    (what validation, fan-out, batching and rendezvous add inside the server), for requests with a shadow."""
+    import mlnb
+
+    frame = mlnb.sql(
+        "SELECT a.ms - r.ms AS added, (SELECT count(*) FROM serve_results s WHERE s.request_id = a.request_id) AS n "
+        "FROM serve_answers a JOIN serve_results r ON r.request_id = a.request_id AND r.returned "
+        "WHERE a.model = ? AND a.status = 'ok'", [MODEL])
+    shadowed = frame[frame["n"] > 1]["added"].sort_values()
+    alone = frame[frame["n"] == 1]["added"].sort_values()
+
+    def p99(values: Any) -> float | None:
+        return float(values.quantile(0.99)) if len(values) else None
+
+    return {"p99_added_with_shadow_ms": p99(shadowed), "p99_added_alone_ms": p99(alone),
+            "p50_added_with_shadow_ms": float(shadowed.median()) if len(shadowed) else None}
+
+
+def switches_recorded() -> int:
+    import mlnb
+
+    rows = mlnb.sql("SELECT count(*) AS n FROM serve_switches WHERE model = ? AND alias = 'champion' AND status = 'ok'",
+                    [MODEL])
+    return int(rows["n"].iloc[0])
+
+
+# ---------------------------------------------------------------- output
+
+@dataclass
+class Line:
+    """One table row: scenario, concurrency, req/s, p50, p99, errors, target and verdict."""
+
+    label: str
+    concurrency: str = "-"
+    rps: str = "-"
+    p50: str = "-"
+    p99: str = "-"
+    errors: str = "-"
+    target: str = "-"
+
+    def cells(self) -> list[str]:
+        return [self.label, self.concurrency, self.rps, self.p50, self.p99, self.errors, self.target]
+
+
+def ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}" if value < 10 else f"{value:.1f}"
+
+
+def verdict(label: str, met: bool | None) -> str:
+    return f"{label}: {'n/a' if met is None else 'PASS' if met else 'MISS'}"
+
+
+def measured_line(m: Measured, label: str, target: str = "info") -> Line:
+    return Line(label, str(m.concurrency), m.rps_text(), ms(m.median("p50_ms")), ms(m.median("p99_ms")),
+                str(m.errors), target)
+
+
+def build_lines(results: dict[str, Any]) -> list[Line]:
+    lines: list[Line] = []
+    by = {(m.scenario, m.concurrency): m for m in results.get("measured", [])}
+    labels = {"ceiling": "client ceiling: trivial keep-alive server", "a": "(a) `mlnb serve wine@champion`",
+              "b": "(b) (a) + `--shadow wine@challenger`", "c": "(c) `mlflow models serve --env-manager local`"}
+    for scenario in ("ceiling", "a", "b", "c"):
+        for concurrency in CONCURRENCY:
+            m = by.get((scenario, concurrency))
+            if m is None:
+                continue
+            target = "info"
+            mlflow = by.get(("c", concurrency))
+            if scenario == "b" and mlflow is not None and mlflow.rps:
+                ratio = m.rps / mlflow.rps
+                target = verdict(f">= 2x MLflow: {ratio:.1f}x", ratio >= 2.0)
+            lines.append(measured_line(m, labels[scenario], target))
+    for concurrency in CONCURRENCY:
+        a, b = by.get(("a", concurrency)), by.get(("b", concurrency))
+        if a is None or b is None:
+            continue
+        added = (b.median("p99_ms") or 0) - (a.median("p99_ms") or 0)
+        target = verdict(f"<= 2 ms: {added:+.2f} ms", added <= 2.0) if concurrency == 1 else \
+            f"info: {added:+.2f} ms (queueing at c={concurrency})"
+        lines.append(Line("p99 added by the shadow's rendezvous: (b) - (a)", str(concurrency), p99=ms(b.median("p99_ms")),
+                          target=target))
+    overhead = results.get("server_side")
+    if overhead:
+        lines.append(Line("server side, from the archive: p99 of answer ms - returned version's predict ms "
+                          f"(with a shadow; alone {ms(overhead['p99_added_alone_ms'])} ms)",
+                          p50=ms(overhead["p50_added_with_shadow_ms"]), p99=ms(overhead["p99_added_with_shadow_ms"]),
+                          target="info"))
+    switch = results.get("switch")
+    if switch:
+        seen = ", ".join(f"v{k}: {v:,}" for k, v in sorted(switch["versions"].items()))
+        lines.append(Line(f"sustained load, {switch['moves']} alias moves of `champion` every {SWITCH_EVERY_S} s "
+                          f"(switches recorded: {switch.get('recorded', '?')}; answered by {seen})", "8",
+                          f"{switch['rps']:,.0f}", ms(switch["p50_ms"]), ms(switch["p99_ms"]), str(switch["errors"]),
+                          verdict(f"0 lost in {switch['moves']} switches", switch["errors"] == 0
+                                  and switch["moves"] == SWITCHES)))
+    archive = results.get("archive")
+    if archive:
+        share = archive["archived"] / archive["answered"] if archive["answered"] else 0.0
+        lines.append(Line(f"archive: 200 responses of every mlnb load ({archive['answered']:,}) found in "
+                          f"`serve_answers` after stop ({archive['archived']:,})", errors="-",
+                          target=verdict(f"100% archived: {share:.2%}", archive["answered"] > 0
+                                         and archive["archived"] == archive["answered"]
+                                         and archive["unique_ids"] == archive["ids"])))
+    return lines
+
+
+def table(lines: list[Line]) -> str:
+    head = ["scenario", "c", "req/s", "p50 ms", "p99 ms", "errors", "target"]
+    out = ["| " + " | ".join(head) + " |", "|---|---:|---:|---:|---:|---:|---|"]
+    out += ["| " + " | ".join(line.cells()) + " |" for line in lines]
+    return "\n".join(out)
+
+
+# ---------------------------------------------------------------- main
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="every load 3 s (a smoke run)")
+    parser.add_argument("--seconds", type=float, help="seconds per load (default 10; --quick 3)")
+    parser.add_argument("--requests", type=int, default=50_000, help="requests per load at most (default 50,000)")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per scenario and concurrency (median shown)")
+    parser.add_argument("--only", default="ceiling,a,b,c,switch", help="scenarios: ceiling,a,b,c,switch")
+    parser.add_argument("--workers", type=int, default=1, help="mlnb serve --workers (default 1)")
+    parser.add_argument("--mlflow-workers", type=int, default=1, help="mlflow models serve --workers (default 1)")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also save every raw result")
+    args = parser.parse_args()
+    only = {s.strip() for s in args.only.split(",") if s.strip()}
+    loads = Load(args.requests, args.seconds or (3.0 if args.quick else 10.0), args.repeat)
+
+    shutil.rmtree(WORK, ignore_errors=True)
+    WORK.mkdir(parents=True)
+    os.environ["MLNB_HOME"] = str(STORE)  # before mlnb is imported: this process's store is the benchmark's
+    mlflow_python = ensure_mlflow_venv() if "c" in only else None
+    progress("setup: registering the models")
+    setup_store()
+    results: dict[str, Any] = {"measured": [], "loads": loads.__dict__, "loadavg_start": os.getloadavg()}
+    ids: list[Path] = []
+    answered = 0
+
+    if "ceiling" in only:
+        port = free_port()
+        with server("trivial", [sys.executable, str(HERE / "_serve_trivial.py"), str(port)], dict(os.environ), port,
+                    "/"):
+            results["measured"] += measure("ceiling", port, "mlnb", "/predict", loads, [])
+    for scenario, shadow in (("a", False), ("b", True)):
+        if scenario not in only:
+            continue
+        port = free_port()
+        with server(f"mlnb-{scenario}", mlnb_serve(port, shadow, args), mlnb_env(), port, "/health"):
+            measured = measure(scenario, port, "mlnb", "/predict", loads, ids)
+        results["measured"] += measured
+        answered += sum(r["ok"] + r["warmup_ok"] for m in measured for r in m.runs)
+    if "c" in only and mlflow_python is not None:
+        model_dir = setup_mlflow_model(mlflow_python)
+        port = free_port()
+        command = [str(MLFLOW_VENV / "bin" / "mlflow"), "models", "serve", "-m", str(model_dir), "--env-manager",
+                   "local", "-h", "127.0.0.1", "-p", str(port), "-w", str(args.mlflow_workers)]
+        with server("mlflow", command, mlflow_env(), port, "/ping"):
+            results["measured"] += measure("c", port, "mlflow", "/invocations", loads, [])
+    if "switch" in only:
+        port = free_port()
+        with server("mlnb-switch", mlnb_serve(port, True, args), mlnb_env(), port, "/health"):
+            switch = scenario_switch(port, loads)
+        ids.append(Path(switch["ids_file"]))
+        answered += switch["ok"] + switch["warmup_ok"]
+        switch["recorded"] = switches_recorded()
+        results["switch"] = switch
+    if ids:
+        results["archive"] = archive_check(ids, answered)
+        progress(f"  archive: {results['archive']}")
+        if "b" in only:
+            results["server_side"] = server_side_overhead()
+
+    results["loadavg_end"] = os.getloadavg()
+    versions = {"mlnb": package_versions(Path(sys.executable), ("mlnb", "starlette", "uvicorn", "scikit-learn"))}
+    if mlflow_python is not None:
+        versions["mlflow"] = package_versions(mlflow_python, ("mlflow", "fastapi", "uvicorn", "scikit-learn"))
+    info = machine()
+    print(" | ".join(f"{side} {' '.join(f'{k} {v}' for k, v in vs.items())}" for side, vs in versions.items()))
+    print(f"machine: {info['cores']} cores, {info['cpu']}, {info.get('memory_gb', '?')} GB RAM, {info['os']}; "
+          f"load average {results['loadavg_start'][0]:.1f} at start, {results['loadavg_end'][0]:.1f} at end")
+    print(f"loads: {loads.seconds:g} s or {loads.requests:,} requests each, {loads.repeat} run(s) per row "
+          f"(req/s: median (min-max)); mlnb workers {args.workers}, MLflow workers {args.mlflow_workers}\n")
+    print(table(build_lines(results)))
+    if args.json:
+        results["measured"] = [m.__dict__ for m in results["measured"]]
+        results.update(versions=versions, machine=info)
+        args.json.write_text(json.dumps(results, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
