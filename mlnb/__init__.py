@@ -20,13 +20,15 @@ _TRACKING = (
 )
 _QUERIES = ("runs", "get_run", "metric_history", "experiments", "sql")
 _MONITORING = ("profile", "drift", "validate", "monitor", "monitoring")
+# serving's archive side: feedback, the rendezvous comparison, archived traffic, offline replay
+_SERVING = ("log_feedback", "rendezvous", "traffic", "replay")
 _REGISTRY = (
     "register_model", "load_model", "model_version", "set_alias", "delete_alias", "update_version",
     "archive_version", "models", "model_versions", "alias_history",
 )
 
-__all__ = [*_PROJECT, *_TRACKING, *_QUERIES, *_REGISTRY, *_MONITORING, "evaluate", "registry", "drift_report",
-           "pipeline_view", "compare", "diff", "lineage", "fingerprint", "close", "MlnbError", "__version__"]
+__all__ = [*_PROJECT, *_TRACKING, *_QUERIES, *_REGISTRY, *_MONITORING, *_SERVING, "evaluate", "registry",
+           "drift_report", "pipeline_view", "compare", "diff", "lineage", "fingerprint", "close", "MlnbError", "__version__"]
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ resolves these lazily
     from mlnb.api import experiments, get_run, metric_history, runs, sql  # noqa: F401
@@ -39,6 +41,10 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ resolve
     )
     from mlnb.model_monitoring.api import drift, monitor, monitoring, profile, validate  # noqa: F401
     from mlnb.widgets.drift_view import drift_report  # noqa: F401
+    from mlnb.serving.comparison import rendezvous  # noqa: F401
+    from mlnb.serving.feedback import log_feedback  # noqa: F401
+    from mlnb.serving.replay import replay  # noqa: F401
+    from mlnb.serving.traffic import traffic  # noqa: F401
     from mlnb.project import Project, connect  # noqa: F401
     from mlnb.tracking import (  # noqa: F401
         Run, active_run, end_run, log_artifact, log_metric, log_metrics, log_param,
@@ -63,6 +69,10 @@ _HOMES: dict[str, str] = {
     **{name: "mlnb.api" for name in _QUERIES},
     **{name: "mlnb.model_registry" for name in _REGISTRY},
     **{name: "mlnb.model_monitoring.api" for name in _MONITORING},
+    "log_feedback": "mlnb.serving.feedback",
+    "rendezvous": "mlnb.serving.comparison",
+    "traffic": "mlnb.serving.traffic",
+    "replay": "mlnb.serving.replay",
     "pipeline_view": "mlnb.batch.pipelines",
     "registry": "mlnb.widgets.registry_view",
     "drift_report": "mlnb.widgets.drift_view",

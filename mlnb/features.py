@@ -12,6 +12,7 @@ FEATURE_MODULES: tuple[str, ...] = (
     "mlnb.capture.tables",  # cells, datasets, lineage
     "mlnb.model_registry.tables",  # model versions, aliases
     "mlnb.model_monitoring.tables",  # stored profiles, monitoring checks
+    "mlnb.serving.tables",  # the rendezvous archive: answers, results, feedback, switches, heartbeats
 )
 
 

@@ -97,6 +97,8 @@ def test_everything_a_workload_writes_is_declared_and_valid(store: Store, tmp_pa
     reg.set_alias("tree", "champion", 1, reason="only one")
     reg.update_version("tree", 1, description="updated", tags={"k": "v"})
     mlnb.evaluate(["tree@champion"], data=data, target="y")
+    # a serving engine on the champion: one answer, one refusal, a switch, heartbeats; and feedback
+    _serve_once(store, data[["a", "b"]])
     reg.delete_alias("tree", "champion")
     # and a captured notebook session whose cells read and write frames and log a metric
     shell = _Shell()
@@ -124,6 +126,28 @@ def test_everything_a_workload_writes_is_declared_and_valid(store: Store, tmp_pa
     with store.index() as con:  # ingests what is new
         state = con.execute("SELECT sum(bad_lines), sum(unknown_events) FROM idx.ingest_state").fetchone()
     assert tuple(state) == (0, 0)
+
+
+def _serve_once(store: Store, frame: Any) -> None:
+    import asyncio
+
+    from mlnb.serving.archive import new_request_id
+    from mlnb.serving.config import ServeConfig
+    from mlnb.serving.engine import Engine
+
+    async def serve() -> str:
+        engine = Engine(ServeConfig("tree@champion"), store)
+        await engine.start()
+        request_id = new_request_id()
+        answer = await engine.answer(frame, {k: frame[k].tolist() for k in frame.columns}, request_id, time.time())
+        assert answer.status == "ok"
+        engine.record_refusal(new_request_id(), time.time(), ["missing column 'a'"])
+        engine.archive.record_switch("champion", 1, 1, 1.5, "switched")
+        await engine.stop()
+        return request_id
+
+    request_id = asyncio.run(serve())
+    mlnb.log_feedback(request_id, [0, 0, 1, 1], project=store)
 
 
 def _event_dict_literals(path: Path) -> list[int]:
@@ -239,7 +263,8 @@ def test_ingest_types_every_declared_field_as_declared(store: Store) -> None:
     assert queries.sql(store, "SELECT status FROM runs WHERE run_id = ?", ["d" * 32])["status"].tolist() == \
         ["finished"]
     for table in ("params", "metrics", "tags", "artifacts", "cells", "datasets", "lineage", "model_versions",
-                  "alias_history", "profiles", "monitoring"):
+                  "alias_history", "profiles", "monitoring", "serve_answers", "serve_feedback", "serve_switches",
+                  "serve_status"):
         assert len(queries.sql(store, f"SELECT * FROM {table}")) == 1, table
 
 

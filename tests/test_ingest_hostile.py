@@ -42,6 +42,15 @@ SPECS: dict[str, dict[str, str]] = {
     "monitor": {"id": "id", "model": "id", "version": "int32!", "t": "time", "rows": "int64", "status": "id",
                 "validation": "text", "drifted": "int32", "fp": "text", "report": "text", "summary": "json",
                 "reference": "text", "run": "text", "name": "text"},
+    "serve_answer": {"id": "id", "t": "time", "model": "id", "server": "text", "status": "id", "returned": "int32",
+                     "alias": "text", "rows": "int64", "input": "json", "answers": "json", "ms": "float",
+                     "err": "text"},
+    "serve_feedback": {"id": "id", "label": "json!", "t": "time", "user": "text"},
+    "serve_switch": {"server": "id", "model": "id", "alias": "id", "from": "int32", "version": "int32",
+                     "t": "time", "ms": "float", "status": "id", "err": "text"},
+    "serve_status": {"server": "id", "t": "time", "model": "id", "url": "text", "host": "text", "pid": "int32",
+                     "state": "id", "aliases": "json", "shadows": "json", "requests": "int64", "deadline": "float",
+                     "started": "time"},
 }
 
 text = st.text(max_size=12)  # any unicode (no lone surrogates: JSON cannot carry them), empty included
@@ -61,7 +70,7 @@ def _points(key: Any, value: Any = st.none() | st.floats(allow_nan=False, allow_
 
 
 VALID = {
-    "id": text, "text": st.none() | text, "json": json_values,
+    "id": text, "text": st.none() | text, "json": json_values, "json!": json_values.filter(lambda v: v is not None),
     "time": st.none() | st.floats(0, 4e9), "float": st.none() | st.floats(allow_nan=False, allow_infinity=False),
     "pid": st.none() | st.integers(0, INT32),
     "int32": st.none() | st.integers(-INT32, INT32), "int32!": st.integers(-INT32, INT32),
@@ -86,6 +95,7 @@ HOSTILE = {
     "tags": st.sampled_from([[{"v": "no key"}], [{"k": "a", "v": 5}], [None], {"k": "a"}, 7]),
 }
 HOSTILE["int32!"] = st.none() | HOSTILE["int32"]
+HOSTILE["json!"] = st.none()  # a required JSON field (any value) is only wrong when missing or null
 GARBAGE = st.sampled_from([b"[1, 2]", b"42", b'"text"', b"null", b"{", b"", b"{}", b'{"e": 5}', b"nul",
                            b'{"e": "run_start", "run": "x", "t": NaN}', b'{"e": "cell", "run": "x", "seq": 1, "t": NaN}'])
 
@@ -107,7 +117,7 @@ def event_lines(draw: Any) -> tuple[bytes, str, dict[str, Any] | None]:
     hostile_fields = [f for f, k in spec.items() if k in HOSTILE]
     if choice >= 6:
         field = draw(st.sampled_from(hostile_fields))
-        if draw(st.booleans()) and spec[field] in ("id", "int32!"):
+        if draw(st.booleans()) and spec[field] in ("id", "int32!", "json!"):
             del event[field]  # a required field missing
         else:
             event[field] = draw(HOSTILE[spec[field]])
@@ -126,6 +136,9 @@ def _snapshot(store: Store) -> dict[str, list]:
         "lineage": "SELECT * FROM idx.lineage", "versions": "SELECT * FROM idx.model_versions",
         "aliases": "SELECT * FROM idx.model_aliases", "history": "SELECT * FROM idx.alias_history",
         "profiles": "SELECT * FROM idx.profiles", "monitoring": "SELECT * FROM idx.monitoring",
+        "serve_answers": "SELECT * FROM idx.serve_answers", "serve_results": "SELECT * FROM idx.serve_results",
+        "serve_feedback": "SELECT * FROM idx.serve_feedback", "serve_switches": "SELECT * FROM idx.serve_switches",
+        "serve_status": "SELECT * FROM idx.serve_status",
         "quarantine": "SELECT file, line, \"offset\", reason FROM idx.quarantine",
         "state": "SELECT file, \"offset\", lines, bad_lines, unknown_events FROM idx.ingest_state",
     }
@@ -203,3 +216,9 @@ def _assert_landed(con: Any, valid: list[dict[str, Any]]) -> None:
     assert count("profiles") == len(by_kind.get("profile", []))
     for ev in by_kind.get("monitor", []):
         assert has("SELECT count(*) FROM idx.monitoring WHERE check_id = ?", ev["id"]), ev
+    for kind, table, column, field in (("serve_answer", "serve_answers", "request_id", "id"),
+                                       ("serve_feedback", "serve_feedback", "request_id", "id"),
+                                       ("serve_status", "serve_status", "server", "server")):
+        for ev in by_kind.get(kind, []):
+            assert has(f"SELECT count(*) FROM idx.{table} WHERE {column} = ?", ev[field]), ev
+    assert count("serve_switches") == len(by_kind.get("serve_switch", []))
