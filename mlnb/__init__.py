@@ -22,12 +22,13 @@ _QUERIES = ("runs", "get_run", "metric_history", "experiments", "sql")
 _MONITORING = ("profile", "drift", "validate", "monitor", "monitoring")
 # serving's archive side: feedback, the rendezvous comparison, archived traffic, offline replay
 _SERVING = ("log_feedback", "rendezvous", "traffic", "replay")
+_SERVE = ("serve",)  # http: mlnb.serve
 _REGISTRY = (
     "register_model", "load_model", "model_version", "set_alias", "delete_alias", "update_version",
     "archive_version", "models", "model_versions", "alias_history",
 )
 
-__all__ = [*_PROJECT, *_TRACKING, *_QUERIES, *_REGISTRY, *_MONITORING, *_SERVING, "evaluate", "registry",
+__all__ = [*_PROJECT, *_TRACKING, *_QUERIES, *_REGISTRY, *_MONITORING, *_SERVING, *_SERVE, "evaluate", "registry",
            "drift_report", "pipeline_view", "compare", "diff", "lineage", "fingerprint", "close", "MlnbError", "__version__"]
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ resolves these lazily
@@ -40,6 +41,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ resolve
         register_model, set_alias, update_version,
     )
     from mlnb.model_monitoring.api import drift, monitor, monitoring, profile, validate  # noqa: F401
+    from mlnb.serving.runner import serve  # noqa: F401
     from mlnb.widgets.drift_view import drift_report  # noqa: F401
     from mlnb.serving.comparison import rendezvous  # noqa: F401
     from mlnb.serving.feedback import log_feedback  # noqa: F401
@@ -73,6 +75,7 @@ _HOMES: dict[str, str] = {
     "rendezvous": "mlnb.serving.comparison",
     "traffic": "mlnb.serving.traffic",
     "replay": "mlnb.serving.replay",
+    **{name: "mlnb.serving" for name in _SERVE},
     "pipeline_view": "mlnb.batch.pipelines",
     "registry": "mlnb.widgets.registry_view",
     "drift_report": "mlnb.widgets.drift_view",

@@ -160,6 +160,10 @@ class UntrustedModelError(MlnbError):
     """Loading a model would run code from its file (a pickle) or trust types nobody allowed."""
 
 
+class ServeError(MlnbError):
+    """A model server could not start (port in use, a model that cannot be served) or answer."""
+
+
 class SQLTimeoutError(ReadOnlySQLError):
     """A query given to `mlnb.sql` ran past its time limit ($MLNB_SQL_TIMEOUT or `timeout=`)."""
 
@@ -176,6 +180,7 @@ HTTP_STATUS: dict[type[BaseException], tuple[int, str]] = {
     NoActiveRunError: (400, "bad_request"),
     ReadOnlySQLError: (400, "bad_request"),
     UntrustedModelError: (403, "untrusted_model"),
+    ServeError: (503, "not_serving"),
     NotFoundError: (404, "not_found"),
     StoreNotFoundError: (404, "no_store"),
     ConflictError: (409, "conflict"),

@@ -20,11 +20,13 @@ from mlnb.cli.models import models_group
 from mlnb.cli.monitoring import monitor_command
 from mlnb.cli.output import FORMATS, format_option
 from mlnb.cli.runs import experiments, metrics, runs, show, sql
+from mlnb.cli.serving import serve_command
 from mlnb.cli.store import init, store
 
 for _command in (init, runs, show, experiments, metrics, sql, store, run_command, reproduce_command,
                  models_group, sweep_command, pipeline_command, monitor_command):
     cli.add_command(_command)
+cli.add_command(serve_command)
 del _command
 
 __all__ = ["EPILOG", "FORMATS", "CliError", "MlnbGroup", "Settings", "cli", "format_option", "main",

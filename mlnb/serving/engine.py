@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,7 @@ from mlnb.serving.archive import Answer, Archive, VersionAnswer
 from mlnb.serving.config import ServeConfig
 
 if TYPE_CHECKING:
+    from mlnb.model_monitoring.input_schema import InputSchema
     from mlnb.store.store import Store
 
 
@@ -47,10 +49,17 @@ class Engine:
         self.started = time.time()
         self.requests = 0
         self.url: str | None = None  # set by the runner once it listens
+        # called once per request, after archiving, with every version's result (the HTTP layer's metrics)
+        self.on_complete: list[Callable[[Answer], None]] = []
+        self._schemas: dict[str, InputSchema] = {}  # uri -> the input schema of the version served there
 
     async def start(self) -> None:
+        from mlnb.model_monitoring.input_schema import InputSchema
+
         for uri in self.config.uris:
-            self.live[uri] = await asyncio.to_thread(self._load, uri)
+            lv = self.live[uri] = await asyncio.to_thread(self._load, uri)
+            self._schemas[uri] = await asyncio.to_thread(InputSchema.for_version, self.store, lv.name, lv.version,
+                                                         lv.record)
         self.archive.record_status("running", self.url, self.aliases(), list(self.config.shadows), 0,
                                    self.config.deadline_ms, self.started)
 
@@ -64,6 +73,10 @@ class Engine:
     def champion(self) -> LiveVersion:
         """The version that answers (the first URI)."""
         return self.live[self.config.model]
+
+    def schema(self) -> InputSchema:
+        """The input schema of the version that answers now (the HTTP layer validates against it)."""
+        return self._schemas[self.config.model]
 
     def aliases(self) -> dict[str, int | None]:
         """URI served -> version, in preference order."""
@@ -94,6 +107,11 @@ class Engine:
                         result if status == "ok" else None, [result], (time.time() - received) * 1e3, error)
         self.archive.record(answer, columns)
         self.requests += 1
+        for fn in self.on_complete:
+            try:
+                fn(answer)
+            except Exception:  # noqa: BLE001 - a metrics callback never fails a request
+                pass
         return answer
 
     def record_refusal(self, request_id: str, received: float, problems: list[str]) -> None:
