@@ -38,6 +38,8 @@ class ServeConfig:
     allow_pickle: bool = False  # load formats that run code from the file (explicit choice)
     watch_interval_s: float = 0.5  # how often aliases are checked for a move
     max_batch_rows: int = 256  # micro-batching: at most this many rows in one predict call
+    shadow_timeout_ms: float | None = None  # a version still busy after this is a timeout (None: max(10 x deadline, 2 s))
+    predict_threads: int = 1  # worker threads per version (one keeps batches large; predict releases the GIL rarely)
     labels: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -62,6 +64,9 @@ class ServeConfig:
         _number(self.input_sample, "input_sample", 0, 1)
         _number(self.watch_interval_s, "watch_interval_s", 0.05, 3600)
         _integer(self.max_batch_rows, "max_batch_rows", 1, 1_000_000)
+        if self.shadow_timeout_ms is not None:
+            _number(self.shadow_timeout_ms, "shadow_timeout_ms", self.deadline_ms, 3_600_000)
+        _integer(self.predict_threads, "predict_threads", 1, 64)
         if not isinstance(self.allow_pickle, bool):
             raise InvalidValueError("allow_pickle must be True or False", field="allow_pickle")
 
@@ -69,6 +74,13 @@ class ServeConfig:
     def uris(self) -> tuple[str, ...]:
         """The model, then the shadows: the preference order."""
         return (self.model, *self.shadows)
+
+    @property
+    def timeout_ms(self) -> float:
+        """When a version that has not answered counts as a timeout (and a request nobody answered fails)."""
+        if self.shadow_timeout_ms is not None:
+            return float(self.shadow_timeout_ms)
+        return max(10.0 * self.deadline_ms, 2000.0)
 
     @property
     def name(self) -> str:

@@ -1,0 +1,129 @@
+"""Adaptive micro-batching of one version's predict calls, in a small worker pool.
+
+No timer: a request that finds a worker free is predicted at once (zero added latency when
+idle); requests arriving while every worker is busy wait in a queue and go together, up to
+`max_rows` rows, into the next predict call. The predict runs in a thread so the event loop
+never blocks; results come back to the loop in one `call_soon_threadsafe` per batch.
+
+A batch whose predict raises is retried one request at a time, so one request's bad rows never
+fail its neighbours, and outputs are always those of a request scored alone.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from mlnb.serving.live import LiveVersion, first_line, predict_rows
+
+# Called on the event loop with (outputs, error, perf_counter when the batch finished).
+Deliver = Callable[[list[Any] | None, str | None, float], None]
+
+
+class _Item:
+    __slots__ = ("columns", "deliver", "frame", "rows")
+
+    def __init__(self, frame: Any, columns: dict[str, list[Any]] | None, rows: int, deliver: Deliver) -> None:
+        self.frame = frame  # None: build it from `columns` with this version's own schema
+        self.columns = columns
+        self.rows = rows
+        self.deliver = deliver
+
+
+class Batcher:
+    """Queues one version's requests and runs them as vectorised predicts in `threads` threads."""
+
+    def __init__(self, live: LiveVersion, max_rows: int, threads: int = 1) -> None:
+        self.live = live
+        self.max_rows = max_rows
+        self.threads = threads
+        self.batches = 0  # predict calls made (for tests and the bench)
+        self._pending: deque[_Item] = deque()
+        self._running = 0
+        self._retired = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix=f"mlnb-predict-{live.name}-{live.version}")
+
+    @property
+    def idle(self) -> bool:
+        return not self._pending and not self._running
+
+    def submit(self, frame: Any, columns: dict[str, list[Any]] | None, rows: int, deliver: Deliver) -> None:
+        """Queue one request (call on the event loop); `deliver` is called once with its result."""
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        self._pending.append(_Item(frame, columns, rows, deliver))
+        if self._running < self.threads:
+            self._dispatch()
+
+    def retire(self) -> None:
+        """No new requests come: finish what is queued, then release the threads."""
+        self._retired = True
+        if self.idle:
+            self._pool.shutdown(wait=False)
+
+    def _dispatch(self) -> None:
+        batch = [self._pending.popleft()]
+        rows = batch[0].rows
+        while self._pending and rows + self._pending[0].rows <= self.max_rows:
+            item = self._pending.popleft()
+            batch.append(item)
+            rows += item.rows
+        self._running += 1
+        self.batches += 1
+        self._pool.submit(self._work, batch)
+
+    def _work(self, batch: list[_Item]) -> None:
+        """In a worker thread: predict the batch, hand the results to the loop."""
+        results = self._predict(batch)
+        loop = self._loop
+        assert loop is not None
+        try:
+            loop.call_soon_threadsafe(self._delivered, batch, results)
+        except RuntimeError:  # the loop is closed (the process is ending): nobody waits for these
+            pass
+
+    def _predict(self, batch: list[_Item]) -> list[tuple[list[Any] | None, str | None]]:
+        try:
+            frames = [self._frame(item) for item in batch]
+            if len(batch) == 1:
+                return [(predict_rows(self.live.model, frames[0], batch[0].rows), None)]
+            import pandas as pd
+
+            outputs = predict_rows(self.live.model, pd.concat(frames, ignore_index=True), sum(i.rows for i in batch))
+        except Exception as exc:
+            if len(batch) == 1:
+                return [(None, first_line(exc))]
+            return [self._predict([item])[0] for item in batch]  # isolate the request that fails
+        results: list[tuple[list[Any] | None, str | None]] = []
+        start = 0
+        for item in batch:
+            results.append((outputs[start:start + item.rows], None))
+            start += item.rows
+        return results
+
+    def _frame(self, item: _Item) -> Any:
+        if item.frame is not None:
+            return item.frame
+        schema = self.live.schema
+        assert schema is not None and item.columns is not None
+        frame, problems = schema.check(item.columns)
+        if frame is None:
+            raise ValueError(f"the input does not fit version {self.live.version}: {'; '.join(problems)}")
+        return frame
+
+    def _delivered(self, batch: list[_Item], results: list[tuple[list[Any] | None, str | None]]) -> None:
+        self._running -= 1
+        now = time.perf_counter()
+        for item, (outputs, error) in zip(batch, results):
+            try:
+                item.deliver(outputs, error, now)
+            except Exception:  # a broken callback must not stop the other requests' results
+                pass
+        if self._pending and self._running < self.threads:
+            self._dispatch()
+        elif self._retired and self.idle:
+            self._pool.shutdown(wait=False)

@@ -1,0 +1,269 @@
+"""The rendezvous engine at the Python level, against real registered models in a temporary store:
+predictions, micro-batching, deadline fallback, error fallback, shadows isolated from the
+response, the archive (each answer exactly once, every version), heartbeats and the drain on stop."""
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import mlnb
+from mlnb.errors import MlnbError, UntrustedModelError
+from mlnb.serving.archive import Answer, new_request_id
+from mlnb.serving.config import ServeConfig
+from mlnb.serving.engine import Engine
+from mlnb.store.store import Store
+from tests.serving_models import Failing, FailsOnNegative, Linear, Slow
+
+X = pd.DataFrame({"a": np.linspace(-1.0, 2.0, 40), "b": np.linspace(3.0, 5.0, 40)})
+
+
+def register(store: Store, model: Any, alias: str | None = None, flavor: str | None = "pickle") -> int:
+    """Register `model` as the next version of `m` (with X as its data) and point `alias` at it."""
+    version = int(mlnb.register_model(model, "m", data=X, flavor=flavor, project=store)["version"])
+    if alias:
+        mlnb.set_alias("m", alias, version, project=store)
+    return version
+
+
+def run(store: Store, config: ServeConfig, scenario: Callable[[Engine], Awaitable[Any]]) -> Any:
+    """Start an engine for `config`, run `scenario(engine)`, stop it (draining); the scenario's result."""
+    async def main() -> Any:
+        engine = Engine(config, store)
+        await engine.start()
+        try:
+            return await scenario(engine)
+        finally:
+            await engine.stop(timeout_s=10)
+    return asyncio.run(main())
+
+
+async def ask(engine: Engine, rows: pd.DataFrame) -> Answer:
+    columns = {c: rows[c].tolist() for c in rows.columns}
+    frame, problems = engine.schema().check(columns)
+    assert not problems
+    return await engine.answer(frame, columns, new_request_id(), time.time())
+
+
+def config(model: str = "m@champion", *shadows: str, **kw: Any) -> ServeConfig:
+    return ServeConfig(model, shadows=tuple(shadows), allow_pickle=True, **kw)
+
+
+def archived(store: Store) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(serve_answers, serve_results) as the store's index holds them."""
+    answers = mlnb.sql("SELECT * FROM serve_answers ORDER BY ts", project=store)
+    results = mlnb.sql("SELECT * FROM serve_results ORDER BY request_id, version", project=store)
+    return answers, results
+
+
+# --- predictions and batching -----------------------------------------------------------------------
+
+def test_prediction_equals_model_predict(store: Store) -> None:
+    from sklearn.datasets import load_wine
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    wine, y = load_wine(return_X_y=True, as_frame=True)
+    model = make_pipeline(StandardScaler(), LogisticRegression()).fit(wine, y)
+    mlnb.register_model(model, "wine", data=wine, project=store)
+    mlnb.set_alias("wine", "champion", 1, project=store)
+
+    async def scenario(engine: Engine) -> list[Answer]:
+        return [await ask(engine, wine.iloc[[i]]) for i in (0, 70, 170)] + [await ask(engine, wine.iloc[10:25])]
+    answers = run(store, ServeConfig("wine@champion"), scenario)
+    expected = [model.predict(wine.iloc[[i]]).tolist() for i in (0, 70, 170)] + [model.predict(wine.iloc[10:25]).tolist()]
+    assert [a.returned.outputs for a in answers if a.returned] == expected
+    assert {(a.status, a.returned.version, a.returned.alias) for a in answers if a.returned} == {("ok", 1, "champion")}
+
+
+def test_fifty_concurrent_requests_batch_and_match_one_by_one(store: Store) -> None:
+    champion = Slow(0.02, scale=2.0, shift=1.0)  # slow enough that requests pile up behind a predict
+    register(store, champion, "champion")
+    register(store, Linear(scale=-1.0), "challenger")
+    requests = [X.iloc[i % 37:i % 37 + 1 + i % 3] for i in range(50)]  # 1 to 3 rows each
+
+    async def scenario(engine: Engine) -> tuple[list[Answer], dict[str, int]]:
+        answers = await asyncio.gather(*(ask(engine, rows) for rows in requests))
+        return list(answers), {uri: lv.batcher.batches for uri, lv in engine.live.items() if lv.batcher}
+    answers, batches = run(store, config("m@champion", "m@challenger", max_batch_rows=16), scenario)
+    for rows, answer in zip(requests, answers):
+        assert answer.status == "ok" and answer.returned is not None
+        assert answer.returned.outputs == Linear(scale=2.0, shift=1.0).predict(rows).tolist()
+    assert batches["m@champion"] < 25  # concatenated: far fewer predict calls than requests
+    assert batches["m@champion"] >= 50 * 2 / 16  # and never more than max_batch_rows in one call
+
+
+def test_one_failing_request_does_not_fail_its_batch(store: Store) -> None:
+    register(store, FailsOnNegative(), "champion")
+    requests = [X.iloc[[i]] for i in range(20, 40)] + [pd.DataFrame({"a": [-5.0], "b": [1.0]})]
+
+    async def scenario(engine: Engine) -> list[Answer]:
+        return list(await asyncio.gather(*(ask(engine, rows) for rows in requests)))
+    answers = run(store, config(), scenario)
+    assert [a.status for a in answers] == ["ok"] * 20 + ["failed"]
+    assert "negative input" in (answers[-1].error or "")
+
+
+# --- rendezvous: deadline, fallback, shadows ----------------------------------------------------------
+
+def test_slow_champion_falls_back_at_the_deadline(store: Store) -> None:
+    register(store, Slow(0.6), "champion")
+    register(store, Linear(scale=3.0), "challenger")
+    completed: list[Answer] = []
+
+    async def scenario(engine: Engine) -> tuple[Answer, float]:
+        engine.on_complete.append(completed.append)
+        t0 = time.perf_counter()
+        answer = await ask(engine, X.iloc[[5]])
+        return answer, time.perf_counter() - t0
+    answer, took = run(store, config("m@champion", "m@challenger", deadline_ms=80), scenario)
+    assert answer.status == "fallback" and answer.returned is not None
+    assert (answer.returned.version, answer.returned.alias) == (2, "challenger")
+    assert answer.returned.outputs == Linear(3.0).predict(X.iloc[[5]]).tolist()
+    assert 0.07 <= took < 0.4  # at the deadline, not when the champion finished
+    # the full answer (archived, passed to on_complete) has the champion's late answer too
+    assert len(completed) == 1
+    late = {a.version: a for a in completed[0].answers}
+    assert late[1].status == "ok" and late[1].ms >= 550 and completed[0].returned is answer.returned
+
+
+def test_nobody_by_the_deadline_returns_the_first_to_answer(store: Store) -> None:
+    register(store, Slow(0.8), "champion")
+    register(store, Slow(0.3, scale=2.0), "challenger")
+
+    async def scenario(engine: Engine) -> tuple[Answer, float]:
+        t0 = time.perf_counter()
+        return await ask(engine, X.iloc[[1]]), time.perf_counter() - t0
+    answer, took = run(store, config("m@champion", "m@challenger", deadline_ms=50), scenario)
+    assert answer.status == "fallback" and answer.returned is not None and answer.returned.version == 2
+    assert 0.28 <= took < 0.7
+
+
+def test_champion_error_falls_back_without_waiting_for_the_deadline(store: Store) -> None:
+    register(store, Failing("champion broke"), "champion")
+    register(store, Linear(scale=2.0), "challenger")
+
+    async def scenario(engine: Engine) -> tuple[Answer, float]:
+        t0 = time.perf_counter()
+        return await ask(engine, X.iloc[[3]]), time.perf_counter() - t0
+    answer, took = run(store, config("m@champion", "m@challenger", deadline_ms=5000), scenario)
+    assert answer.status == "fallback" and answer.returned is not None and answer.returned.version == 2
+    assert answer.returned.outputs == Linear(2.0).predict(X.iloc[[3]]).tolist()
+    assert took < 1.0
+    assert {(a.version, a.status, a.error) for a in answer.answers} >= {(1, "error", "champion broke")}
+
+
+def test_every_version_failing_is_one_line(store: Store) -> None:
+    register(store, Failing("first broke"), "champion")
+    register(store, Failing("second broke"), "challenger")
+    answer = run(store, config("m@champion", "m@challenger"), lambda engine: ask(engine, X.iloc[[0]]))
+    assert answer.status == "failed" and answer.returned is None
+    assert "\n" not in (answer.error or "") and "first broke" in answer.error and "second broke" in answer.error
+
+
+def test_shadow_failure_and_slowness_never_change_or_delay_the_response(store: Store) -> None:
+    register(store, Linear(scale=1.5), "champion")
+    register(store, Slow(0.3), "slow")
+    register(store, Failing("shadow broke"), "broken")
+    register(store, Slow(3.0), "stuck")
+    completed: list[Answer] = []
+
+    async def scenario(engine: Engine) -> tuple[list[Answer], list[float]]:
+        engine.on_complete.append(completed.append)
+        answers, took = [], []
+        for i in range(5):
+            t0 = time.perf_counter()
+            answers.append(await ask(engine, X.iloc[[i]]))
+            took.append(time.perf_counter() - t0)
+        await asyncio.sleep(1.5)  # past the shadows' timeout: every request completes
+        return answers, took
+    answers, took = run(store, config("m@champion", "m@slow", "m@broken", "m@stuck", deadline_ms=500,
+                                      shadow_timeout_ms=1000), scenario)
+    for i, answer in enumerate(answers):
+        assert answer.status == "ok" and answer.returned is not None and answer.returned.version == 1
+        assert answer.returned.outputs == Linear(1.5).predict(X.iloc[[i]]).tolist()
+    assert max(took) < 0.2  # the slow (0.3 s) and stuck (3 s) shadows are not waited for
+    assert len(completed) == 5
+    statuses = {(a.version, a.status) for c in completed for a in c.answers}
+    assert statuses == {(1, "ok"), (2, "ok"), (3, "error"), (4, "timeout")}
+
+
+# --- the archive, heartbeats, stop ---------------------------------------------------------------------
+
+def test_every_answer_is_archived_once_with_every_version(store: Store) -> None:
+    register(store, Linear(), "champion")
+    register(store, Slow(0.05, scale=2.0), "challenger")
+    calls: list[str] = []
+
+    async def scenario(engine: Engine) -> list[Answer]:
+        engine.on_complete.append(lambda full: calls.append(full.request_id))
+        return list(await asyncio.gather(*(ask(engine, X.iloc[[i % 40]]) for i in range(60))))
+    answers = run(store, config("m@champion", "m@challenger"), scenario)
+    served, results = archived(store)
+    ids = sorted(a.request_id for a in answers)
+    assert sorted(served["request_id"]) == ids and sorted(calls) == ids
+    assert results.groupby("request_id")["version"].apply(sorted).tolist() == [[1, 2]] * 60
+    assert set(results["status"]) == {"ok"}
+    assert (results.groupby("request_id")["returned"].sum() == 1).all()
+
+
+def test_stop_drains_in_flight_shadows(store: Store) -> None:
+    register(store, Linear(), "champion")
+    register(store, Slow(0.4), "challenger")
+
+    async def scenario(engine: Engine) -> list[Answer]:
+        return list(await asyncio.gather(*(ask(engine, X.iloc[[i]]) for i in range(10))))
+    answers = run(store, config("m@champion", "m@challenger"), scenario)  # stop() right after the responses
+    served, results = archived(store)
+    assert sorted(served["request_id"]) == sorted(a.request_id for a in answers)
+    assert len(results) == 20 and set(results["status"]) == {"ok"}  # 0 lost: every shadow answer waited for
+
+
+def test_stop_past_its_timeout_records_busy_shadows_as_timeouts(store: Store) -> None:
+    register(store, Linear(), "champion")
+    register(store, Slow(3.0), "challenger")
+
+    async def main() -> tuple[list[Answer], float]:
+        engine = Engine(config("m@champion", "m@challenger"), store)
+        await engine.start()
+        answers = list(await asyncio.gather(*(ask(engine, X.iloc[[i]]) for i in range(4))))
+        t0 = time.perf_counter()
+        await engine.stop(timeout_s=0.2)
+        return answers, time.perf_counter() - t0
+    answers, took = asyncio.run(main())
+    assert took < 1.5
+    served, results = archived(store)
+    assert len(served) == 4
+    assert sorted(results[results["version"] == 2]["status"]) == ["timeout"] * 4
+
+
+def test_heartbeats_say_running_then_stopped(store: Store) -> None:
+    register(store, Linear(), "champion")
+
+    async def scenario(engine: Engine) -> None:
+        engine.heartbeat_s = 0.05
+        engine._tasks.append(asyncio.create_task(engine._heartbeat()))
+        for i in range(3):
+            await ask(engine, X.iloc[[i]])
+        await asyncio.sleep(0.2)
+    run(store, config(), scenario)
+    status = mlnb.sql("SELECT * FROM serve_status", project=store)
+    assert status["state"].tolist() == ["stopped"] and status["requests"].tolist() == [3]
+    assert status["aliases"].tolist() == ['{"m@champion":1}']
+
+
+def test_a_uri_that_cannot_be_served_is_one_line(store: Store) -> None:
+    register(store, Linear(), "champion")
+
+    async def start(cfg: ServeConfig) -> None:
+        await Engine(cfg, store).start()
+    with pytest.raises(MlnbError, match="no alias 'nope'"):
+        asyncio.run(start(ServeConfig("m@nope")))
+    with pytest.raises(UntrustedModelError):
+        asyncio.run(start(ServeConfig("m@champion")))  # a pickle without allow_pickle
