@@ -23,6 +23,7 @@ _MONITORING = ("profile", "drift", "validate", "monitor", "monitoring")
 # serving's archive side: feedback, the rendezvous comparison, archived traffic, offline replay
 _SERVING = ("log_feedback", "rendezvous", "traffic", "replay")
 _SERVE = ("serve",)  # http: mlnb.serve
+_SERVING_FACES = ("rendezvous_report",)  # serving's faces: the rendezvous widget
 _REGISTRY = (
     "register_model", "load_model", "model_version", "set_alias", "delete_alias", "update_version",
     "archive_version", "models", "model_versions", "alias_history",
@@ -30,6 +31,7 @@ _REGISTRY = (
 
 __all__ = [*_PROJECT, *_TRACKING, *_QUERIES, *_REGISTRY, *_MONITORING, *_SERVING, *_SERVE, "evaluate", "registry",
            "drift_report", "pipeline_view", "compare", "diff", "lineage", "fingerprint", "close", "MlnbError", "__version__"]
+__all__ += [*_SERVING_FACES]
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ resolves these lazily
     from mlnb.api import experiments, get_run, metric_history, runs, sql  # noqa: F401
@@ -45,6 +47,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ resolve
     from mlnb.widgets.drift_view import drift_report  # noqa: F401
     from mlnb.serving.comparison import rendezvous  # noqa: F401
     from mlnb.serving.feedback import log_feedback  # noqa: F401
+    from mlnb.widgets.rendezvous_view import rendezvous_report  # noqa: F401
     from mlnb.serving.replay import replay  # noqa: F401
     from mlnb.serving.traffic import traffic  # noqa: F401
     from mlnb.project import Project, connect  # noqa: F401
@@ -73,6 +76,7 @@ _HOMES: dict[str, str] = {
     **{name: "mlnb.model_monitoring.api" for name in _MONITORING},
     "log_feedback": "mlnb.serving.feedback",
     "rendezvous": "mlnb.serving.comparison",
+    "rendezvous_report": "mlnb.widgets.rendezvous_view",
     "traffic": "mlnb.serving.traffic",
     "replay": "mlnb.serving.replay",
     **{name: "mlnb.serving" for name in _SERVE},

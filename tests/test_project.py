@@ -24,6 +24,7 @@ WALKED = ("start_run", "end_run", "active_run", "log_params", "log_param", "log_
           "compare", "diff", "lineage", "evaluate", "pipeline_view",
           "profile", "drift", "validate", "monitor", "monitoring", "drift_report")
 WALKED += ("serve",)  # serving (http)
+WALKED += ("rendezvous_report",)  # serving's faces
 REGISTRY = {"register_model", "load_model", "model_version", "set_alias", "delete_alias", "update_version",
             "archive_version", "models", "model_versions", "alias_history", "registry"}
 # Public names that are not store functions: the project itself, classes, and process-wide helpers.

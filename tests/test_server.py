@@ -187,7 +187,8 @@ def _sample_paths(ids: list[str]) -> list[tuple[str, str]]:
     return [("GET", "experiments"), ("GET", "runs"), ("GET", f"runs/{run}"), ("GET", f"runs/{run}/metrics/acc"),
             ("GET", f"runs/{run}/artifacts/notes/hello.txt"), ("GET", f"runs/{run}/snapshot"), ("GET", "datasets"),
             ("GET", "models"), ("GET", "models/clf"), ("POST", "models/clf/aliases"), ("GET", "models/clf/monitoring"),
-            ("GET", "monitoring"), ("GET", "monitoring/0123abcd"), ("GET", "no/such/route")]
+            ("GET", "monitoring"), ("GET", "monitoring/0123abcd"), ("GET", "models/clf/rendezvous"),
+            ("GET", "serving"), ("GET", "no/such/route")]
 
 
 async def test_every_endpoint_refuses_unauthenticated_requests(http_server_client, jp_base_url, served_store) -> None:

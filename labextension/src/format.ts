@@ -142,3 +142,53 @@ export function checkSummary(summary: Record<string, { status: string; score: nu
     `${column} ${status} ${Number.isFinite(score) ? formatValue(score) : '∞'}`);
   return shown.join(' · ') + (entries.length > count ? ` · +${entries.length - count} more` : '');
 }
+
+/** A request rate for the Serving section: `0 req/s`, `0.35 req/s`, `4.2 req/s`, `120 req/s`. */
+export function formatRate(rate: number | null | undefined): string {
+  if (typeof rate !== 'number' || !Number.isFinite(rate) || rate <= 0) {
+    return '0 req/s';
+  }
+  return `${rate >= 10 ? String(Math.round(rate)) : rate.toPrecision(2)} req/s`;
+}
+
+/** `champion → v3` (a served alias or URI and the version behind it; `?` while it has none). */
+export function servedLabel(served: { alias: string; version: number | null }): string {
+  return `${served.alias} → ${served.version === null ? '?' : `v${served.version}`}`;
+}
+
+/** The line of a server's most recent alias move: `champion v3 → v4 · 2 min ago` (or why it failed). */
+export function switchLine(
+  change: { alias: string; from: number | null; to: number | null; t: string | null; status: string; err: string | null },
+  now: Date = new Date()
+): string {
+  const version = (v: number | null): string => (v === null ? 'none' : `v${v}`);
+  const parts = [`${change.alias} ${version(change.from)} → ${version(change.to)}`];
+  if (change.status !== 'switched') {
+    parts.push(change.err ? `${change.status}: ${change.err}` : change.status);
+  }
+  const when = ago(change.t, now);
+  if (when) {
+    parts.push(when);
+  }
+  return parts.join(' · ');
+}
+
+/** A server's tooltip: where it listens, since when, how many requests, its deadline. */
+export function serverTitle(
+  server: { server: string; url: string | null; requests: number | null; recent: number; deadline_ms: number | null; started: string | null },
+  now: Date = new Date()
+): string {
+  const parts = [server.url ?? server.server];
+  if (server.requests !== null) {
+    parts.push(`${server.requests} request${server.requests === 1 ? '' : 's'} since it started`);
+  }
+  parts.push(`${server.recent} in the last minute`);
+  if (server.deadline_ms !== null) {
+    parts.push(`deadline ${formatValue(server.deadline_ms)} ms`);
+  }
+  const since = ago(server.started, now);
+  if (since) {
+    parts.push(`started ${since}`);
+  }
+  return parts.join(' · ');
+}

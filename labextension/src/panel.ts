@@ -1,11 +1,17 @@
-// The left-sidebar panel "mlnb": Models, Runs and Datasets of the project's store, kept live.
+// The left-sidebar panel "mlnb": Serving, Models, Runs and Datasets of the project's store, kept live.
 import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { Widget } from '@lumino/widgets';
 
 import { ApiError, requestAPI } from './api';
 import { button, el } from './dom';
-import { aliasWarning, ago, checkSummary, formatValue, keyMetrics, latestChecks, monitorBadge, pageInfo, runLabel } from './format';
-import { AliasMove, DatasetsPage, ModelSummary, MonitoringCheck, MonitoringHistory, MonitoringLatest, RunsPage } from './types';
+import {
+  aliasWarning, ago, checkSummary, formatRate, formatValue, keyMetrics, latestChecks, monitorBadge, pageInfo, runLabel,
+  servedLabel, serverTitle, switchLine
+} from './format';
+import {
+  AliasMove, DatasetsPage, ModelSummary, MonitoringCheck, MonitoringHistory, MonitoringLatest, RunsPage, ServingOverview,
+  ServingServer
+} from './types';
 
 const POLL_MS = 1500;
 const PAGE = 20;
@@ -15,6 +21,7 @@ export class MlnbPanel extends Widget {
   private filterText = '';
   private readonly openHistories = new Set<string>(); // models whose monitoring history is unfolded
   private timer: number | undefined;
+  private readonly serving = el('div', { className: 'mlnb-section-body mlnb-serving' });
   private readonly models = el('div', { className: 'mlnb-section-body mlnb-models' });
   private readonly runs = el('div', { className: 'mlnb-section-body mlnb-runs' });
   private readonly datasets = el('div', { className: 'mlnb-section-body mlnb-datasets' });
@@ -42,6 +49,7 @@ export class MlnbPanel extends Widget {
         button('Refresh', () => void this.refresh())
       ]),
       this.message,
+      section('Serving', this.serving),
       section('Models', this.models),
       section('Runs', this.runs, [this.filterInput]),
       section('Datasets', this.datasets)
@@ -66,7 +74,7 @@ export class MlnbPanel extends Widget {
   }
 
   async refresh(): Promise<void> {
-    await Promise.all([this.refreshModels(), this.refreshRuns(), this.refreshDatasets()]);
+    await Promise.all([this.refreshServing(), this.refreshModels(), this.refreshRuns(), this.refreshDatasets()]);
   }
 
   private showError(error: unknown): void {
@@ -215,6 +223,22 @@ export class MlnbPanel extends Widget {
     return block;
   }
 
+  /** What `mlnb serve` processes serve now: model, alias -> version, shadows, req/s, url; a hint when
+   * nothing is served. A server that cannot answer this (older mlnb) leaves the section empty. */
+  async refreshServing(): Promise<void> {
+    let overview: ServingOverview;
+    try {
+      overview = await requestAPI<ServingOverview>(['serving']);
+    } catch (error) {
+      console.warn('mlnb: serving status unavailable:', error instanceof ApiError ? error.message : String(error));
+      this.serving.replaceChildren();
+      return;
+    }
+    this.serving.replaceChildren(...(overview.servers.length ? overview.servers.map(s => servingBlock(s)) : [
+      el('p', { className: 'mlnb-dim mlnb-serving-hint', text: `nothing served; e.g. ${overview.hint}` })
+    ]));
+  }
+
   async refreshDatasets(): Promise<void> {
     let page: DatasetsPage;
     try {
@@ -258,6 +282,39 @@ export class MlnbPanel extends Widget {
     }
     await this.refreshModels();
   }
+}
+
+function servingBlock(server: ServingServer): HTMLElement {
+  const [first, ...rest] = server.served.filter(s => !s.shadow);
+  const shadows = server.served.filter(s => s.shadow);
+  const latest = server.switches[0];
+  return el('div', {
+    className: 'mlnb-served', title: serverTitle(server),
+    attrs: { 'data-model': server.model, 'data-server': server.server }
+  }, [
+    el('div', { className: 'mlnb-served-head' }, [
+      el('span', { className: 'mlnb-model-name', text: server.model }),
+      el('span', { className: 'mlnb-serve-rate', text: formatRate(server.rate) })
+    ]),
+    el('div', { className: 'mlnb-served-aliases' }, [
+      first ? el('span', {
+        className: 'mlnb-badge mlnb-champion mlnb-serve-answers', text: servedLabel(first),
+        attrs: { 'data-alias': first.alias, 'data-version': String(first.version) }
+      }) : null,
+      ...rest.map(s => el('span', {
+        className: 'mlnb-badge mlnb-serve-fallback', text: servedLabel(s), title: 'answers when those before it miss the deadline',
+        attrs: { 'data-alias': s.alias, 'data-version': String(s.version) }
+      })),
+      ...shadows.map(s => el('span', {
+        className: 'mlnb-badge mlnb-serve-shadow', text: `shadow ${servedLabel(s)}`, title: 'scored on every request, never returned',
+        attrs: { 'data-alias': s.alias, 'data-version': String(s.version) }
+      }))
+    ]),
+    server.url ? el('div', { className: 'mlnb-dim mlnb-serve-url', text: server.url }) : null,
+    latest ? el('div', {
+      className: `mlnb-dim mlnb-serve-switch${latest.status === 'switched' ? '' : ' mlnb-error'}`, text: switchLine(latest)
+    }) : null
+  ]);
 }
 
 function section(title: string, body: HTMLElement, tools: HTMLElement[] = []): HTMLElement {

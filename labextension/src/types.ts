@@ -154,6 +154,51 @@ export interface MonitoringHistory {
   latest: Record<string, MonitorStatus>;
 }
 
+/** One alias (or URI) a server serves, in preference order: the first answers, shadows are only scored. */
+export interface ServedAlias {
+  uri: string; // as served: `churn@champion`, `churn/3`
+  alias: string; // its label: the alias (`champion`), else the URI
+  version: number | null;
+  shadow: boolean;
+}
+
+/** An alias move a server made live (or failed to make). */
+export interface ServeSwitch {
+  alias: string;
+  from: number | null;
+  to: number | null;
+  t: string | null;
+  status: string;
+  ms: number | null;
+  err: string | null;
+}
+
+/** One running `mlnb serve` process, from its latest heartbeat (mlnb/serving/views.py). */
+export interface ServingServer {
+  server: string;
+  model: string;
+  url: string | null;
+  host: string | null;
+  pid: number | null;
+  served: ServedAlias[];
+  shadows: string[];
+  requests: number | null;
+  recent: number;
+  rate: number;
+  deadline_ms: number | null;
+  started: string | null;
+  t: string | null;
+  switches: ServeSwitch[];
+}
+
+/** GET /mlnb/api/serving: the servers alive now (heartbeat within `stale_after_s`), by model. */
+export interface ServingOverview {
+  servers: ServingServer[];
+  window_s: number;
+  stale_after_s: number;
+  hint: string;
+}
+
 export interface ApiErrorBody {
   error: { code: string; message: string };
 }

@@ -307,6 +307,32 @@ class CheckHandler(MlnbHandler):
         await self.answer(lambda store: _monitoring_views().check_detail(store, check_id))
 
 
+def _serving_views() -> Any:
+    # imported on the first serving request, like monitoring's
+    from mlnb.serving import views as serving_views
+
+    return serving_views
+
+
+class ServingHandler(MlnbHandler):
+    """The `mlnb serve` processes alive now: what each serves, its request rate, its latest alias moves."""
+
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        await self.answer(lambda store: _serving_views().serving_overview(store))
+
+
+class RendezvousHandler(MlnbHandler):
+    """The rendezvous comparison of a model's versions on live traffic (?since=&until=&every=)."""
+
+    @tornado.web.authenticated
+    async def get(self, name: str) -> None:
+        since, until = (self.get_query_argument(k, "") or None for k in ("since", "until"))
+        every = self.get_query_argument("every", "1min")
+        await self.answer(lambda store: _serving_views().rendezvous_view(
+            store, name, since=since, until=until, every=None if every in ("", "none") else every))
+
+
 class UnknownRouteHandler(MlnbHandler):
     """Any other path under /mlnb/api/: the JSON error shape, not Jupyter's HTML 404 page."""
 
@@ -332,6 +358,8 @@ ROUTES: list[tuple[str, type[MlnbHandler]]] = [
     (rf"models/({NAME})", ModelHandler),
     (rf"models/({NAME})/aliases", AliasHandler),
     (rf"models/({NAME})/monitoring", ModelMonitoringHandler),
+    (rf"models/({NAME})/rendezvous", RendezvousHandler),
+    (r"serving", ServingHandler),
     (r"monitoring", MonitoringHandler),
     (rf"monitoring/({NAME})", CheckHandler),
     (r".*", UnknownRouteHandler),  # last: whatever the routes above did not match

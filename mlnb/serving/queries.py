@@ -206,3 +206,10 @@ def feedback_label(con: Any, request_id: str) -> Any:
     """The label (JSON text) logged for `request_id`, or None."""
     row = con.execute("SELECT label FROM idx.serve_feedback WHERE request_id = ?", [request_id]).fetchone()
     return row[0] if row else None
+
+
+def answers_by_server(con: Any, since: datetime) -> dict[str, int]:
+    """Answers archived since `since`, per serving process (the sidebar's request rate)."""
+    cursor = con.execute("SELECT server, count(*) FROM idx.serve_answers WHERE ts >= ? AND server IS NOT NULL "
+                         "GROUP BY server", [since])
+    return {str(server): int(n) for server, n in cursor.fetchall()}
