@@ -294,12 +294,15 @@ def server_side_overhead() -> dict[str, Any]:
             "p50_added_with_shadow_ms": float(shadowed.median()) if len(shadowed) else None}
 
 
-def switches_recorded() -> int:
+def switches_recorded() -> dict[str, Any]:
+    """The switches the server archived for `champion`: how many per status, and their durations."""
     import mlnb
 
-    rows = mlnb.sql("SELECT count(*) AS n FROM serve_switches WHERE model = ? AND alias = 'champion' AND status = 'ok'",
-                    [MODEL])
-    return int(rows["n"].iloc[0])
+    rows = mlnb.sql("SELECT status, ms FROM serve_switches WHERE model = ? AND alias = 'champion'", [MODEL])
+    switched = rows[rows["status"] == "switched"]["ms"]
+    return {"statuses": rows["status"].value_counts().to_dict(), "switched": len(switched),
+            "median_ms": float(switched.median()) if len(switched) else None,
+            "max_ms": float(switched.max()) if len(switched) else None}
 
 
 # ---------------------------------------------------------------- output
@@ -367,8 +370,11 @@ def build_lines(results: dict[str, Any]) -> list[Line]:
     switch = results.get("switch")
     if switch:
         seen = ", ".join(f"v{k}: {v:,}" for k, v in sorted(switch["versions"].items()))
+        recorded = switch.get("recorded") or {}
         lines.append(Line(f"sustained load, {switch['moves']} alias moves of `champion` every {SWITCH_EVERY_S} s "
-                          f"(switches recorded: {switch.get('recorded', '?')}; answered by {seen})", "8",
+                          f"(answered by {seen}; the server switched {recorded.get('switched', '?')} times, "
+                          f"median {ms(recorded.get('median_ms'))} ms, longest {ms(recorded.get('max_ms'))} ms, "
+                          f"moves during a switch coalesce)", "8",
                           f"{switch['rps']:,.0f}", ms(switch["p50_ms"]), ms(switch["p99_ms"]), str(switch["errors"]),
                           verdict(f"0 lost in {switch['moves']} switches", switch["errors"] == 0
                                   and switch["moves"] == SWITCHES)))
