@@ -157,8 +157,8 @@ def test_serving_notebook_shadows_promotes_and_archives(store: Store, tmp_path: 
     # the aliases were swapped from the notebook, and the server switched both live
     assert reg.model_version("digits-classifier@champion")["version"] == first["challenger"]
     switches = mlnb.sql("SELECT alias, from_version, to_version, status FROM serve_switches ORDER BY alias")
-    assert switches.values.tolist() == [["challenger", first["challenger"], first["champion"], "ok"],
-                                        ["champion", first["champion"], first["challenger"], "ok"]]
+    assert switches.values.tolist() == [["challenger", first["challenger"], first["champion"], "switched"],
+                                        ["champion", first["champion"], first["challenger"], "switched"]]
     # every request was archived: one refusal, the rest answered by both versions (champion returned)
     answers = mlnb.sql("SELECT request_id, status, returned, n_rows FROM serve_answers ORDER BY ts")
     assert answers["status"].value_counts().to_dict().get("invalid") == 1
