@@ -22,7 +22,8 @@ TESTS = Path(__file__).resolve().parent
 WALKED = ("start_run", "end_run", "active_run", "log_params", "log_param", "log_metrics", "log_metric",
           "set_tags", "set_tag", "log_artifact", "runs", "get_run", "metric_history", "experiments", "sql",
           "compare", "diff", "lineage", "evaluate", "pipeline_view",
-          "profile", "drift", "validate", "monitor", "monitoring", "drift_report")
+          "profile", "drift", "validate", "monitor", "monitoring", "drift_report",
+          "log_feedback", "rendezvous", "traffic", "replay")
 WALKED += ("serve",)  # serving (http)
 WALKED += ("rendezvous_report",)  # serving's faces
 REGISTRY = {"register_model", "load_model", "model_version", "set_alias", "delete_alias", "update_version",

@@ -19,6 +19,7 @@ from mlnb.cli.batch import pipeline_command, reproduce_command, run_command, swe
 from mlnb.cli.models import models_group
 from mlnb.cli.monitoring import monitor_command
 from mlnb.cli.output import FORMATS, format_option
+from mlnb.cli.replay import replay_command
 from mlnb.cli.runs import experiments, metrics, runs, show, sql
 from mlnb.cli.serving import serve_command
 from mlnb.cli.store import init, store
@@ -27,6 +28,8 @@ for _command in (init, runs, show, experiments, metrics, sql, store, run_command
                  models_group, sweep_command, pipeline_command, monitor_command):
     cli.add_command(_command)
 cli.add_command(serve_command)
+for _command in (replay_command,):  # serving's archive side
+    cli.add_command(_command)
 del _command
 
 __all__ = ["EPILOG", "FORMATS", "CliError", "MlnbGroup", "Settings", "cli", "format_option", "main",

@@ -166,6 +166,14 @@ def archived_inputs(con: Any, model: str, since: datetime | None, until: datetim
     return [dict(zip(INPUT_COLUMNS, row)) for row in cursor.fetchall()]
 
 
+def missing_inputs(con: Any, model: str, since: datetime | None, until: datetime | None) -> int:
+    """Answered requests of `model` in the window whose input was not archived."""
+    return int(con.execute(
+        "SELECT count(*) FROM idx.serve_answers WHERE model = ? AND status <> 'invalid' AND input IS NULL "
+        "AND (CAST(? AS TIMESTAMP) IS NULL OR ts >= ?) AND (CAST(? AS TIMESTAMP) IS NULL OR ts < ?)",
+        [model, *_window(since, until)]).fetchone()[0])
+
+
 def answers_count(con: Any, model: str) -> int:
     """How many answers of `model` the archive holds (refusals included)."""
     return int(con.execute("SELECT count(*) FROM idx.serve_answers WHERE model = ?", [model]).fetchone()[0])

@@ -93,6 +93,12 @@ def _opt(value: Any, kind: str) -> Any:
         return None
 
 
+def _named(ev: dict[str, Any], fields: tuple[tuple[str, str], ...]) -> None:
+    """Check the fields whose column has another name, so a quarantine reason names the event's field."""
+    for name, kind in fields:
+        check_value(ev.get(name), kind, name)
+
+
 def _results(ev: dict[str, Any]) -> list[tuple[Any, ...]]:
     """One row per version asked, from the answer's `answers` list (malformed items skipped)."""
     items = ev.get("answers")
@@ -119,6 +125,7 @@ def _results(ev: dict[str, Any]) -> list[tuple[Any, ...]]:
 def _serve_answer(batch: Batch, ev: dict[str, Any]) -> None:
     for name in ("id", "model", "status"):
         check_value(ev.get(name), "text", name, required=True)
+    _named(ev, (("t", "time"), ("rows", "int64")))
     batch.add("serve_answers", (
         ev["id"], ev.get("t"), ev["model"], ev.get("server"), ev["status"], ev.get("returned"), ev.get("alias"),
         ev.get("rows"), _json(ev.get("input")), ev.get("ms"), ev.get("err")))
@@ -129,6 +136,7 @@ def _serve_answer(batch: Batch, ev: dict[str, Any]) -> None:
 @handles("serve_feedback")
 def _serve_feedback(batch: Batch, ev: dict[str, Any]) -> None:
     check_value(ev.get("id"), "text", "id", required=True)
+    _named(ev, (("t", "time"),))
     if ev.get("label") is None:
         check_value(None, "json", "label", required=True)
     batch.add("serve_feedback", (ev["id"], ev.get("t"), _json(ev["label"]), ev.get("user")))
@@ -138,6 +146,7 @@ def _serve_feedback(batch: Batch, ev: dict[str, Any]) -> None:
 def _serve_switch(batch: Batch, ev: dict[str, Any]) -> None:
     for name in ("server", "model", "alias", "status"):
         check_value(ev.get(name), "text", name, required=True)
+    _named(ev, (("t", "time"), ("from", "int32"), ("version", "int32")))
     batch.add("serve_switches", (ev["server"], ev["model"], ev["alias"], ev.get("from"), ev.get("version"),
                                  ev.get("t"), ev.get("ms"), ev["status"], ev.get("err")))
 
@@ -146,6 +155,7 @@ def _serve_switch(batch: Batch, ev: dict[str, Any]) -> None:
 def _serve_status(batch: Batch, ev: dict[str, Any]) -> None:
     for name in ("model", "state"):
         check_value(ev.get(name), "text", name, required=True)
+    _named(ev, (("t", "time"), ("deadline", "float"), ("started", "time")))
     batch.add("serve_status", (
         ev.get("server"), ev["model"], ev.get("url"), ev.get("host"), ev.get("pid"), ev["state"],
         _json(ev.get("aliases")), _json(ev.get("shadows")), ev.get("requests"), ev.get("deadline"),

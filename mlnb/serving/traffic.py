@@ -23,24 +23,25 @@ def traffic(model: str, since: Any = None, until: Any = None, limit: int | None 
             project: ProjectArg = None) -> pd.DataFrame:
     """The input rows `model` was asked to score (requests whose input was archived), oldest first;
     at most the latest `limit` rows. `attrs["request_ids"]` gives each row's request id, and
-    `attrs["requests"]`/`attrs["skipped"]` how many requests were read and how many had no
-    archived input (sampled out or over the size cap)."""
+    `attrs["requests"]` how many requests gave rows and `attrs["skipped"]` how many in the window
+    had no archived input (sampled out or over the size cap)."""
     import pandas as pd
 
     name = model_name(model)
     start, end = window(since, until)
     limit = check_limit(limit)
     with queries.session(store_for(project)) as con:
-        rows = queries.archived_inputs(con, name, start, end, limit, with_missing=True)
-        if not rows and not queries.answers_count(con, name):
+        rows = queries.archived_inputs(con, name, start, end, limit)
+        missing = queries.missing_inputs(con, name, start, end)
+        if not rows and not missing and not queries.answers_count(con, name):
             raise NotFoundError(f"no answers of model {name!r} are archived; serve it with `mlnb serve {name}@champion`",
                                 kind="model", name=name)
-    columns, request_ids, skipped = input_columns(rows)
+    columns, request_ids, skipped = input_columns(rows)  # skipped here: inputs that are not columns
     frame = pd.DataFrame(columns)
     if limit is not None and len(frame) > limit:
         frame = frame.iloc[len(frame) - limit:].reset_index(drop=True)
         request_ids = request_ids[len(request_ids) - limit:]
-    frame.attrs.update(model=name, request_ids=request_ids, requests=len(rows), skipped=skipped)
+    frame.attrs.update(model=name, request_ids=request_ids, requests=len(rows), skipped=skipped + missing)
     return frame
 
 
