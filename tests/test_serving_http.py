@@ -429,6 +429,25 @@ def test_two_workers_answer_and_metrics_cover_both(wine: dict[str, Any]) -> None
     assert len({e["server"] for e in new.values()}) >= 1
 
 
+def test_serving_from_a_jupyter_kernel_runs_in_the_background_and_stops(wine: dict[str, Any], tmp_path: Path) -> None:
+    from tests.nbutil import execute, make_notebook, stdout_of
+
+    records = json.dumps(_records(wine, slice(0, 3)))
+    # Given a notebook that serves the model (the kernel's own event loop runs in its main thread)
+    nb = execute(make_notebook([
+        "import mlnb, json",
+        f"handle = mlnb.serve('wine@champion', project={str(wine['project'].url)!r})",
+        f"print(handle.predict(json.loads({records!r})))",
+        "handle",
+        "handle.stop()\nprint('running:', handle.running)",
+    ], tmp_path / "serve.ipynb"), env={}, allow_errors=False)
+    # Then it answers while the kernel stays free, shows as a table, and stops
+    assert stdout_of(nb, 2).strip() == str(wine["model"].predict(wine["x"].iloc[:3]).tolist())
+    assert "mlnb serve" in nb.cells[3].outputs[0]["data"]["text/html"]
+    assert stdout_of(nb, 4).strip() == "running: False"
+    assert not any(o.get("name") == "stderr" for cell in nb.cells for o in cell.outputs)
+
+
 def test_serve_is_a_public_function_taking_project() -> None:
     import inspect
 

@@ -10,6 +10,7 @@ stops (drains, flushes the archive) when uvicorn shuts down gracefully.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
 from collections.abc import AsyncIterator, Callable
@@ -105,7 +106,9 @@ def build_app(engine: Engine, metrics: ServeMetrics | None = None,
                          "alias": returned.alias, "status": answer.status, "predictions": returned.outputs},
                         headers={"x-request-id": request_id, "x-mlnb-version": str(returned.version)})
         except Exception as exc:  # noqa: BLE001 - never a 500: one line, and the server keeps serving
-            log.exception("mlnb serve: unexpected error answering %s", request_id)
+            # one line (no traceback in a terminal or notebook); MLNB_DEBUG=1 logs the traceback
+            log.warning("mlnb serve: unexpected %s answering %s: %s", type(exc).__name__, request_id,
+                        _one_line(str(exc)), exc_info=bool(os.environ.get("MLNB_DEBUG")))
             return _error(503, _one_line(f"the server could not answer ({type(exc).__name__}: {exc})"), None,
                           request_id)
         finally:
@@ -193,7 +196,8 @@ def _refuse(engine: Engine, request_id: str, received: float, code: int, line: s
     try:
         engine.record_refusal(request_id, received, problems)
     except Exception:  # noqa: BLE001 - archiving a refusal never turns it into another error
-        log.exception("mlnb serve: could not archive refused request %s", request_id)
+        log.warning("mlnb serve: could not archive refused request %s", request_id,
+                    exc_info=bool(os.environ.get("MLNB_DEBUG")))
     response = _error(code, line, problems, request_id)
     if close:  # the unread rest of the body must not be taken for the next request
         response.headers["connection"] = "close"
