@@ -22,14 +22,14 @@ _QUERIES = ("runs", "get_run", "metric_history", "experiments", "sql")
 _MONITORING = ("profile", "drift", "validate", "monitor", "monitoring")
 # serving's archive side: feedback, the rendezvous comparison, archived traffic, offline replay
 _SERVING = ("log_feedback", "rendezvous", "traffic", "replay")
-_SERVE = ("serve",)  # http: mlnb.serve
+_SERVING += ("serve",)  # http: mlnb.serve (the serving parts each add their names on their own line)
 _SERVING_FACES = ("rendezvous_report",)  # serving's faces: the rendezvous widget
 _REGISTRY = (
     "register_model", "load_model", "model_version", "set_alias", "delete_alias", "update_version",
     "archive_version", "models", "model_versions", "alias_history",
 )
 
-__all__ = [*_PROJECT, *_TRACKING, *_QUERIES, *_REGISTRY, *_MONITORING, *_SERVING, *_SERVE, "evaluate", "registry",
+__all__ = [*_PROJECT, *_TRACKING, *_QUERIES, *_REGISTRY, *_MONITORING, *_SERVING, "evaluate", "registry",
            "drift_report", "pipeline_view", "compare", "diff", "lineage", "fingerprint", "close", "MlnbError", "__version__"]
 __all__ += [*_SERVING_FACES]
 
@@ -79,7 +79,7 @@ _HOMES: dict[str, str] = {
     "rendezvous_report": "mlnb.widgets.rendezvous_view",
     "traffic": "mlnb.serving.traffic",
     "replay": "mlnb.serving.replay",
-    **{name: "mlnb.serving" for name in _SERVE},
+    "serve": "mlnb.serving.runner",
     "pipeline_view": "mlnb.batch.pipelines",
     "registry": "mlnb.widgets.registry_view",
     "drift_report": "mlnb.widgets.drift_view",

@@ -56,3 +56,10 @@ class FailsOnNegative(Linear):
         if (frame.iloc[:, 0] < 0).any():
             raise ValueError("negative input")
         return super().predict(frame)
+
+
+class Unloadable(Linear):
+    """Registers fine, but loading it fails (a version the server cannot switch to)."""
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        raise RuntimeError("this model cannot be restored")
