@@ -38,7 +38,7 @@ def cell_text(column: str, value: Any) -> str:
     if value is None or (x is None and isinstance(value, float)):
         return "–"
     if x is None:
-        return str(value)
+        return str(value).split("@", 1)[-1] if column == "alias" else str(value)  # `champion` of `churn@champion`
     if column in ("agreement", "accuracy"):
         return f"{x:.1%}"
     if column.endswith("_ms") or column == "mae":
@@ -157,6 +157,7 @@ def render_html(view: dict[str, Any]) -> str:
             f"{html.escape(str(view.get('model')))}</code> on live traffic</h4>"
             f"<p style='margin:2px 0'>{len(rows)} version{'s' if len(rows) != 1 else ''}; "
             f"{total} answer{'s' if total != 1 else ''} returned{'; ' + window if window else ''}</p>{empty}"
+            f"<style>.mlnb-rendezvous-table td, .mlnb-rendezvous-table th {{padding: 2px 10px; text-align: right}}</style>"
             f"<table class='mlnb-rendezvous-table'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
             + (f"<div style='display:flex;flex-wrap:wrap'>{charts}</div>"
                f"<p style='font-size:11px;margin:0'>per {html.escape(str(view.get('every') or 'bucket'))}: "
