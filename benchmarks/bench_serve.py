@@ -24,6 +24,7 @@ markdown table with the issue's targets; see benchmarks/README.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -119,11 +120,13 @@ def mlflow_env() -> dict[str, str]:
 
 
 @contextmanager
-def server(name: str, command: list[str], env: dict[str, str], port: int, health: str) -> Iterator[int]:
-    """Run `command` (a server on `port`) in its own session until the block ends; yields the port
-    once GET `health` answers 200. Stopped with SIGTERM to its process group (graceful), SIGKILL
+def server(name: str, command: list[str], env: dict[str, str], health: str) -> Iterator[int]:
+    """Run `command` (a server; `{port}` in it becomes a free port) in its own session until the
+    block ends; yields the port once GET `health` answers 200. Stopped with SIGTERM to its process group (graceful), SIGKILL
     after 30 s."""
     log = WORK / f"{name}.log"
+    port = free_port()
+    command = [part.replace("{port}", str(port)) for part in command]
     with log.open("ab") as out:
         proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=WORK,
                                 start_new_session=True)
@@ -168,8 +171,8 @@ def _healthy(port: int, path: str) -> bool:
         return False
 
 
-def mlnb_serve(port: int, shadow: bool, args: argparse.Namespace) -> list[str]:
-    command = [sys.executable, "-m", "mlnb.cli", "serve", f"{MODEL}@champion", "--port", str(port)]
+def mlnb_serve(shadow: bool, args: argparse.Namespace) -> list[str]:
+    command = [sys.executable, "-m", "mlnb.cli", "serve", f"{MODEL}@champion", "--port", "{port}"]
     if shadow:
         command += ["--shadow", f"{MODEL}@challenger"]
     if args.workers != 1:
@@ -194,21 +197,33 @@ def load(port: int, style: str, path: str, concurrency: int, loads: Load, second
     return result
 
 
-def measure(name: str, port: int, style: str, path: str, loads: Load, ids: list[Path]) -> list[Measured]:
-    """Both concurrencies, `loads.repeat` times each, against one running server."""
-    out = []
-    for concurrency in CONCURRENCY:
-        measured = Measured(name, concurrency)
-        for attempt in range(loads.repeat):
-            ids_file = WORK / f"ids-{name}-c{concurrency}-{attempt}.txt" if style == "mlnb" else None
-            result = load(port, style, path, concurrency, loads, ids_file=ids_file)
-            if ids_file is not None:
-                ids.append(ids_file)
-            measured.runs.append(result)
-            progress(f"  {name} c={concurrency}: {result['rps']:,.0f} req/s, p50 {result['p50_ms'] or 0:.2f} ms, "
-                     f"p99 {result['p99_ms'] or 0:.2f} ms, {result['errors']} errors")
-        out.append(measured)
-    return out
+@dataclass(frozen=True)
+class UnderTest:
+    """A running server under test: its scenario name, port, request style and path."""
+
+    scenario: str
+    port: int
+    style: str
+    path: str
+
+
+def measure(servers: list[UnderTest], loads: Load) -> tuple[list[Measured], dict[tuple[str, int], list[Path]]]:
+    """Every server at both concurrencies, `loads.repeat` times, interleaved (repeat, concurrency,
+    server), so a change in the machine's load (it is shared) hits every server alike."""
+    measured = {(t.scenario, c): Measured(t.scenario, c) for t in servers for c in CONCURRENCY}
+    ids: dict[tuple[str, int], list[Path]] = {}
+    for attempt in range(loads.repeat):
+        for concurrency in CONCURRENCY:
+            for t in servers:
+                ids_file = WORK / f"ids-{t.scenario}-c{concurrency}-{attempt}.txt" if t.style == "mlnb" else None
+                result = load(t.port, t.style, t.path, concurrency, loads, ids_file=ids_file)
+                if ids_file is not None and t.scenario != "ceiling":
+                    ids.setdefault((t.scenario, concurrency), []).append(ids_file)
+                measured[(t.scenario, concurrency)].runs.append(result)
+                progress(f"  {t.scenario} c={concurrency} run {attempt + 1}: {result['rps']:,.0f} req/s, "
+                         f"p50 {result['p50_ms'] or 0:.2f} ms, p99 {result['p99_ms'] or 0:.2f} ms, "
+                         f"{result['errors']} errors (load average {result['loadavg']:.1f})")
+    return list(measured.values()), ids
 
 
 # ---------------------------------------------------------------- setup
@@ -275,23 +290,24 @@ def archive_check(ids_files: list[Path], answered: int) -> dict[str, Any]:
             "archived_ok": int((found["status"] == "ok").sum()), "archive_rows": len(rows)}
 
 
-def server_side_overhead() -> dict[str, Any]:
-    """From the archive: per request, the answer's time minus the returned version's own predict time
-    (what validation, fan-out, batching and rendezvous add inside the server), for requests with a shadow."""
+def server_side(ids: dict[tuple[str, int], list[Path]]) -> dict[str, dict[str, float | None]]:
+    """From the archive, per mlnb scenario and concurrency: percentiles of the answer's time inside
+    the server (request received -> answer decided: parsing, validation, fan-out, batching, predict,
+    rendezvous), and of the returned version's own time (queued in its batcher + predict)."""
     import mlnb
 
     frame = mlnb.sql(
-        "SELECT a.ms - r.ms AS added, (SELECT count(*) FROM serve_results s WHERE s.request_id = a.request_id) AS n "
-        "FROM serve_answers a JOIN serve_results r ON r.request_id = a.request_id AND r.returned "
-        "WHERE a.model = ? AND a.status = 'ok'", [MODEL])
-    shadowed = frame[frame["n"] > 1]["added"].sort_values()
-    alone = frame[frame["n"] == 1]["added"].sort_values()
-
-    def p99(values: Any) -> float | None:
-        return float(values.quantile(0.99)) if len(values) else None
-
-    return {"p99_added_with_shadow_ms": p99(shadowed), "p99_added_alone_ms": p99(alone),
-            "p50_added_with_shadow_ms": float(shadowed.median()) if len(shadowed) else None}
+        "SELECT a.request_id, a.ms AS answer_ms, r.ms AS version_ms FROM serve_answers a "
+        "JOIN serve_results r ON r.request_id = a.request_id AND r.returned WHERE a.model = ? AND a.status = 'ok'",
+        [MODEL]).set_index("request_id")
+    out: dict[str, dict[str, float | None]] = {}
+    for (scenario, concurrency), files in ids.items():
+        wanted = [line for f in files for line in f.read_text().split() if line]
+        rows = frame.loc[frame.index.intersection(wanted)]
+        out[f"{scenario}-c{concurrency}"] = {
+            f"{column}_{name}": (float(rows[column].quantile(q)) if len(rows) else None)
+            for column in ("answer_ms", "version_ms") for name, q in (("p50", 0.5), ("p99", 0.99))}
+    return out
 
 
 def switches_recorded() -> dict[str, Any]:
@@ -352,21 +368,21 @@ def build_lines(results: dict[str, Any]) -> list[Line]:
                 ratio = m.rps / mlflow.rps
                 target = verdict(f">= 2x MLflow: {ratio:.1f}x", ratio >= 2.0)
             lines.append(measured_line(m, labels[scenario], target))
+    inside = results.get("server_side") or {}
     for concurrency in CONCURRENCY:
         a, b = by.get(("a", concurrency)), by.get(("b", concurrency))
-        if a is None or b is None:
+        sa, sb = inside.get(f"a-c{concurrency}"), inside.get(f"b-c{concurrency}")
+        if a is None or b is None or not sa or not sb or sa["answer_ms_p99"] is None or sb["answer_ms_p99"] is None:
             continue
-        added = (b.median("p99_ms") or 0) - (a.median("p99_ms") or 0)
+        added = sb["answer_ms_p99"] - sa["answer_ms_p99"]
+        client = (b.median("p99_ms") or 0) - (a.median("p99_ms") or 0)
+        label = (f"p99 added by the shadow's rendezvous, (b) - (a), inside the server (archive: received -> answered; "
+                 f"(a) p50/p99 {ms(sa['answer_ms_p50'])}/{ms(sa['answer_ms_p99'])} ms; the returned version's own "
+                 f"p99 {ms(sa['version_ms_p99'])} -> {ms(sb['version_ms_p99'])} ms); client side {client:+.2f} ms")
         target = verdict(f"<= 2 ms: {added:+.2f} ms", added <= 2.0) if concurrency == 1 else \
             f"info: {added:+.2f} ms (queueing at c={concurrency})"
-        lines.append(Line("p99 added by the shadow's rendezvous: (b) - (a)", str(concurrency), p99=ms(b.median("p99_ms")),
+        lines.append(Line(label, str(concurrency), p50=ms(sb["answer_ms_p50"]), p99=ms(sb["answer_ms_p99"]),
                           target=target))
-    overhead = results.get("server_side")
-    if overhead:
-        lines.append(Line("server side, from the archive: p99 of answer ms - returned version's predict ms "
-                          f"(with a shadow; alone {ms(overhead['p99_added_alone_ms'])} ms)",
-                          p50=ms(overhead["p50_added_with_shadow_ms"]), p99=ms(overhead["p99_added_with_shadow_ms"]),
-                          target="info"))
     switch = results.get("switch")
     if switch:
         seen = ", ".join(f"v{k}: {v:,}" for k, v in sorted(switch["versions"].items()))
@@ -419,32 +435,29 @@ def main() -> None:
     progress("setup: registering the models")
     setup_store()
     results: dict[str, Any] = {"measured": [], "loads": loads.__dict__, "loadavg_start": os.getloadavg()}
-    ids: list[Path] = []
-    answered = 0
 
-    if "ceiling" in only:
-        port = free_port()
-        with server("trivial", [sys.executable, str(HERE / "_serve_trivial.py"), str(port)], dict(os.environ), port,
-                    "/"):
-            results["measured"] += measure("ceiling", port, "mlnb", "/predict", loads, [])
-    for scenario, shadow in (("a", False), ("b", True)):
-        if scenario not in only:
-            continue
-        port = free_port()
-        with server(f"mlnb-{scenario}", mlnb_serve(port, shadow, args), mlnb_env(), port, "/health"):
-            measured = measure(scenario, port, "mlnb", "/predict", loads, ids)
-        results["measured"] += measured
-        answered += sum(r["ok"] + r["warmup_ok"] for m in measured for r in m.runs)
-    if "c" in only and mlflow_python is not None:
-        model_dir = setup_mlflow_model(mlflow_python)
-        port = free_port()
-        command = [str(MLFLOW_VENV / "bin" / "mlflow"), "models", "serve", "-m", str(model_dir), "--env-manager",
-                   "local", "-h", "127.0.0.1", "-p", str(port), "-w", str(args.mlflow_workers)]
-        with server("mlflow", command, mlflow_env(), port, "/ping"):
-            results["measured"] += measure("c", port, "mlflow", "/invocations", loads, [])
+    with contextlib.ExitStack() as running:
+        servers: list[UnderTest] = []
+        if "ceiling" in only:
+            port = running.enter_context(server("trivial", [sys.executable, str(HERE / "_serve_trivial.py"),
+                                                            "{port}"], dict(os.environ), "/"))
+            servers.append(UnderTest("ceiling", port, "mlnb", "/predict"))
+        for scenario, shadow in (("a", False), ("b", True)):
+            if scenario in only:
+                port = running.enter_context(server(f"mlnb-{scenario}", mlnb_serve(shadow, args), mlnb_env(), "/health"))
+                servers.append(UnderTest(scenario, port, "mlnb", "/predict"))
+        if "c" in only and mlflow_python is not None:
+            model_dir = setup_mlflow_model(mlflow_python)
+            command = [str(MLFLOW_VENV / "bin" / "mlflow"), "models", "serve", "-m", str(model_dir), "--env-manager",
+                       "local", "-h", "127.0.0.1", "-p", "{port}", "-w", str(args.mlflow_workers)]
+            port = running.enter_context(server("mlflow", command, mlflow_env(), "/ping"))
+            servers.append(UnderTest("c", port, "mlflow", "/invocations"))
+        measured, ids_by = measure(servers, loads)  # the servers stop (drain, flush) when the block ends
+    results["measured"] = measured
+    ids = [f for files in ids_by.values() for f in files]
+    answered = sum(r["ok"] + r["warmup_ok"] for m in measured if m.scenario in ("a", "b") for r in m.runs)
     if "switch" in only:
-        port = free_port()
-        with server("mlnb-switch", mlnb_serve(port, True, args), mlnb_env(), port, "/health"):
+        with server("mlnb-switch", mlnb_serve(True, args), mlnb_env(), "/health") as port:
             switch = scenario_switch(port, loads)
         ids.append(Path(switch["ids_file"]))
         answered += switch["ok"] + switch["warmup_ok"]
@@ -453,8 +466,8 @@ def main() -> None:
     if ids:
         results["archive"] = archive_check(ids, answered)
         progress(f"  archive: {results['archive']}")
-        if "b" in only:
-            results["server_side"] = server_side_overhead()
+    if ids_by:
+        results["server_side"] = server_side(ids_by)
 
     results["loadavg_end"] = os.getloadavg()
     versions = {"mlnb": package_versions(Path(sys.executable), ("mlnb", "starlette", "uvicorn", "scikit-learn"))}
