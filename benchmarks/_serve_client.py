@@ -6,7 +6,8 @@
 Each connection is a raw socket that sends prebuilt single-row POSTs (rotating over the wine rows)
 and reads each response by its Content-Length, so the client does no JSON work per request and
 stays far below the servers' cost (its own ceiling is measured against `_serve_trivial.py`).
-The run stops after `requests` requests or `seconds` seconds, whichever comes first; every
+The run stops after `requests` requests or `seconds` seconds, whichever comes first (or once
+`stop_file` exists, if given); every
 connection first sends `warmup` requests that are not timed (but are answered, hence archived).
 
 Prints one JSON line: counts, errors by kind, elapsed seconds, requests/s, latency percentiles,
@@ -101,6 +102,7 @@ def run(args: dict[str, Any]) -> dict[str, Any]:
     requests = [request_bytes(args.get("path", "/predict"), body, port) for body in bodies(args["style"])]
     limit, seconds, warmup = int(args["requests"]), float(args["seconds"]), int(args.get("warmup", 20))
     want_ids = bool(args.get("ids_file"))
+    stop_file = Path(args["stop_file"]) if args.get("stop_file") else None  # the load ends when it appears
     counter = itertools.count()  # next() on it is atomic under the GIL: one sequence for all threads
     ready = threading.Barrier(concurrency + 1)
     start_at: list[float] = []
@@ -131,7 +133,7 @@ def run(args: dict[str, Any]) -> dict[str, Any]:
             if i >= limit:
                 break
             t0 = perf()
-            if t0 >= deadline:
+            if t0 >= deadline or (stop_file is not None and not i % 64 and stop_file.exists()):
                 break
             try:
                 status, head = conn.call(requests[i % len(requests)])

@@ -48,6 +48,7 @@ MODEL = "wine"
 CONCURRENCY = (1, 8)
 SWITCHES = 10
 SWITCH_EVERY_S = 0.5
+SWITCH_TIMEOUT_S = 10.0  # a move not served by then counts as not switched
 START_TIMEOUT_S = 120.0
 
 sys.path.insert(0, str(HERE))
@@ -182,12 +183,12 @@ def mlnb_serve(shadow: bool, args: argparse.Namespace) -> list[str]:
 
 # ---------------------------------------------------------------- the client
 
-def load(port: int, style: str, path: str, concurrency: int, loads: Load, seconds: float | None = None,
-         ids_file: Path | None = None) -> dict[str, Any]:
+def load(port: int, style: str, path: str, concurrency: int, loads: Load, ids_file: Path | None = None,
+         stop_file: Path | None = None) -> dict[str, Any]:
     """One run of the load client in its own process."""
     spec = {"port": port, "path": path, "style": style, "concurrency": concurrency, "requests": loads.requests,
-            "seconds": seconds if seconds is not None else loads.seconds, "warmup": loads.warmup,
-            "ids_file": str(ids_file) if ids_file else None}
+            "seconds": loads.seconds, "warmup": loads.warmup, "ids_file": str(ids_file) if ids_file else None,
+            "stop_file": str(stop_file) if stop_file else None}
     proc = subprocess.run([sys.executable, str(HERE / "_serve_client.py"), json.dumps(spec)],
                           capture_output=True, text=True, check=False)
     if proc.returncode != 0:
@@ -253,29 +254,58 @@ def setup_mlflow_model(python: Path) -> Path:
 # ---------------------------------------------------------------- scenarios
 
 def scenario_switch(port: int, loads: Load) -> dict[str, Any]:
-    """Sustained load at concurrency 8 while `champion` moves 1 -> 2 -> 1 ... ten times."""
+    """Sustained load at concurrency 8 while `champion` moves 1 -> 2 -> 1 ... ten times: each move
+    waits until the server serves the new version (GET /models), and moves are SWITCH_EVERY_S apart
+    (more when a switch takes longer), so every move is a switch of its own."""
     import mlnb
 
-    seconds = 1.0 + SWITCHES * SWITCH_EVERY_S + 1.5
-    moves: list[tuple[int, float]] = []
+    stop_file = WORK / "switch.stop"
+    moves: list[dict[str, Any]] = []
 
     def switcher() -> None:
-        time.sleep(1.0)
-        for k in range(SWITCHES):
-            version = 2 if k % 2 == 0 else 1
-            mlnb.set_alias(MODEL, "champion", version)
-            moves.append((version, time.time()))
-            time.sleep(SWITCH_EVERY_S)
+        try:
+            time.sleep(1.0)
+            for k in range(SWITCHES):
+                version = 2 if k % 2 == 0 else 1
+                moved = time.perf_counter()
+                mlnb.set_alias(MODEL, "champion", version)
+                seen = _wait_served(port, version, SWITCH_TIMEOUT_S)
+                moves.append({"to": version, "seen_after_s": seen})
+                time.sleep(max(0.0, SWITCH_EVERY_S - (time.perf_counter() - moved)))
+            time.sleep(1.0)
+        finally:
+            stop_file.touch()
 
     thread = threading.Thread(target=switcher)
     thread.start()
     ids_file = WORK / "ids-switch.txt"
-    result = load(port, "mlnb", "/predict", 8, Load(10**9, seconds, 1, loads.warmup), ids_file=ids_file)
+    result = load(port, "mlnb", "/predict", 8, Load(10**9, 1.0 + SWITCHES * (SWITCH_TIMEOUT_S + SWITCH_EVERY_S), 1,
+                                                     loads.warmup), ids_file=ids_file, stop_file=stop_file)
     thread.join()
-    result.update(moves=len(moves), ids_file=str(ids_file))
-    progress(f"  switch: {len(moves)} alias moves, {result['requests']:,} requests, {result['errors']} failed, "
-             f"answered by versions {result['versions']}")
+    waits = [m["seen_after_s"] for m in moves if m["seen_after_s"] is not None]
+    result.update(moves=len(moves), seen=len(waits), ids_file=str(ids_file),
+                  seen_median_s=statistics.median(waits) if waits else None, seen_max_s=max(waits) if waits else None)
+    progress(f"  switch: {len(moves)} alias moves ({len(waits)} served within {SWITCH_TIMEOUT_S:.0f} s), "
+             f"{result['requests']:,} requests, {result['errors']} failed, answered by versions {result['versions']}")
     return result
+
+
+def _wait_served(port: int, version: int, timeout_s: float) -> float | None:
+    """Seconds until GET /models shows `champion` at `version` (None: not within `timeout_s`)."""
+    import http.client
+
+    started = time.perf_counter()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        while time.perf_counter() - started < timeout_s:
+            conn.request("GET", "/models")
+            served = json.loads(conn.getresponse().read())["served"]
+            if any(s["alias"] == "champion" and s["version"] == version for s in served):
+                return time.perf_counter() - started
+            time.sleep(0.02)
+    finally:
+        conn.close()
+    return None
 
 
 def archive_check(ids_files: list[Path], answered: int) -> dict[str, Any]:
@@ -388,13 +418,16 @@ def build_lines(results: dict[str, Any]) -> list[Line]:
     if switch:
         seen = ", ".join(f"v{k}: {v:,}" for k, v in sorted(switch["versions"].items()))
         recorded = switch.get("recorded") or {}
-        lines.append(Line(f"sustained load, {switch['moves']} alias moves of `champion` every {SWITCH_EVERY_S} s "
-                          f"(answered by {seen}; the server switched {recorded.get('switched', '?')} times, "
-                          f"median {ms(recorded.get('median_ms'))} ms, longest {ms(recorded.get('max_ms'))} ms, "
-                          f"moves during a switch coalesce)", "8",
+        seen_median = switch.get("seen_median_s")
+        seen_max = switch.get("seen_max_s")
+        lines.append(Line(f"sustained load, {switch['moves']} alias moves of `champion` between versions 1 and 2, "
+                          f"at least {SWITCH_EVERY_S} s apart, each waiting until GET /models shows it (answered by "
+                          f"{seen}; {switch['seen']} moves served, after {ms(seen_median * 1e3 if seen_median else None)} ms "
+                          f"median, {ms(seen_max * 1e3 if seen_max else None)} ms longest; the server archived "
+                          f"{recorded.get('switched', '?')} switches)", "8",
                           f"{switch['rps']:,.0f}", ms(switch["p50_ms"]), ms(switch["p99_ms"]), str(switch["errors"]),
                           verdict(f"0 lost in {switch['moves']} switches", switch["errors"] == 0
-                                  and switch["moves"] == SWITCHES)))
+                                  and switch["moves"] == SWITCHES and switch["seen"] == SWITCHES)))
     archive = results.get("archive")
     if archive:
         share = archive["archived"] / archive["answered"] if archive["answered"] else 0.0

@@ -9,6 +9,7 @@ into a float column are fine; whole floats into an int column too).
 """
 from __future__ import annotations
 
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from mlnb.model_monitoring.validation import signature_kind
@@ -89,19 +90,19 @@ class InputSchema:
         import numpy as np
         import pandas as pd
 
-        lists = []
-        rows = -1
-        for name in self.names:
-            values = columns.get(name)
-            if type(values) is not list or (rows >= 0 and len(values) != rows):
-                return None
-            rows = len(values)
-            types = set(map(type, values))
-            if not types <= _NUMBERS and not (name in self.nullable and types <= _NUMBERS | {_NONE}):
-                return None
-            lists.append(values)
-        if rows <= 0:
+        lists: list[Any] = [columns.get(name) for name in self.names]
+        if any(type(values) is not list for values in lists):
             return None
+        rows = len(lists[0])
+        if rows == 0 or any(len(values) != rows for values in lists):
+            return None
+        types = set(map(type, chain.from_iterable(lists)))  # one C-level pass
+        if not types <= _NUMBERS:
+            if not types <= _NUMBERS | {_NONE}:
+                return None
+            if any(None in values for name, values in zip(self.names, lists)
+                   if name not in self.nullable):
+                return None
         if self._index is None:
             self._index = pd.Index(self.names)
         block = np.array(lists, dtype=np.float64).T  # None -> NaN (only where nulls are allowed, checked above)

@@ -64,9 +64,7 @@ def build_app(engine: Engine, metrics: ServeMetrics | None = None,
     metrics = metrics or ServeMetrics()
     state = AppState()
     engine.on_complete.append(metrics.completed)
-    on_switch = getattr(engine, "on_switch", None)  # an engine that moves aliases live reports the moves
-    if isinstance(on_switch, list):
-        on_switch.append(metrics.switched)
+    _count_switches(engine, metrics)
     limit = engine.config.max_body_bytes
     model = engine.config.name
 
@@ -99,7 +97,8 @@ def build_app(engine: Engine, metrics: ServeMetrics | None = None,
             answer = await engine.answer(frame, columns, request_id, received)
             returned = answer.returned
             if returned is None or returned.outputs is None:
-                line = f"no version of {model} answered: {answer.error or 'every version failed or timed out'}"
+                why = _one_line(answer.error or "every version failed or timed out")
+                line = why if why.startswith("no version") else f"no version of {model} answered: {why}"
                 return _error(503, line, [line], request_id)
             outcome = answer.status if answer.status in ("ok", "fallback") else "ok"
             return JSON({"request_id": request_id, "model": model, "version": returned.version,
@@ -168,6 +167,23 @@ def build_app(engine: Engine, metrics: ServeMetrics | None = None,
     app.state.engine = engine
     app.state.metrics = metrics
     return app
+
+
+def _count_switches(engine: Engine, metrics: ServeMetrics) -> None:
+    """Count the engine's alias moves: every move is archived through `archive.record_switch`, so
+    the count wraps that one call (the engine needs no hook of its own)."""
+    archive = engine.archive
+    record = archive.record_switch
+
+    def counted(alias: str, before: int | None, after: int | None, ms: float, status: str,
+                error: str | None = None) -> None:
+        record(alias, before, after, ms, status, error)
+        try:
+            metrics.switched(alias, status)
+        except Exception:  # noqa: BLE001 - a metric never fails a switch
+            pass
+
+    archive.record_switch = counted  # type: ignore[method-assign]
 
 
 async def _read_body(request: Request, limit: int) -> bytes:

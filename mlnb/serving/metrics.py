@@ -42,6 +42,7 @@ class ServeMetrics:
                                 ["alias", "status"], registry=own)
         # label children cached: .labels() hashes and locks on every call
         self._by_status: dict[str, Any] = {}
+        self._children: dict[tuple[str, str, str, str], Any] = {}
 
     def request(self, status: str, seconds: float) -> None:
         """One /predict request answered (any outcome)."""
@@ -56,11 +57,25 @@ class ServeMetrics:
         returned = answer.returned
         for va in answer.answers:
             version, alias = str(va.version), str(va.alias or va.version)
-            self.version_answers.labels(version, alias, va.status).inc()
-            self.version_seconds.labels(version, alias).observe(va.ms / 1e3)
-            if returned is not None and (va.version, va.alias) != (returned.version, returned.alias) and va.status == "ok" and returned.outputs is not None:
+            self._child("answers", version, alias, va.status).inc()
+            self._child("seconds", version, alias, "").observe(va.ms / 1e3)
+            if (returned is not None and (va.version, va.alias) != (returned.version, returned.alias)
+                    and va.status == "ok" and returned.outputs is not None):
                 agree = "true" if va.outputs == returned.outputs else "false"
-                self.agreement.labels(version, alias, agree).inc()
+                self._child("agreement", version, alias, agree).inc()
+
+    def _child(self, metric: str, version: str, alias: str, extra: str) -> Any:
+        key = (metric, version, alias, extra)
+        child = self._children.get(key)
+        if child is None:
+            if metric == "answers":
+                child = self.version_answers.labels(version, alias, extra)
+            elif metric == "seconds":
+                child = self.version_seconds.labels(version, alias)
+            else:
+                child = self.agreement.labels(version, alias, extra)
+            self._children[key] = child
+        return child
 
     def switched(self, alias: str, status: str) -> None:
         """An alias move picked up (switched) or not (failed)."""

@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from mlnb import shutdown
 from mlnb.errors import MlnbError, ServeError
 from mlnb.model_registry.access import ProjectArg, store_for
 from mlnb.serving.config import DEFAULT_DEADLINE_MS, DEFAULT_INPUT_CAP, DEFAULT_MAX_BODY, ServeConfig
@@ -53,7 +54,11 @@ def serve(model: str, shadows: Sequence[str] | str = (), deadline_ms: float = DE
         input_cap_bytes=input_cap_bytes, input_sample=input_sample)
     server: _InThread | _ChildProcess = _InThread(config, store) if workers == 1 else _ChildProcess(config)
     server.start(START_TIMEOUT_S)
-    return ServeHandle(config, server)
+    handle = ServeHandle(config, server)
+    # a server left running is stopped gracefully at interpreter exit, before the event writers
+    # flush (the "runs" phase comes first): its last answers are archived too
+    shutdown.register("runs", handle._stop_at_exit)
+    return handle
 
 
 class ServeHandle:
@@ -109,6 +114,10 @@ class ServeHandle:
     def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
         """Stop gracefully: refuse new connections, finish in-flight requests, drain and flush."""
         self._server.stop(timeout)
+        shutdown.unregister("runs", self._stop_at_exit)
+
+    def _stop_at_exit(self) -> None:
+        self._server.stop(STOP_TIMEOUT_S)
 
     def __enter__(self) -> ServeHandle:
         return self
