@@ -194,6 +194,23 @@ def test_shadow_failure_and_slowness_never_change_or_delay_the_response(store: S
     assert statuses == {(1, "ok"), (2, "ok"), (3, "error"), (4, "timeout")}
 
 
+def test_a_stuck_shadow_keeps_its_queue_bounded_by_the_timeout(store: Store) -> None:
+    register(store, Linear(), "champion")
+    register(store, Slow(5.0), "stuck")  # its first real predict blocks its only thread for 5 s
+
+    async def scenario(engine: Engine) -> tuple[list[Answer], int]:
+        answers = []
+        for i in range(40):
+            answers.append(await ask(engine, X.iloc[[i]]))
+            await asyncio.sleep(0.01)
+        stuck = engine.live["m@stuck"].batcher
+        assert stuck is not None
+        return answers, stuck.queued
+    answers, queued = run(store, config("m@champion", "m@stuck", deadline_ms=50, shadow_timeout_ms=100), scenario)
+    assert {a.status for a in answers} == {"ok"}
+    assert queued < 20  # the requests the stuck shadow timed out on are dropped from its queue, not kept
+
+
 # --- the archive, heartbeats, stop ---------------------------------------------------------------------
 
 def test_every_answer_is_archived_once_with_every_version(store: Store) -> None:

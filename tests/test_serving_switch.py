@@ -147,3 +147,133 @@ def test_deleted_aliases(store: Store) -> None:
     moved = switches(store)
     assert moves_of(moved) == [
         ["challenger", 2, None, "switched"], ["champion", 1, None, "failed"]]
+
+
+# --- the real server: HTTP requests from threads while the champion moves --------------------------
+
+def _wine_versions(store: Store) -> tuple[pd.DataFrame, dict[int, Any]]:
+    """Three scikit-learn versions of `wine` (no pickle needed): champion 1, challenger 2."""
+    from sklearn.datasets import load_wine
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    wine, y = load_wine(return_X_y=True, as_frame=True)
+    models = {}
+    for c in (1.0, 0.01, 0.001):
+        model = make_pipeline(StandardScaler(), LogisticRegression(C=c)).fit(wine, y)
+        models[int(mlnb.register_model(model, "wine", data=wine, project=store)["version"])] = model
+    mlnb.set_alias("wine", "champion", 1, project=store)
+    mlnb.set_alias("wine", "challenger", 2, project=store)
+    return wine, models
+
+
+class _Load:
+    """Single-row POST /predict from `n` threads (keep-alive connections) until stopped."""
+
+    def __init__(self, url: str, wine: pd.DataFrame, n: int = 6) -> None:
+        import threading
+        from urllib.parse import urlsplit
+
+        self.where = urlsplit(url)
+        self.rows = wine.to_dict("records")
+        self.answers: list[tuple[int, dict[str, Any]]] = []
+        self.failures: list[str] = []
+        self.stopping = threading.Event()
+        self.threads = [threading.Thread(target=self._client, args=(k,), daemon=True) for k in range(n)]
+        for thread in self.threads:
+            thread.start()
+
+    def _client(self, k: int) -> None:
+        import http.client
+
+        import orjson
+
+        conn = http.client.HTTPConnection(self.where.hostname, self.where.port, timeout=60)
+        i = k
+        while not self.stopping.is_set():
+            i = (i + 11) % len(self.rows)
+            try:
+                conn.request("POST", "/predict", orjson.dumps({"records": [self.rows[i]]}),
+                             {"content-type": "application/json"})
+                response = conn.getresponse()
+                body = response.read()
+                if response.status != 200:
+                    self.failures.append(f"{response.status}: {body[:300]!r}")
+                else:
+                    self.answers.append((i, orjson.loads(body)))
+            except Exception as exc:  # a dropped connection is a failed request too
+                self.failures.append(repr(exc))
+                conn.close()
+                conn = http.client.HTTPConnection(self.where.hostname, self.where.port, timeout=60)
+        conn.close()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        for thread in self.threads:
+            thread.join(60)
+
+
+def _served(url: str) -> dict[str, int]:
+    import httpx
+
+    return {s["alias"]: s["version"] for s in httpx.get(f"{url}/models", timeout=10).json()["served"]}
+
+
+def _switched_servers(store: Store, version: int) -> set[str]:
+    frame = mlnb.sql("SELECT server FROM serve_switches WHERE alias = 'champion' AND to_version = ? "
+                     "AND status = 'switched'", [version], project=store)
+    return set(frame["server"])
+
+
+def _wait(check: Any, timeout: float = 30.0) -> None:
+    end = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < end, "timed out waiting"
+        time.sleep(0.05)
+
+
+def test_real_server_switches_live_under_concurrent_requests(store: Store) -> None:
+    wine, models = _wine_versions(store)
+    moves = [2, 3, 1, 3, 2]
+    with mlnb.serve("wine@champion", shadows="wine@challenger", deadline_ms=5000, project=store) as handle:
+        load = _Load(handle.url, wine)
+        try:
+            for target in moves:
+                time.sleep(0.3)  # traffic on the version before
+                mlnb.set_alias("wine", "champion", target, project=store)
+                _wait(lambda: _served(handle.url)["champion"] == target)
+            time.sleep(0.3)
+        finally:
+            load.stop()
+    assert load.failures == []
+    assert len(load.answers) > 50
+    rows = wine.to_dict("records")
+    for i, body in load.answers:
+        assert body["version"] in models and body["status"] == "ok"
+        assert body["predictions"] == models[body["version"]].predict(pd.DataFrame([rows[i]])).tolist()
+    assert {body["version"] for _, body in load.answers} == {1, 2, 3}
+    moved = switches(store)
+    assert moves_of(moved[moved["alias"] == "champion"]) == [
+        ["champion", before, after, "switched"] for before, after in zip([1, *moves], moves)]
+    archived = mlnb.sql("SELECT request_id FROM serve_answers WHERE status = 'ok'", project=store)
+    assert set(archived["request_id"]) >= {body["request_id"] for _, body in load.answers}
+
+
+def test_every_worker_switches(store: Store) -> None:
+    wine, models = _wine_versions(store)
+    with mlnb.serve("wine@champion", deadline_ms=5000, workers=2, project=store) as handle:
+        load = _Load(handle.url, wine, n=4)
+        try:
+            for target in (3, 2):
+                time.sleep(0.3)
+                mlnb.set_alias("wine", "champion", target, project=store)
+                _wait(lambda: len(_switched_servers(store, target)) == 2, timeout=60)  # noqa: B023
+            time.sleep(0.3)
+        finally:
+            load.stop()
+    assert load.failures == []
+    assert {body["version"] for _, body in load.answers} >= {1, 2}
+    status = mlnb.sql("SELECT server, state, aliases FROM serve_status", project=store)
+    assert len(status) == 2 and set(status["state"]) == {"stopped"}
+    assert set(status["aliases"]) == {'{"wine@champion":2}'}

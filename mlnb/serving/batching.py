@@ -13,24 +13,26 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from mlnb.serving.live import LiveVersion, first_line, predict_rows
-
-# Called on the event loop with (outputs, error, perf_counter when the batch finished).
-Deliver = Callable[[list[Any] | None, str | None, float], None]
-
+from mlnb.serving.rendezvous import Rendezvous
 
 class _Item:
-    __slots__ = ("columns", "deliver", "frame", "rows")
+    __slots__ = ("columns", "frame", "index", "rows", "rv")
 
-    def __init__(self, frame: Any, columns: dict[str, list[Any]] | None, rows: int, deliver: Deliver) -> None:
+    def __init__(self, frame: Any, columns: dict[str, list[Any]] | None, rows: int, rv: Rendezvous, index: int) -> None:
         self.frame = frame  # None: build it from `columns` with this version's own schema
         self.columns = columns
         self.rows = rows
-        self.deliver = deliver
+        self.rv = rv  # whose version `index` this is
+        self.index = index
+
+    @property
+    def expired(self) -> bool:
+        """The rendezvous gave up on this version (timeout, stop): no need to predict it."""
+        return self.rv.results[self.index] is not None
 
 
 class Batcher:
@@ -48,14 +50,22 @@ class Batcher:
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix=f"mlnb-predict-{live.name}-{live.version}")
 
     @property
+    def queued(self) -> int:
+        """Requests waiting for a worker."""
+        return len(self._pending)
+
+    @property
     def idle(self) -> bool:
         return not self._pending and not self._running
 
-    def submit(self, frame: Any, columns: dict[str, list[Any]] | None, rows: int, deliver: Deliver) -> None:
-        """Queue one request (call on the event loop); `deliver` is called once with its result."""
+    def submit(self, frame: Any, columns: dict[str, list[Any]] | None, rows: int, rv: Rendezvous, index: int) -> None:
+        """Queue one request (call on the event loop); its result goes to `rv.settle(index, ...)`."""
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
-        self._pending.append(_Item(frame, columns, rows, deliver))
+        pending = self._pending
+        while pending and pending[0].expired:  # a stuck predict: the queue stays bounded by the timeout
+            pending.popleft()
+        pending.append(_Item(frame, columns, rows, rv, index))
         if self._running < self.threads:
             self._dispatch()
 
@@ -66,19 +76,28 @@ class Batcher:
             self._pool.shutdown(wait=False)
 
     def _dispatch(self) -> None:
-        batch = [self._pending.popleft()]
+        pending = self._pending
+        while pending and pending[0].expired:
+            pending.popleft()
+        if not pending:
+            return
+        batch = [pending.popleft()]
         rows = batch[0].rows
-        while self._pending and rows + self._pending[0].rows <= self.max_rows:
-            item = self._pending.popleft()
-            batch.append(item)
-            rows += item.rows
+        while pending and rows + pending[0].rows <= self.max_rows:
+            item = pending.popleft()
+            if not item.expired:
+                batch.append(item)
+                rows += item.rows
         self._running += 1
         self.batches += 1
         self._pool.submit(self._work, batch)
 
     def _work(self, batch: list[_Item]) -> None:
         """In a worker thread: predict the batch, hand the results to the loop."""
-        results = self._predict(batch)
+        try:
+            results = self._predict(batch)
+        except BaseException as exc:  # even then the loop must hear back, or this version would stall
+            results = [(None, first_line(exc))] * len(batch)
         loop = self._loop
         assert loop is not None
         try:
@@ -120,8 +139,8 @@ class Batcher:
         now = time.perf_counter()
         for item, (outputs, error) in zip(batch, results):
             try:
-                item.deliver(outputs, error, now)
-            except Exception:  # a broken callback must not stop the other requests' results
+                item.rv.settle(item.index, outputs, error, now)
+            except Exception:  # noqa: S110 - one request's bookkeeping must not cost the others their results
                 pass
         if self._pending and self._running < self.threads:
             self._dispatch()

@@ -150,8 +150,7 @@ class Engine:
         self._inflight.add(rv)
         for index, live in enumerate(order):
             assert live.batcher is not None
-            live.batcher.submit(None if own[index] and columns is not None else frame, columns, rows,
-                                rv.deliver(index))
+            live.batcher.submit(None if own[index] and columns is not None else frame, columns, rows, rv, index)
         rv.start(self.config.deadline_ms / 1e3, self.config.timeout_ms / 1e3)
         answer = await rv.response
         self.requests += 1

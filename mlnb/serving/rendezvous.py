@@ -48,18 +48,13 @@ class Rendezvous:
         if self.done < len(self.versions):
             self._timer = asyncio.get_running_loop().call_later(deadline_s, self._at_deadline)
 
-    def deliver(self, index: int) -> Callable[[list[Any] | None, str | None, float], None]:
-        """The callback a batcher calls with version `index`'s result."""
-        def result(outputs: list[Any] | None, error: str | None, now: float) -> None:
-            lv = self.versions[index]
-            status = "ok" if error is None else "error"
-            self._settle(index, VersionAnswer(lv.version, lv.alias, status, (now - self.t0) * 1e3, outputs, error))
-        return result
-
-    def _settle(self, index: int, answer: VersionAnswer) -> None:
+    def settle(self, index: int, outputs: list[Any] | None, error: str | None, now: float) -> None:
+        """Version `index`'s result (a batcher calls this on the loop; `now`: perf_counter)."""
         if self.results[index] is not None:  # it timed out before: the late result is dropped
             return
-        self.results[index] = answer
+        lv = self.versions[index]
+        self.results[index] = VersionAnswer(lv.version, lv.alias, "ok" if error is None else "error",
+                                            (now - self.t0) * 1e3, outputs, error)
         self.done += 1
         self._decide()
         if self.done == len(self.versions):
@@ -101,8 +96,9 @@ class Rendezvous:
             status = "ok" if chosen == 0 else "fallback"
             self._respond(status, self.results[chosen], None)
         elif self.done == len(self.versions):
-            self._respond("failed", None, "no version could answer: " + "; ".join(
-                f"version {r.version}: {r.error}" for r in self.results if r is not None)[:2000])
+            failed = [r for r in self.results if r is not None]
+            why = (failed[0].error or "") if len(failed) == 1 else "; ".join(f"version {r.version}: {r.error}" for r in failed)
+            self._respond("failed", None, why[:2000])
 
     def _respond(self, status: str, returned: VersionAnswer | None, error: str | None) -> None:
         self.answered = Answer(self.request_id, self.received, self.model, status, self.rows, returned,
