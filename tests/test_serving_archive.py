@@ -391,16 +391,20 @@ def test_replay_scores_archived_inputs_like_the_model_itself(store: Store) -> No
     pairs = [(direct[i:i + 2].tolist(), live[i:i + 2].tolist()) for i in range(0, len(fresh), 2)]
     labelled = np.arange(len(fresh)) // 2 % 2 == 0
     row = table.iloc[0]
-    assert len(table) == 1 and row["version"] == 2 and row["alias"] == "challenger"
+    assert row["source"] == "replay" and row["version"] == 2 and row["alias"] == "challenger"
     assert row["requests"] == 60 and row["errors"] == 0 and row["labelled"] == 30
     assert row["agreement"] == pytest.approx(np.mean([a == b for a, b in pairs]))
     assert row["accuracy"] == pytest.approx(np.mean(direct[labelled] == truth.to_numpy()[labelled]))
+    # And the live champion on the same requests is the baseline (the skipped requests left out)
+    assert table[["source", "version", "alias", "requests", "returned", "agreement", "errors"]].values.tolist()[1:] == \
+        [["live", 1, "champion", 60, 60, 1.0, 0]]
+    assert table["accuracy"][1] == pytest.approx(np.mean(live[labelled] == truth.to_numpy()[labelled]))
     # And the requests without an archived input were skipped, counted and said
     assert table.attrs["skipped"] == 6 and table.attrs["replayed"] == 60
     assert any("skipped 6" in str(w.message) for w in caught)
     # And the champion replayed agrees with what it returned
     with pytest.warns(SkippedWarning):
-        assert mlnb.replay("m/1", allow_pickle=True, project=store)["agreement"].tolist() == [1.0]
+        assert mlnb.replay("m/1", allow_pickle=True, project=store)["agreement"].tolist() == [1.0, 1.0]
     # And bad input is one line
     with pytest.raises(MlnbError):
         mlnb.replay("m@nobody", allow_pickle=True, project=store)
@@ -429,7 +433,7 @@ def test_replay_rebuilds_frames_with_the_training_dtypes_and_survives_a_failing_
     store.writer.flush(sync=True)
     # When it is replayed, Then the failing and unrebuildable requests are errors, the rest scored
     table = mlnb.replay("m/3", allow_pickle=True, project=store)
-    assert table[["requests", "errors"]].values.tolist() == [[5, 2]]
+    assert table[["source", "requests", "errors"]].values.tolist() == [["replay", 5, 2], ["live", 5, 0]]
 
 
 def _cli(store: Store, *args: str) -> subprocess.CompletedProcess[str]:
@@ -452,8 +456,9 @@ def test_mlnb_replay_prints_the_comparison(store: Store) -> None:
     # Then it prints the comparison and what was skipped
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert lines[0].split()[:4] == ["version", "alias", "requests", "returned"]
-    assert lines[2].split()[:3] == ["2", "challenger", "40"]
+    assert lines[0].split()[:5] == ["source", "version", "alias", "requests", "returned"]
+    assert lines[2].split()[:4] == ["replay", "2", "challenger", "40"]
+    assert lines[3].split()[:4] == ["live", "1", "champion", "40"]
     assert f"{accuracy:.4g}" in lines[2]
     assert "replayed on 40 of 43 archived request(s); 3 skipped (no archived input)" in lines[-1]
     # And with --json, the same as data
@@ -461,7 +466,8 @@ def test_mlnb_replay_prints_the_comparison(store: Store) -> None:
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     assert (data["requests"], data["replayed"], data["skipped"]) == (20, 17, 3)
-    assert data["versions"][0]["version"] == 2 and data["versions"][0]["requests"] == 17
+    assert [(v["source"], v["version"], v["requests"]) for v in data["versions"]] == [("replay", 2, 17),
+                                                                                       ("live", 1, 17)]
     # And bad input is one line and exit code 2
     for args in (["m@challenger", "--since", "yesterday"], ["m@challenger", "--limit", "ten"], ["nope@champion"],
                  ["bad uri!"], ["m@challenger", "--until", "2000-01-01"]):
@@ -483,3 +489,30 @@ def test_every_name_takes_project(project: Project, tmp_path: Path) -> None:
     finally:
         other.close()
         Store.forget(other.root)
+
+
+def test_time_bounds_and_durations_read_as_users_write_them() -> None:
+    from mlnb.serving.window import duration_seconds, time_bound
+
+    now = datetime(2026, 11, 29, 12, 0, 0)
+    # Given durations back from now, ISO text (with and without an offset) and datetimes
+    assert time_bound("15min", "since", now) == datetime(2026, 11, 29, 11, 45)
+    assert time_bound("2h", "since", now) == datetime(2026, 11, 29, 10, 0)
+    assert time_bound(" 7d ", "since", now) == datetime(2026, 11, 22, 12, 0)
+    assert time_bound("1.5 hours", "since", now) == datetime(2026, 11, 29, 10, 30)
+    assert time_bound("2026-11-29T10:00", "since", now) == datetime(2026, 11, 29, 10, 0)
+    assert time_bound("2026-11-29T10:00:00+02:00", "since", now) == datetime(2026, 11, 29, 8, 0)
+    assert time_bound("2026-11-29T10:00:00Z", "since", now) == datetime(2026, 11, 29, 10, 0)
+    assert time_bound(pd.Timestamp("2026-11-29 09:00"), "since", now) == datetime(2026, 11, 29, 9, 0)
+    assert time_bound(timedelta(minutes=5), "since", now) == datetime(2026, 11, 29, 11, 55)
+    assert time_bound(None, "since", now) is None
+    assert [duration_seconds(v) for v in ("30s", "1min", "2h", "1d", "1w", 90, timedelta(seconds=5))] == \
+        [30, 60, 7200, 86400, 604800, 90, 5]
+    # Then anything else is one line naming the argument
+    for bad in ("soon", "5 parsecs", "", "2026-13-01", 3.5, ["1h"]):
+        with pytest.raises(InvalidValueError) as info:
+            time_bound(bad, "since", now)
+        assert "\n" not in str(info.value) and str(info.value).startswith("since must be")
+    for bad in ("-1h", "0min", True, "1y"):
+        with pytest.raises(InvalidValueError, match="every must be"):
+            duration_seconds(bad)

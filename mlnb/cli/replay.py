@@ -31,9 +31,9 @@ Examples:
   mlnb replay churn@challenger --since 1h --json > replay.json
 """)
 @click.argument("model_uri")
-@click.option("--since", help="Start of the window: ISO time (UTC) or a duration back from now (15min, 2h, 7d).")
-@click.option("--until", help="End of the window (same forms as --since). Default: now.")
-@click.option("--limit", help="At most the latest N archived requests.")
+@click.option("--since", metavar="WHEN", help="Start of the window: ISO time (UTC) or a duration back from now (15min, 2h, 7d).")
+@click.option("--until", metavar="WHEN", help="End of the window (same forms as --since). Default: now.")
+@click.option("--limit", metavar="N", help="At most the latest N archived requests.")
 @click.option("--allow-pickle", is_flag=True, default=None,
               help="Load a model format that runs code from the file (only for models you trust).")
 @click.option("--json", "as_json", is_flag=True, help="The comparison as JSON, for programs.")

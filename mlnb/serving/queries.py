@@ -110,7 +110,20 @@ _REPLAY_SOURCE = """
     LEFT JOIN idx.serve_feedback f ON f.request_id = c.request_id
 """
 
+# The archived results of the requests a replay scored (`_replay`), for the live baseline next to
+# the candidate. Params: bucket seconds x2.
+_REPLAYED_LIVE_SOURCE = """
+    SELECT r.request_id, r.version, r.alias, r.status, r.ms, r.output, r.returned, r.ts,
+           CASE WHEN CAST(? AS DOUBLE) IS NULL THEN NULL
+                ELSE time_bucket(to_seconds(CAST(? AS DOUBLE)), r.ts) END AS bucket,
+           ret.output AS ret_output, f.label
+    FROM idx.serve_results r SEMI JOIN _replay c ON c.request_id = r.request_id
+    LEFT JOIN idx.serve_results ret ON ret.request_id = r.request_id AND ret.returned = 1
+    LEFT JOIN idx.serve_feedback f ON f.request_id = r.request_id
+"""
+
 LIVE_COMPARISON_SQL = _COMPARE.format(source=_LIVE_SOURCE, numeric=_NUMERIC)
+REPLAYED_LIVE_COMPARISON_SQL = _COMPARE.format(source=_REPLAYED_LIVE_SOURCE, numeric=_NUMERIC)
 REPLAY_COMPARISON_SQL = _COMPARE.format(source=_REPLAY_SOURCE, numeric=_NUMERIC)
 
 COMPARISON_COLUMNS = ("version", "alias", "bucket", "requests", "returned", "agreement", "comparable", "p50_ms",
@@ -129,14 +142,18 @@ def comparison(con: Any, model: str, since: datetime | None, until: datetime | N
     return [dict(zip(COMPARISON_COLUMNS, row)) for row in cursor.fetchall()]
 
 
-def replay_comparison(con: Any, results: Any, every_s: float | None = None) -> list[dict[str, Any]]:
-    """The comparison of a candidate's offline `results` (an Arrow table, see _REPLAY_SOURCE)."""
+def replay_comparison(con: Any, results: Any, every_s: float | None = None
+                      ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The comparison of a candidate's offline `results` (an Arrow table, see _REPLAY_SOURCE), and
+    that of the live versions on the same requests (the baseline)."""
     con.register("_replay", results)
     try:
-        cursor = con.execute(REPLAY_COMPARISON_SQL, [every_s, every_s])
-        return [dict(zip(COMPARISON_COLUMNS, row)) for row in cursor.fetchall()]
+        candidate = con.execute(REPLAY_COMPARISON_SQL, [every_s, every_s]).fetchall()
+        live = con.execute(REPLAYED_LIVE_COMPARISON_SQL, [every_s, every_s]).fetchall()
     finally:
         con.unregister("_replay")
+    return ([dict(zip(COMPARISON_COLUMNS, row)) for row in candidate],
+            [dict(zip(COMPARISON_COLUMNS, row)) for row in live])
 
 
 # --- archived inputs --------------------------------------------------------------------------------

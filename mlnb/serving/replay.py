@@ -39,7 +39,8 @@ def replay(model_uri: str, since: Any = None, until: Any = None, limit: int | No
            allow_pickle: bool | None = None, project: ProjectArg = None, progress: bool = True) -> pd.DataFrame:
     """Score the archived inputs of `model_uri`'s model (the latest `limit` requests in the window)
     with that version, and compare it with the answers returned live and the feedback: one row with
-    the columns of `mlnb.rendezvous` (latencies are the offline cost per request, not live ones).
+    the columns of `mlnb.rendezvous` (latencies are the offline cost per request, not live ones) and
+    `source` "replay"; then, as the baseline, the live versions on the same requests (`source` "live").
     `attrs`: requests (read), replayed, skipped (no archived input)."""
     from mlnb.model_monitoring.input_schema import InputSchema
     from mlnb.model_registry import load_model, model_version
@@ -63,7 +64,9 @@ def replay(model_uri: str, since: Any = None, until: Any = None, limit: int | No
     results = _score(model, schema, kept, progress)
     table = _arrow(results, version, alias)
     with queries.session(store) as con:
-        out = comparison_frame(queries.replay_comparison(con, table), bucketed=False)
+        candidate, live = queries.replay_comparison(con, table)
+    out = comparison_frame([*candidate, *live], bucketed=False)
+    out.insert(0, "source", ["replay"] * len(candidate) + ["live"] * len(live))
     out.attrs.update(model=name, uri=model_uri, requests=len(rows), replayed=len(kept), skipped=skipped,
                      since=start, until=end)
     if skipped:
