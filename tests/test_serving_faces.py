@@ -124,6 +124,19 @@ def test_overview_of_a_store_that_serves_nothing(project: Any) -> None:
     assert overview["servers"] == [] and overview["hint"] == "mlnb serve churn@champion --shadow churn@challenger"
 
 
+def test_overview_shows_an_odd_heartbeat_without_failing(project: Any) -> None:
+    # Given a heartbeat whose aliases and shadows are not the documented shapes, and an unset alias
+    writer = archive(project, "srv-odd")
+    writer.record_status("running", None, ["churn@champion"], "churn@challenger", 0, 250.0, time.time())  # type: ignore[arg-type]
+    writer.flush()
+    server = serving_overview(project)["servers"][0]
+    assert server["served"] == [] and server["shadows"] == [] and server["url"] is None
+    heartbeat(writer, aliases={"churn@champion": None, "churn/2": 2})
+    served = serving_overview(project)["servers"][0]["served"]
+    assert served == [{"uri": "churn@champion", "alias": "champion", "version": None, "shadow": False},
+                      {"uri": "churn/2", "alias": "churn/2", "version": 2, "shadow": False}]
+
+
 def test_rendezvous_view_matches_the_raw_answers(project: Any) -> None:
     # Given the archived traffic of churn (v1 answered, v2 in the shadow, feedback on 20 requests)
     raw = write_traffic(project, time.time())
@@ -171,6 +184,8 @@ def test_rendezvous_view_errors_are_one_line(project: Any) -> None:
     # A registered model that nothing served: no rows, no error
     empty = rendezvous_view(project, "quiet")
     assert empty["versions"] == [] and empty["over_time"] == [] and empty["metric"] is None
+    report = mlnb.rendezvous_report("quiet")  # the widget of a model not served yet: an empty table
+    assert report.rows == [] and "no archived answers yet" in report._repr_mimebundle_()["text/html"]
     with pytest.raises(NotFoundError, match="nope"):
         rendezvous_view(project, "nope")
     with pytest.raises(InvalidValueError, match="every must be a duration"):

@@ -192,3 +192,14 @@ export function serverTitle(
   }
   return parts.join(' · ');
 }
+
+/** How to serve one of the project's models (the Serving section's hint when nothing is served):
+ * the first model with a champion, its challenger as shadow when it has one; else `fallback`. */
+export function servingHint(models: { name: string; aliases: Record<string, number> }[], fallback: string): string {
+  const served = models.find(m => 'champion' in m.aliases);
+  if (!served) {
+    return fallback;
+  }
+  const shadow = 'challenger' in served.aliases ? ` --shadow ${served.name}@challenger` : '';
+  return `mlnb serve ${served.name}@champion${shadow}`;
+}

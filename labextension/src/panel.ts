@@ -6,7 +6,7 @@ import { ApiError, requestAPI } from './api';
 import { button, el } from './dom';
 import {
   aliasWarning, ago, checkSummary, formatRate, formatValue, keyMetrics, latestChecks, monitorBadge, pageInfo, runLabel,
-  servedLabel, serverTitle, switchLine
+  servedLabel, serverTitle, servingHint, switchLine
 } from './format';
 import {
   AliasMove, DatasetsPage, ModelSummary, MonitoringCheck, MonitoringHistory, MonitoringLatest, RunsPage, ServingOverview,
@@ -234,8 +234,19 @@ export class MlnbPanel extends Widget {
       this.serving.replaceChildren();
       return;
     }
-    this.serving.replaceChildren(...(overview.servers.length ? overview.servers.map(s => servingBlock(s)) : [
-      el('p', { className: 'mlnb-dim mlnb-serving-hint', text: `nothing served; e.g. ${overview.hint}` })
+    if (overview.servers.length) {
+      this.serving.replaceChildren(...overview.servers.map(s => servingBlock(s)));
+      return;
+    }
+    let models: ModelSummary[] = [];
+    try {
+      models = await requestAPI<ModelSummary[]>(['models']);
+    } catch {
+      // the hint then names the example model
+    }
+    this.serving.replaceChildren(el('p', { className: 'mlnb-dim mlnb-serving-hint' }, [
+      document.createTextNode('nothing served; e.g. '),
+      el('code', { text: servingHint(models, overview.hint) })
     ]));
   }
 

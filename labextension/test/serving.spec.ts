@@ -1,4 +1,4 @@
-import { formatRate, servedLabel, serverTitle, switchLine } from '../src/format';
+import { formatRate, servedLabel, serverTitle, servingHint, switchLine } from '../src/format';
 
 describe('formatRate', () => {
   it('shows two significant digits below 10 req/s and whole numbers above', () => {
@@ -42,5 +42,22 @@ describe('serverTitle', () => {
     expect(title).toBe('http://127.0.0.1:8080 · 1 request since it started · 0 in the last minute · deadline 250 ms · started 1 h ago');
     expect(serverTitle({ server: 's', url: null, requests: null, recent: 5, deadline_ms: null, started: null }))
       .toBe('s · 5 in the last minute');
+  });
+});
+
+describe('servingHint', () => {
+  const fallback = 'mlnb serve churn@champion --shadow churn@challenger';
+  it('names a model of the project that has a champion, with its challenger as shadow', () => {
+    const models = [
+      { name: 'plain', aliases: {} },
+      { name: 'digits', aliases: { champion: 2, challenger: 3 } },
+      { name: 'solo', aliases: { champion: 1 } }
+    ];
+    expect(servingHint(models, fallback)).toBe('mlnb serve digits@champion --shadow digits@challenger');
+    expect(servingHint(models.slice(2), fallback)).toBe('mlnb serve solo@champion');
+  });
+  it('falls back to the example without a champion', () => {
+    expect(servingHint([{ name: 'plain', aliases: {} }], fallback)).toBe(fallback);
+    expect(servingHint([], fallback)).toBe(fallback);
   });
 });

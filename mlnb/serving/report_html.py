@@ -80,12 +80,12 @@ def over_time_figure(view: dict[str, Any], chart: str) -> dict[str, Any]:
     """One line per version (and per column: p50 and p99 for latency) over the time buckets."""
     columns, title, share = CHARTS[chart]
     traces = []
-    for i, (version, _) in enumerate(sorted(_series(view, columns[0]).items())):
+    for version, _ in sorted(_series(view, columns[0]).items()):
         for column in columns:
             xs, ys = _series(view, column)[version]
             name = _label(view, version) + (f" {column.removesuffix('_ms')}" if len(columns) > 1 else "")
             traces.append({"type": "scatter", "mode": "lines+markers", "name": html.escape(name), "x": xs, "y": ys,
-                           "line": {"color": COLORS[i % len(COLORS)], "dash": DASH.get(column, "solid")}})
+                           "line": {"color": _color(view, version), "dash": DASH.get(column, "solid")}})
     every = view.get("every") or "bucket"
     layout: dict[str, Any] = {
         "height": 300, "margin": {"l": 60, "r": 20, "t": 50, "b": 50},
@@ -110,7 +110,7 @@ def _x_positions(times: list[Any]) -> dict[Any, float]:
     return {t: (s - low) / (high - low) if high > low else 0.5 for t, s in stamps.items()}
 
 
-def _svg_chart(view: dict[str, Any], chart: str, width: int = 360, height: int = 130) -> str:
+def _svg_chart(view: dict[str, Any], chart: str, width: int = 360, height: int = 110) -> str:
     columns, title, share = CHARTS[chart]
     lines = [(version, column, xs, ys) for column in columns for version, (xs, ys) in _series(view, column).items()]
     values = [y for *_, ys in lines for y in ys if y is not None]
@@ -118,11 +118,11 @@ def _svg_chart(view: dict[str, Any], chart: str, width: int = 360, height: int =
         return ""
     low, high = (0.0, 1.0) if share else (min(0.0, min(values)), max(values) or 1.0)
     pos = _x_positions([x for _, _, xs, _ in lines for x in xs])
-    pad, plot_w, plot_h = 4, width - 8, height - 22
-    versions = sorted({v for v, *_ in lines})
+    pad = 4
+    plot_w, plot_h = width - 2 * pad, height - 2 * pad
     shapes = []
     for version, column, xs, ys in lines:
-        color = COLORS[versions.index(version) % len(COLORS)]
+        color = _color(view, version)
         dash = " stroke-dasharray='3 3'" if DASH.get(column) == "dot" else ""
         points = [f"{pad + pos[x] * plot_w:.1f},{pad + plot_h - (y - low) / ((high - low) or 1) * plot_h:.1f}"
                   for x, y in zip(xs, ys) if y is not None]
@@ -134,11 +134,19 @@ def _svg_chart(view: dict[str, Any], chart: str, width: int = 360, height: int =
             shapes.append(f"<polyline points='{' '.join(points)}' fill='none' stroke='{color}' stroke-width='1.5'"
                           f"{dash}><title>{name}</title></polyline>")
     top = f"{high:.0%}" if share else f"{high:.3g}"
-    caption = f"{html.escape(title)} (top: {top})"
+    note = " (solid p50, dotted p99)" if chart == "latency" else ""
+    caption = f"{html.escape(title)}{note}; top {top}"
     return (f"<figure class='mlnb-rv-chart' data-chart='{chart}' style='margin:4px 12px 4px 0'>"
             f"<svg width='{width}' height='{height}' role='img' aria-label='{html.escape(title, quote=True)}'>"
-            f"<rect x='0' y='0' width='{width}' height='{height - 18}' fill='none' stroke='#ddd'/>{''.join(shapes)}"
-            f"</svg><figcaption style='font-size:11px'>{caption}</figcaption></figure>")
+            f"<rect x='0.5' y='0.5' width='{width - 1}' height='{height - 1}' fill='none' stroke='#ddd'/>"
+            f"{''.join(shapes)}</svg><figcaption style='font-size:11px'>{caption}</figcaption></figure>")
+
+
+def _color(view: dict[str, Any], version: int) -> str:
+    """One color per version, the same in every chart and the legend (by the table's order)."""
+    versions = sorted({int(r["version"]) for r in [*view.get("versions", []), *view.get("over_time", [])]
+                       if r.get("version") is not None})
+    return COLORS[versions.index(version) % len(COLORS)] if version in versions else COLORS[0]
 
 
 def render_html(view: dict[str, Any]) -> str:
@@ -150,7 +158,8 @@ def render_html(view: dict[str, Any]) -> str:
         + "".join(f"<td>{html.escape(cell_text(c, v))}</td>" for c, v in r.items()) + "</tr>" for r in rows)
     window = " · ".join(f"{k} {html.escape(str(view[k]))}" for k in ("since", "until") if view.get(k))
     total = sum(int(number(r.get("returned")) or 0) for r in rows)  # each answer was returned by one version
-    legend = ", ".join(html.escape(_label(view, int(r["version"]))) for r in rows if r.get("version") is not None)
+    legend = " ".join(f"<span style='color:{_color(view, int(r['version']))}'>&#9632;</span> "
+                      f"{html.escape(_label(view, int(r['version'])))}" for r in rows if r.get("version") is not None)
     charts = "".join(_svg_chart(view, name) for name in charts_for(view))
     empty = "" if rows else "<p>no archived answers yet: serve the model with <code>mlnb serve</code> and send requests</p>"
     return (f"<div class='mlnb-rendezvous'><h4 style='margin:4px 0'>Rendezvous: <code>"
