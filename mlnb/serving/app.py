@@ -9,6 +9,7 @@ stops (drains, flushes the archive) when uvicorn shuts down gracefully.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
@@ -34,10 +35,19 @@ if TYPE_CHECKING:
 log = logging.getLogger("mlnb.serving")
 _REQUEST_ID = re.compile(r"[0-9a-f]{32}")
 STOP_TIMEOUT_S = 30.0
+OFFLOAD_BYTES = 256 * 1024  # bodies this big are parsed and checked in a thread
+MAX_PROBLEMS = 50  # lines of problems in one response
+DRAIN_FACTOR = 4  # an oversized body up to this many times the limit is read and dropped (see _read_body)
+DRAIN_SECONDS = 5.0
 
 
 class TooLarge(Exception):
-    """The body is over `max_body_bytes`."""
+    """The body is over `max_body_bytes`; `drained`: its rest was read and dropped (the connection
+    can stay open), else the connection must close (the unread rest is not a next request)."""
+
+    def __init__(self, message: str, drained: bool = False) -> None:
+        super().__init__(message)
+        self.drained = drained
 
 
 class AppState:
@@ -76,15 +86,18 @@ def build_app(engine: Engine, metrics: ServeMetrics | None = None,
         outcome = "failed"
         try:
             try:
-                columns = parse_body(await _read_body(request, limit))
-                frame, problems = engine.schema().check(columns)
+                body = await _read_body(request, limit)
+                if len(body) < OFFLOAD_BYTES:
+                    columns, frame, problems = _checked(body, engine)
+                else:  # a big batch: parsed and checked off the event loop, which keeps answering others
+                    columns, frame, problems = await asyncio.to_thread(_checked, body, engine)
             except BadRequest as exc:
                 outcome = "invalid"
                 return _refuse(engine, request_id, received, 400, "the request body cannot be read as input",
                                exc.problems)
             except TooLarge as exc:
                 outcome = "invalid"
-                return _refuse(engine, request_id, received, 413, str(exc), [str(exc)], close=True)
+                return _refuse(engine, request_id, received, 413, str(exc), [str(exc)], close=not exc.drained)
             except ClientDisconnect:
                 outcome = "invalid"
                 return _refuse(engine, request_id, received, 400, "the client disconnected before sending the body",
@@ -169,6 +182,13 @@ def build_app(engine: Engine, metrics: ServeMetrics | None = None,
     return app
 
 
+def _checked(body: bytes, engine: Engine) -> tuple[dict[str, list[Any]], Any, list[str]]:
+    """(the input as columns, its validated frame or None, the problems)."""
+    columns = parse_body(body)
+    frame, problems = engine.schema().check(columns)
+    return columns, frame, problems
+
+
 def _count_switches(engine: Engine, metrics: ServeMetrics) -> None:
     """Count the engine's alias moves: every move is archived through `archive.record_switch`, so
     the count wraps that one call (the engine needs no hook of its own)."""
@@ -188,7 +208,9 @@ def _count_switches(engine: Engine, metrics: ServeMetrics) -> None:
 
 async def _read_body(request: Request, limit: int) -> bytes:
     """The body, refused (TooLarge) as soon as it is known to pass `limit`: from Content-Length
-    before reading anything, else while it streams in (never held whole when too big)."""
+    before reading anything, else while it streams in (never held whole when too big). A body up
+    to DRAIN_FACTOR times the limit is read to its end and dropped, so an ordinary client that
+    sends it all before reading sees the 413 (not a reset connection) and keeps its connection."""
     length = request.headers.get("content-length")
     if length is not None:
         try:
@@ -196,15 +218,40 @@ async def _read_body(request: Request, limit: int) -> bytes:
         except ValueError:
             raise BadRequest([f"Content-Length is not a number ({length[:40]!r})"]) from None
         if declared > limit:
-            raise TooLarge(f"the body is {declared} bytes, over the limit of {limit} (max_body_bytes)")
+            message = f"the body is {declared} bytes, over the limit of {limit} (max_body_bytes)"
+            drained = declared <= DRAIN_FACTOR * limit and await _drain(request, 0, DRAIN_FACTOR * limit)
+            raise TooLarge(message, drained)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    stream = request.stream()
+    async for chunk in stream:
         size += len(chunk)
         if size > limit:
-            raise TooLarge(f"the body is over the limit of {limit} bytes (max_body_bytes)")
+            chunks.clear()
+            drained = await _drain(request, size, DRAIN_FACTOR * limit, stream)
+            raise TooLarge(f"the body is over the limit of {limit} bytes (max_body_bytes)", drained)
         chunks.append(chunk)
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def _drain(request: Request, size: int, bound: int, stream: AsyncIterator[bytes] | None = None) -> bool:
+    """Read and drop the rest of the body while it stays within `bound` bytes and DRAIN_SECONDS;
+    True when it ended (the connection can be kept), False when it was cut off (close it)."""
+    stream = stream if stream is not None else request.stream()
+    deadline = time.monotonic() + DRAIN_SECONDS
+    try:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            chunk = await asyncio.wait_for(anext(stream), remaining)
+            size += len(chunk)
+            if size > bound:
+                return False
+    except StopAsyncIteration:
+        return True
+    except (asyncio.TimeoutError, ClientDisconnect):
+        return False
 
 
 def _refuse(engine: Engine, request_id: str, received: float, code: int, line: str, problems: list[str],
@@ -214,6 +261,8 @@ def _refuse(engine: Engine, request_id: str, received: float, code: int, line: s
     except Exception:  # noqa: BLE001 - archiving a refusal never turns it into another error
         log.warning("mlnb serve: could not archive refused request %s", request_id,
                     exc_info=bool(os.environ.get("MLNB_DEBUG")))
+    if len(problems) > MAX_PROBLEMS:
+        problems = [*problems[:MAX_PROBLEMS], f"... and {len(problems) - MAX_PROBLEMS} more problems"]
     response = _error(code, line, problems, request_id)
     if close:  # the unread rest of the body must not be taken for the next request
         response.headers["connection"] = "close"
