@@ -211,6 +211,27 @@ def test_a_stuck_shadow_keeps_its_queue_bounded_by_the_timeout(store: Store) -> 
     assert queued < 20  # the requests the stuck shadow timed out on are dropped from its queue, not kept
 
 
+def test_a_shadow_trained_on_other_columns_builds_its_own_frame(store: Store) -> None:
+    register(store, Linear(), "champion")
+    other = pd.DataFrame({"c": np.linspace(0.0, 1.0, 40), "b": X["b"]})
+    mlnb.register_model(Linear(scale=10.0), "m", data=other, flavor="pickle", project=store)
+    mlnb.set_alias("m", "challenger", 2, project=store)
+    completed: list[Answer] = []
+
+    async def scenario(engine: Engine) -> Answer:
+        engine.on_complete.append(completed.append)
+        columns = {"a": [1.0], "b": [2.0], "c": [0.5]}  # what both versions need
+        frame, problems = engine.schema().check(columns)
+        assert not problems and list(frame.columns) == ["a", "b"]
+        answer = await engine.answer(frame, columns, new_request_id(), time.time())
+        await asyncio.sleep(0.2)
+        return answer
+    answer = run(store, config("m@champion", "m@challenger"), scenario)
+    assert answer.returned is not None and answer.returned.outputs == [3.0]
+    shadow = next(a for a in completed[0].answers if a.version == 2)
+    assert (shadow.status, shadow.outputs) == ("ok", [25.0])  # 10 x (c + b), in its own column order
+
+
 # --- the archive, heartbeats, stop ---------------------------------------------------------------------
 
 def test_every_answer_is_archived_once_with_every_version(store: Store) -> None:
@@ -284,3 +305,44 @@ def test_a_uri_that_cannot_be_served_is_one_line(store: Store) -> None:
         asyncio.run(start(ServeConfig("m@nope")))
     with pytest.raises(UntrustedModelError):
         asyncio.run(start(ServeConfig("m@champion")))  # a pickle without allow_pickle
+
+
+# --- the same through the real server (HTTP on a free loopback port) ------------------------------------
+
+def _post(url: str, rows: pd.DataFrame) -> tuple[dict[str, Any], float]:
+    import httpx
+
+    t0 = time.perf_counter()
+    response = httpx.post(f"{url}/predict", json={"records": rows.to_dict("records")}, timeout=30)
+    assert response.status_code == 200, response.text
+    return response.json(), time.perf_counter() - t0
+
+
+def test_real_server_falls_back_at_the_deadline(store: Store) -> None:
+    register(store, Slow(0.8), "champion")
+    register(store, Linear(scale=3.0), "challenger")
+    with mlnb.serve("m@champion", shadows="m@challenger", deadline_ms=100, allow_pickle=True, project=store) as handle:
+        _post(handle.url, X.iloc[[0]])  # the first real predict of each version
+        time.sleep(1.0)
+        body, took = _post(handle.url, X.iloc[[5]])
+    assert (body["status"], body["version"], body["alias"]) == ("fallback", 2, "challenger")
+    assert body["predictions"] == Linear(3.0).predict(X.iloc[[5]]).tolist()
+    assert took < 0.6  # the deadline, not the champion's 0.8 s
+    results = mlnb.sql("SELECT version, status, returned FROM serve_results WHERE request_id = ? ORDER BY version",
+                       [body["request_id"]], project=store)
+    assert results.values.tolist() == [[1, "ok", 0], [2, "ok", 1]]  # the champion's late answer archived too
+
+
+def test_real_server_shadows_never_delay_or_fail_the_response(store: Store) -> None:
+    register(store, Linear(scale=1.5), "champion")
+    register(store, Slow(0.8), "slow")
+    register(store, Failing("shadow broke"), "broken")
+    with mlnb.serve("m@champion", shadows=["m@slow", "m@broken"], deadline_ms=2000, allow_pickle=True,
+                    project=store) as handle:
+        answers = [_post(handle.url, X.iloc[[i]]) for i in range(4)]
+    for i, (body, took) in enumerate(answers):
+        assert (body["status"], body["version"]) == ("ok", 1)
+        assert body["predictions"] == Linear(1.5).predict(X.iloc[[i]]).tolist()
+        assert took < 0.5  # the slow shadow (0.8 s per predict) is not waited for
+    results = mlnb.sql("SELECT version, status FROM serve_results", project=store)
+    assert sorted(map(tuple, results.values.tolist())) == sorted([(1, "ok"), (2, "ok"), (3, "error")] * 4)

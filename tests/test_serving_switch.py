@@ -149,6 +149,23 @@ def test_deleted_aliases(store: Store) -> None:
         ["challenger", 2, None, "switched"], ["champion", 1, None, "failed"]]
 
 
+def test_latest_follows_new_registrations(store: Store) -> None:
+    register(store, Linear())
+
+    async def main() -> Answer:
+        engine = Engine(config("m@latest", watch_interval_s=0.05), store)
+        await engine.start()
+        await asyncio.to_thread(register, store, Linear(scale=4.0))
+        await until(lambda: engine.live["m@latest"].version == 2)
+        answer = await ask(engine, X.iloc[[6]])
+        await engine.stop()
+        return answer
+    answer = asyncio.run(main())
+    assert answer.returned is not None and answer.returned.version == 2 and answer.returned.alias == "latest"
+    assert answer.returned.outputs == Linear(4.0).predict(X.iloc[[6]]).tolist()
+    assert moves_of(switches(store)) == [["latest", 1, 2, "switched"]]
+
+
 # --- the real server: HTTP requests from threads while the champion moves --------------------------
 
 def _wine_versions(store: Store) -> tuple[pd.DataFrame, dict[int, Any]]:

@@ -1,9 +1,14 @@
 """Adaptive micro-batching of one version's predict calls, in a small worker pool.
 
-No timer: a request that finds a worker free is predicted at once (zero added latency when
+No batching timer: a request that finds a worker free is predicted at once (zero added latency when
 idle); requests arriving while every worker is busy wait in a queue and go together, up to
 `max_rows` rows, into the next predict call. The predict runs in a thread so the event loop
 never blocks; results come back to the loop in one `call_soon_threadsafe` per batch.
+
+Shadows yield to the first preference: while its predict runs, a shadow's requests wait (at most
+`gate_s`, so a slow first preference never holds the fallbacks back from the deadline) and go
+when it is done. The threads share one GIL; predicting both at once would slow the answer that
+is returned by the shadow's work.
 
 A batch whose predict raises is retried one request at a time, so one request's bad rows never
 fail its neighbours, and outputs are always those of a request scored alone.
@@ -18,6 +23,7 @@ from typing import Any
 
 from mlnb.serving.live import LiveVersion, first_line, predict_rows
 from mlnb.serving.rendezvous import Rendezvous
+
 
 class _Item:
     __slots__ = ("columns", "frame", "index", "rows", "rv")
@@ -47,6 +53,10 @@ class Batcher:
         self._running = 0
         self._retired = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.gate: Batcher | None = None  # a shadow's: the first preference's batcher, which goes first
+        self.gate_s = 0.0  # how long a shadow's requests wait at most for the gate
+        self.followers: list[Batcher] = []  # the first preference's: the shadows waiting for it
+        self._timer: asyncio.TimerHandle | None = None
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix=f"mlnb-predict-{live.name}-{live.version}")
 
     @property
@@ -67,6 +77,17 @@ class Batcher:
             pending.popleft()
         pending.append(_Item(frame, columns, rows, rv, index))
         if self._running < self.threads:
+            if self.gate is None or not self.gate._running:
+                self._dispatch()
+            elif self._timer is None:
+                self._timer = self._loop.call_later(self.gate_s, self.kick)
+
+    def kick(self) -> None:
+        """Predict what is queued if a worker is free (the gate opened, or its wait is over)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._pending and self._running < self.threads:
             self._dispatch()
 
     def retire(self) -> None:
@@ -146,3 +167,6 @@ class Batcher:
             self._dispatch()
         elif self._retired and self.idle:
             self._pool.shutdown(wait=False)
+        if not self._running and self.followers and self._loop is not None:
+            for follower in self.followers:  # the shadows' turn, once the answer's waiter has run
+                self._loop.call_soon(follower.kick)

@@ -105,6 +105,15 @@ class Engine:
         order = tuple(self.live[uri] for uri in self.config.uris if uri in self.live)
         first = order[0].schema_columns() if order else []
         self._order = order
+        # shadows yield to the first preference, waiting for it at most a quarter of the deadline (<= 10 ms)
+        head = order[0].batcher if order else None
+        if head is not None:
+            head.gate, head.followers = None, []
+        for live in order[1:]:
+            assert live.batcher is not None
+            live.batcher.gate, live.batcher.gate_s = head, min(self.config.deadline_ms / 4e3, 0.01)
+            if head is not None:
+                head.followers.append(live.batcher)
         self._own_frame = tuple(bool(lv.schema_columns()) and lv.schema_columns() != first for lv in order)
 
     def champion(self) -> LiveVersion:
@@ -188,7 +197,10 @@ class Engine:
 
     async def stop(self, timeout_s: float = 10.0) -> None:
         """Stop watching, wait up to `timeout_s` for in-flight requests (versions still busy are
-        then recorded as timeouts), write the final status and flush the archive."""
+        then recorded as timeouts), write the final status and flush the archive (once: a second
+        call returns at once)."""
+        if self._stopping:
+            return
         self._stopping = True
         for task in self._tasks:
             task.cancel()
