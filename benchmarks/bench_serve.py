@@ -1,23 +1,28 @@
 """Rendezvous serving under load: `mlnb serve` alone, with one shadow, and `mlflow models serve`.
 
-    python benchmarks/bench_serve.py               # full run: every load 10 s or 50,000 requests (~3 min)
-    python benchmarks/bench_serve.py --quick       # every load 3 s (a smoke run, ~1 min)
-    python benchmarks/bench_serve.py --repeat 3 --json out.json
+    python benchmarks/bench_serve.py               # full run: every load 10 s or 50,000 requests (~2.5 min)
+    python benchmarks/bench_serve.py --quick       # every load 3 s (a smoke run, ~1.5 min)
+    python benchmarks/bench_serve.py --repeat 3 --json out.json   # the published numbers (~5 min)
 
 Loopback only. A LogisticRegression on scikit-learn's wine data is registered in a fresh mlnb store
 under `benchmarks/.work/serve/` (version 1, C=1.0, is `champion`; version 2, C=0.1, `challenger`)
 and saved as an MLflow model (`mlflow.sklearn`, in `benchmarks/.venv-mlflow`, made on first use).
 One load client (`_serve_client.py`: keep-alive raw-socket HTTP/1.1, single-row JSON requests in
-each server's own format, N requests or T seconds, whichever first) runs in its own process against:
+each server's own format, N requests or T seconds, whichever first) runs in its own process against
+these servers, all running at once and measured in turn (interleaved over the repeats):
 
     ceiling  a trivial server (`_serve_trivial.py`): the client's own limit
     (a)      mlnb serve wine@champion
     (b)      mlnb serve wine@champion --shadow wine@challenger
     (c)      mlflow models serve -m <dir> --env-manager local
-    switch   (b) under sustained load while this process moves `champion` between versions 1 and 2
-             ten times, every 0.5 s (failed requests must be 0)
 
-at concurrency 1 and 8. After each mlnb server stops (SIGTERM: drain and flush), every request id
+at concurrency 1 and 8; then
+
+    switch   (b) under sustained load at concurrency 8 while this process moves `champion` between
+             versions 1 and 2 ten times, each move at least 0.5 s after the previous one and served
+             (GET /models) before the next (failed requests must be 0).
+
+After each mlnb server stops (SIGTERM: drain and flush), every request id
 the client got a 200 for is looked up in the archive (`serve_answers` via `mlnb.sql`). Prints one
 markdown table with the issue's targets; see benchmarks/README.md.
 """
