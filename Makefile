@@ -28,6 +28,7 @@ demo: $(STAMP) $(LABEXT)  ## install, execute the example notebooks and the exam
 	@echo "Look around:         $(VENV)/bin/mlnb runs --help | mlnb show <run-id> | mlnb models show digits-classifier"
 	@echo "                     $(VENV)/bin/mlnb sql \"SELECT experiment, count(*) FROM runs GROUP BY ALL\""
 	@echo "Compare and diff:    example-notebooks/executed/04-compare-runs.ipynb"
+	@echo "Serving:             example-notebooks/executed/06-serving.ipynb | $(VENV)/bin/mlnb serve digits-classifier@champion --shadow digits-classifier@challenger"
 	@if [ -n "$(NO_LAB)$$MLNB_DEMO_NO_LAB" ]; then \
 		echo "JupyterLab:          skipped (NO_LAB); start it with: $(VENV)/bin/jupyter lab --LabApp.default_url=/lab/workspaces/mlnb"; \
 	else \

@@ -2,6 +2,7 @@
 description of the machine the table was measured on."""
 from __future__ import annotations
 
+import json
 import os
 import platform
 import shutil
@@ -9,6 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+HERE = Path(__file__).resolve().parent
+MLFLOW_VENV = HERE / ".venv-mlflow"
+MLFLOW_REQUIREMENT = "mlflow>=3,<4"
 
 
 def venv_python(venv: Path) -> Path:
@@ -25,6 +30,32 @@ def create_venv(venv: Path, requirements: tuple[str, ...], upgrade_pip: bool = F
         subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--upgrade", "pip"], check=True)
     subprocess.run([str(python), "-m", "pip", "install", "--quiet", *requirements], check=True)
     return python
+
+
+def can_import(python: Path, module: str) -> bool:
+    """Whether `python` finds `module` (without importing it)."""
+    code = f"import importlib.util, sys; sys.exit(importlib.util.find_spec({module!r}) is None)"
+    return subprocess.run([str(python), "-c", code], check=False, capture_output=True).returncode == 0
+
+
+def ensure_mlflow_venv() -> Path:
+    """The MLflow virtualenv's python, creating the venv and installing MLflow the first time."""
+    python = venv_python(MLFLOW_VENV)
+    if python.exists() and can_import(python, "mlflow"):
+        return python
+    print(f"creating {MLFLOW_VENV} and installing {MLFLOW_REQUIREMENT} (first run only)", file=sys.stderr, flush=True)
+    return create_venv(MLFLOW_VENV, (MLFLOW_REQUIREMENT,), upgrade_pip=True)
+
+
+def package_versions(python: Path, packages: tuple[str, ...], sqlite: bool = False) -> dict[str, str]:
+    """Installed versions of `packages` as seen by `python`, plus that Python's version (and
+    SQLite's with `sqlite=True`)."""
+    code = ("import importlib.metadata as m, json, platform, sqlite3\n"
+            f"out = {{p: m.version(p) for p in {list(packages)!r}}}\n"
+            "out.update(python=platform.python_version())\n"
+            + ("out.update(sqlite=sqlite3.sqlite_version)\n" if sqlite else "")
+            + "print(json.dumps(out))")
+    return json.loads(subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=True).stdout)
 
 
 def machine() -> dict[str, Any]:

@@ -38,7 +38,7 @@ SEEDS = {"reference": 1, "current": 2, "planted": 3}
 
 sys.path.insert(0, str(HERE))
 import _drift_data as data  # noqa: E402
-from _peers import create_venv, machine, venv_python  # noqa: E402
+from _peers import create_venv, machine, package_versions, venv_python  # noqa: E402
 from _workload import RESULT_MARKER  # noqa: E402
 
 
@@ -122,14 +122,6 @@ def ensure_evidently_venv() -> Path:
         return python
     progress(f"creating {EVIDENTLY_VENV} and installing {' '.join(EVIDENTLY_REQUIREMENTS)} (first run only)")
     return create_venv(EVIDENTLY_VENV, EVIDENTLY_REQUIREMENTS)
-
-
-def package_versions(python: Path, packages: tuple[str, ...]) -> dict[str, str]:
-    """Installed versions of `packages` as seen by `python`, plus that Python's version."""
-    code = ("import importlib.metadata as m, json, platform\n"
-            f"out = {{p: m.version(p) for p in {list(packages)!r}}}\n"
-            "out.update(python=platform.python_version())\nprint(json.dumps(out))")
-    return json.loads(subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=True).stdout)
 
 
 def data_files(sizes: Sizes) -> dict[str, Path]:

@@ -26,13 +26,11 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 WORK_ROOT = HERE / ".work"
-MLFLOW_VENV = HERE / ".venv-mlflow"
-MLFLOW_REQUIREMENT = "mlflow>=3,<4"
 IMPORT_REPEATS = 5
 SCENARIOS = ("a", "b", "c", "d", "e")
 
 sys.path.insert(0, str(HERE))
-from _peers import create_venv, machine, venv_python  # noqa: E402
+from _peers import ensure_mlflow_venv, machine, package_versions  # noqa: E402
 from _workload import RESULT_MARKER, expected_matches  # noqa: E402
 
 
@@ -137,20 +135,6 @@ def progress(message: str) -> None:
 
 # ---------------------------------------------------------------- environment
 
-def ensure_mlflow_venv() -> Path:
-    """The MLflow virtualenv's python, creating the venv and installing MLflow the first time."""
-    python = venv_python(MLFLOW_VENV)
-    if python.exists() and _can_import(python, "mlflow"):
-        return python
-    progress(f"creating {MLFLOW_VENV} and installing {MLFLOW_REQUIREMENT} (first run only)")
-    return create_venv(MLFLOW_VENV, (MLFLOW_REQUIREMENT,), upgrade_pip=True)
-
-
-def _can_import(python: Path, module: str) -> bool:
-    code = f"import importlib.util, sys; sys.exit(importlib.util.find_spec({module!r}) is None)"
-    return subprocess.run([str(python), "-c", code], check=False, capture_output=True).returncode == 0
-
-
 def mlnb_env(workdir: Path) -> dict[str, str]:
     """This process's environment with the store at `<workdir>/.mlnb` and no mlnb overrides."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLNB_")}
@@ -164,17 +148,6 @@ def mlflow_env(workdir: Path) -> dict[str, str]:
     env.update(MLFLOW_TRACKING_URI=f"sqlite:///{workdir / 'mlflow.db'}", MLFLOW_DISABLE_TELEMETRY="true",
                DO_NOT_TRACK="true")
     return env
-
-
-def package_versions(python: Path, packages: tuple[str, ...]) -> dict[str, str]:
-    """Installed versions of `packages` as seen by `python`, plus that Python's version."""
-    code = (
-        "import importlib.metadata as m, json, platform, sqlite3\n"
-        f"out = {{p: m.version(p) for p in {list(packages)!r}}}\n"
-        "out.update(python=platform.python_version(), sqlite=sqlite3.sqlite_version)\n"
-        "print(json.dumps(out))"
-    )
-    return json.loads(subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=True).stdout)
 
 
 # ---------------------------------------------------------------- scenarios
@@ -379,8 +352,8 @@ def main(argv: list[str] | None = None) -> int:
         mlflow=Side("mlflow", mlflow_python, HERE / "_mlflow_side.py", mlflow_env),
     )
     versions = {
-        "mlflow": package_versions(mlflow_python, ("mlflow", "sqlalchemy")),
-        "mlnb": package_versions(Path(sys.executable), ("mlnb", "duckdb", "pandas")),
+        "mlflow": package_versions(mlflow_python, ("mlflow", "sqlalchemy"), sqlite=True),
+        "mlnb": package_versions(Path(sys.executable), ("mlnb", "duckdb", "pandas"), sqlite=True),
     }
     info = machine()
     for key in SCENARIOS:

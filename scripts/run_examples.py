@@ -1,6 +1,9 @@
 """Execute every example notebook into the project's store (used by `make demo` and the tests).
 
 Usage: python scripts/run_examples.py [--out DIR] [NOTEBOOK ...]
+
+Without arguments every numbered notebook runs, in name order: 06-serving serves the models that
+03-model-registry registers, so it runs after it (and after 05).
 """
 from __future__ import annotations
 

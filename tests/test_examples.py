@@ -142,3 +142,53 @@ def test_monitoring_notebook_checks_a_clean_and_a_perturbed_batch(store: Store, 
     # and the CLI gate exits 1
     gate_cell = executed.cells[-1]
     assert "exit code: 1" in "".join(o.get("text", "") for o in gate_cell.outputs)
+
+
+def test_serving_notebook_shadows_promotes_and_archives(store: Store, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import nbformat
+
+    from mlnb import model_registry as reg
+
+    monkeypatch.setenv("MLNB_HOME", str(store.root))
+    _run_example("03-model-registry.ipynb", tmp_path / "out")  # registers champion and challenger
+    first = {alias: reg.model_version(f"digits-classifier@{alias}")["version"] for alias in ("champion", "challenger")}
+    _run_example("06-serving.ipynb", tmp_path / "out")
+    # the aliases were swapped from the notebook, and the server switched both live
+    assert reg.model_version("digits-classifier@champion")["version"] == first["challenger"]
+    switches = mlnb.sql("SELECT alias, from_version, to_version, status FROM serve_switches ORDER BY alias")
+    assert switches.values.tolist() == [["challenger", first["challenger"], first["champion"], "switched"],
+                                        ["champion", first["champion"], first["challenger"], "switched"]]
+    # every request was archived: one refusal, the rest answered by both versions (champion returned)
+    answers = mlnb.sql("SELECT request_id, status, returned, n_rows FROM serve_answers ORDER BY ts")
+    assert answers["status"].value_counts().to_dict().get("invalid") == 1
+    ok = answers[answers["status"] == "ok"]
+    assert len(ok) >= 62 and ok["n_rows"].sum() == 2 + 300 + 3  # first call, the traffic, the call after the switch
+    results = mlnb.sql("SELECT request_id, version, returned FROM serve_results WHERE status = 'ok'")
+    assert (results.groupby("request_id")["version"].nunique() == 2).all() and set(results["request_id"]) == set(ok["request_id"])
+    assert int(ok["returned"].iloc[-1]) == first["challenger"] and int(ok["returned"].iloc[0]) == first["champion"]
+    # feedback for every traffic request, and the comparison scored both versions with it
+    labelled = mlnb.sql("SELECT count(*) AS n FROM serve_feedback")["n"].iloc[0]
+    assert labelled == len(ok) - 2
+    table = mlnb.rendezvous("digits-classifier").set_index("version")
+    assert set(table.index) == set(first.values())
+    assert (table["labelled"] == labelled).all() and table["accuracy"].between(0.8, 1.0).all()
+    # the live traffic was checked as a monitoring batch of every archived row
+    check = mlnb.monitoring("digits-classifier").query("name == 'live traffic'")
+    assert len(check) == 1 and check["rows"].iloc[0] == 305
+    executed = nbformat.read(tmp_path / "out" / "06-serving.ipynb", as_version=4)
+    sources = [c.source for c in executed.cells]
+
+    def output_text(prefix: str) -> str:
+        cell = executed.cells[next(i for i, s in enumerate(sources) if s.startswith(prefix))]
+        return "".join(o.get("text", "") + o.get("data", {}).get("text/html", "") + o.get("data", {}).get("text/plain", "")
+                       for o in cell.outputs)
+
+    # the refused request said what was wrong, one line per problem
+    refused = output_text("post(X.iloc[:1].drop")
+    assert "422" in refused and "pixel_0_0" in refused and "pixel_3_3" in refused
+    # the report's static copy and the replay of the new candidate (version 3) are in the saved notebook
+    assert "text/html" in executed.cells[sources.index("mlnb.rendezvous_report('digits-classifier')")].outputs[0]["data"]
+    replay = output_text("from sklearn.neighbors")
+    assert "accuracy" in replay and "agreement" in replay
+    assert "answered by version " + str(first["challenger"]) in output_text("def served()")
