@@ -82,6 +82,42 @@ def test_prediction_equals_model_predict(store: Store) -> None:
     assert {(a.status, a.returned.version, a.returned.alias) for a in answers if a.returned} == {("ok", 1, "champion")}
 
 
+def test_numeric_models_fitted_on_the_schema_predict_on_the_array_and_name_selecting_ones_on_the_frame(
+        store: Store) -> None:
+    import warnings
+
+    from sklearn.compose import make_column_transformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    # Given a plain LogisticRegression and a pipeline that selects its columns by name, both fitted on X
+    y = (X["a"] > 0.5).astype(int)
+    plain = LogisticRegression().fit(X, y)
+    by_name = make_pipeline(make_column_transformer((StandardScaler(), ["b", "a"])), LogisticRegression()).fit(X, y)
+    register(store, plain, "champion", flavor=None)
+    register(store, by_name, "challenger", flavor=None)
+    requests = [X.iloc[i:i + 1 + i % 4] for i in range(0, 40, 3)]
+
+    async def scenario(engine: Engine) -> tuple[list[Answer], dict[str, bool]]:
+        answers = [await ask(engine, rows) for rows in requests]
+        answers += list(await asyncio.gather(*(ask(engine, rows) for rows in requests)))  # batched too
+        return answers, {uri: lv.plain_input for uri, lv in engine.live.items()}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "X does not have valid feature names" reaches the user
+        answers, plain_input = run(store, config("m@champion", "m@challenger"), scenario)
+
+    # Then the plain model skips the frame (its array is the same input) and the pipeline keeps it
+    assert plain_input == {"m@champion": True, "m@challenger": False}
+    # And the answers are the models' own predictions on the frames, for single and batched requests
+    for rows, answer in zip(requests * 2, answers):
+        assert answer.status == "ok" and answer.returned is not None
+        assert answer.returned.outputs == plain.predict(rows).tolist()
+        shadow = [a for a in answer.answers if a.version == 2]
+        if shadow:  # the shadow may still be scoring when the answer is returned
+            assert shadow[0].outputs == by_name.predict(rows).tolist()
+
+
 def test_fifty_concurrent_requests_batch_and_match_one_by_one(store: Store) -> None:
     champion = Slow(0.02, scale=2.0, shift=1.0)  # slow enough that requests pile up behind a predict
     register(store, champion, "champion")

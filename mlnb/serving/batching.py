@@ -130,10 +130,11 @@ class Batcher:
         try:
             frames = [self._frame(item) for item in batch]
             if len(batch) == 1:
-                return [(predict_rows(self.live.model, frames[0], batch[0].rows), None)]
+                return [(predict_rows(self.live.model, frames[0], batch[0].rows, self.live.plain_input), None)]
             import pandas as pd
 
-            outputs = predict_rows(self.live.model, pd.concat(frames, ignore_index=True), sum(i.rows for i in batch))
+            outputs = predict_rows(self.live.model, pd.concat(frames, ignore_index=True), sum(i.rows for i in batch),
+                                   self.live.plain_input)
         except Exception as exc:
             if len(batch) == 1:
                 return [(None, first_line(exc))]
