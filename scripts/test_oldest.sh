@@ -25,6 +25,8 @@ TESTS=(
     tests/test_lock_fairness.py tests/test_shutdown.py tests/test_model_trust.py
     tests/test_project.py tests/test_events.py tests/test_backend_contract.py tests/test_registry_consensus.py
     tests/test_monitoring_math.py tests/test_monitoring_store.py
+    tests/test_input_schema.py tests/test_serving_engine.py tests/test_serving_http.py tests/test_serving_switch.py
+    tests/test_serving_archive.py
 )
 
 setup() {

@@ -469,6 +469,11 @@ def test_two_workers_answer_and_metrics_cover_both(wine: dict[str, Any]) -> None
     # Given a server with two worker processes
     with mlnb.serve("wine@champion", workers=2, project=project) as handle:
         assert handle.running and "2 workers" in repr(handle)
+        # (the handle is ready once one worker answers; the other may still be loading: wait for its heartbeat)
+        deadline = time.monotonic() + 60
+        while len({e["server"] for e in _events(project, "serve_status") if e["url"] == handle.url}) < 2:
+            assert time.monotonic() < deadline, "the second worker never started"
+            time.sleep(0.2)
         expected = wine["model"].predict(wine["x"].iloc[:3]).tolist()
         # When 40 requests arrive on fresh connections
         for _ in range(40):

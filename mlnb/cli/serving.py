@@ -87,8 +87,9 @@ def _whole(text: str, option: str) -> int:
 
 def _serve_here(config: ServeConfig, store: Any) -> None:
     """One process: uvicorn in this thread (it turns SIGINT/SIGTERM into a graceful stop)."""
-    from mlnb.serving.runner import bind, build_server, describe, startup_error, url_of
+    from mlnb.serving.runner import bind, build_server, check_servable, describe, startup_error, url_of
 
+    check_servable(config, store)
     sock = bind(config.host, config.port)
     url = url_of(config.host, sock.getsockname()[1])
 

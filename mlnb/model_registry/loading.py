@@ -27,6 +27,11 @@ def load_model(uri: str, allow_pickle: bool | None = None, project: ProjectArg =
     return _load_payload(record, payload, allowed)
 
 
+def refuse_untrusted(record: dict[str, Any], allow_pickle: bool | None = None) -> None:
+    """Raise the one-line UntrustedModelError `load_model` would, without reading the artifact."""
+    _refuse_code(record, trust.pickle_allowed(allow_pickle))
+
+
 def _refuse_code(record: dict[str, Any], allowed: bool) -> None:
     if runs_code(get_flavor(record["flavor"])) and not allowed:
         raise UntrustedModelError(_refusal(record, "its format runs code from the file while loading"))

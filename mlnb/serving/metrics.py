@@ -83,12 +83,17 @@ class ServeMetrics:
 
     def render(self) -> tuple[bytes, str]:
         """(the Prometheus text of every worker's numbers, its content type)."""
-        from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, CollectorRegistry, generate_latest
+        from prometheus_client import CollectorRegistry, generate_latest
 
         if not self.multiprocess:
-            return generate_latest(self.registry), CONTENT_TYPE_PLAIN_0_0_4
+            return generate_latest(self.registry), TEXT_FORMAT
         from prometheus_client import multiprocess
 
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        return generate_latest(registry), CONTENT_TYPE_PLAIN_0_0_4
+        return generate_latest(registry), TEXT_FORMAT
+
+
+# The content type of what `generate_latest` writes: the classic text format 0.0.4 (prometheus_client
+# 0.20 calls it CONTENT_TYPE_LATEST; newer releases name it CONTENT_TYPE_PLAIN_0_0_4).
+TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8"

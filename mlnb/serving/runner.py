@@ -206,6 +206,7 @@ class _InThread:
     """uvicorn in a daemon thread of this process, on the thread's own event loop."""
 
     def __init__(self, config: ServeConfig, store: Store) -> None:
+        check_servable(config, store)
         self.sock = bind(config.host, config.port)
         self.url = url_of(config.host, self.sock.getsockname()[1])
         self.server, self.engine, self.state = build_server(config, store, self.sock)
@@ -332,6 +333,18 @@ def preflight(config: ServeConfig, store: Store) -> None:
     for uri in config.uris:
         record = model_version(uri, project=store)
         load_model(record["uri"], allow_pickle=config.allow_pickle, project=store)
+
+
+def check_servable(config: ServeConfig, store: Store) -> None:
+    """The one-line error of a URI that cannot be served (unknown model, alias not set, a format
+    that runs code without allow_pickle), found without loading anything. Checked before uvicorn
+    starts: an engine failing inside uvicorn's startup is also handled, but older uvicorn releases
+    print a traceback for it."""
+    from mlnb.model_registry import model_version
+    from mlnb.model_registry.loading import refuse_untrusted
+
+    for uri in config.uris:
+        refuse_untrusted(model_version(uri, project=store), config.allow_pickle)
 
 
 def describe(engine: Engine) -> str:
