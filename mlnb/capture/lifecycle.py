@@ -56,8 +56,7 @@ class RunLifecycle:
         from mlnb.capture.environment import notebook_snapshot
 
         run = self.require_run()
-        if self.environment is not None:
-            self.environment.join(timeout=60)
+        self.wait_for_environment()
         self._flush()
         state, problems = self.hidden_state()
         run.set_tags({"mlnb.hidden_state": state, "mlnb.hidden_state.details": "\n".join(problems[:20])})
@@ -65,6 +64,11 @@ class RunLifecycle:
         run.log_artifact(snapshot, name="notebook.ipynb")
         run.end(status)
         return run
+
+    def wait_for_environment(self, timeout_s: float = 60) -> None:
+        """Until the run's environment (packages, git state) is logged, at most `timeout_s`."""
+        if self.environment is not None:
+            self.environment.join(timeout=timeout_s)
 
     def hidden_state(self) -> tuple[str, list[str]]:
         """The verdict for what has run so far."""

@@ -312,7 +312,10 @@ class CaptureSession:
             self._shared = secrets
 
     def drain_now(self) -> None:
-        """At interpreter exit: stop the worker, then emit whatever is still waiting."""
+        """At interpreter exit: stop the worker, then emit whatever is still waiting (the run's
+        environment too: its thread may still be reading package metadata when a short script
+        ends, and what it logs after the writers' final flush would be lost)."""
+        self.lifecycle.wait_for_environment()
         self.records.stop()
         self.wait()
 
