@@ -117,7 +117,7 @@ class InputSchema:
             if frame is not None:
                 return frame, []
         if not isinstance(columns, dict):
-            return None, [f"the input must be columns (an object of column -> list of values), not {_json_type(columns)}"]
+            return None, [f"the input must be columns (an object of column -> list of values), not {json_type(columns)}"]
         problems: list[str] = []
         wanted = self.columns or [(str(n), "", "") for n in columns]
         present: list[tuple[str, str, str]] = []
@@ -127,7 +127,7 @@ class InputSchema:
             if values is None and name not in columns:
                 problems.append(f"missing column {name!r} ({kind or 'any'}, {dtype} expected)")
             elif not isinstance(values, list):
-                problems.append(f"column {name!r} must be a list of values, not {_json_type(values)}")
+                problems.append(f"column {name!r} must be a list of values, not {json_type(values)}")
             else:
                 present.append((name, kind, dtype))
                 lengths.setdefault(len(values), name)
@@ -154,7 +154,8 @@ class InputSchema:
         return _frame(arrays, rows, self._index), []
 
 
-def _json_type(value: Any) -> str:
+def json_type(value: Any) -> str:
+    """How a decoded JSON value is named in a one-line problem ('a number', 'text', ...)."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -200,13 +201,13 @@ def _coerce(name: str, values: list[Any], kind: str, dtype: str, nullable: bool)
     # no schema: any JSON scalar, left to pandas' inference
     if not types <= _SCALARS:
         row, v = _first(values, lambda v: type(v) not in _SCALARS and v is not None)
-        return None, f"column {name!r} has {_json_type(v)} at row {row}; values must be numbers, text, booleans or null"
+        return None, f"column {name!r} has {json_type(v)} at row {row}; values must be numbers, text, booleans or null"
     return values, None
 
 
 def _wrong(name: str, values: list[Any], allowed: frozenset[type], expected: str, dtype: str) -> str:
     row, v = _first(values, lambda v: v is not None and type(v) not in allowed)
-    return f"column {name!r} expects {expected} ({dtype}), got {_json_type(v)} {_example(v)} at row {row}"
+    return f"column {name!r} expects {expected} ({dtype}), got {json_type(v)} {_example(v)} at row {row}"
 
 
 def _numeric(name: str, values: list[Any], types: set[type], dtype: str, has_null: bool) -> tuple[Any, str | None]:

@@ -13,6 +13,8 @@ from typing import Any
 
 import orjson
 
+from mlnb.model_monitoring.input_schema import json_type
+
 RECORD_KEYS = ("records", "dataframe_records")
 SHAPES = '{"records": [{"column": value, ...}]} or {"columns": {"column": [values]}}'
 
@@ -43,7 +45,7 @@ def as_columns(data: Any) -> Columns:
     if isinstance(data, list):
         return _records(data)
     if not isinstance(data, dict):
-        raise BadRequest([f"the body must be {SHAPES}, not {_kind(data)}"])
+        raise BadRequest([f"the body must be {SHAPES}, not {json_type(data)}"])
     keys = [k for k in (*RECORD_KEYS, "columns", "inputs", "dataframe_split") if k in data]
     if len(keys) != 1:
         got = ", ".join(repr(k) for k in list(data)[:5]) or "none"
@@ -60,7 +62,7 @@ def as_columns(data: Any) -> Columns:
 
 def _records(records: Any, key: str = "records") -> Columns:
     if not isinstance(records, list):
-        raise BadRequest([f"{key!r} must be a list of records (objects of column -> value), not {_kind(records)}"])
+        raise BadRequest([f"{key!r} must be a list of records (objects of column -> value), not {json_type(records)}"])
     if not records:
         raise BadRequest(["no records: send at least one"])
     first = records[0]
@@ -70,7 +72,7 @@ def _records(records: Any, key: str = "records") -> Columns:
     if bad:
         i, r = bad[0]
         more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
-        raise BadRequest([f"record {i} is {_kind(r)}, not an object of column -> value{more}"])
+        raise BadRequest([f"record {i} is {json_type(r)}, not an object of column -> value{more}"])
     names: dict[str, None] = {}
     for record in records:
         names.update(dict.fromkeys(record))
@@ -79,10 +81,10 @@ def _records(records: Any, key: str = "records") -> Columns:
 
 def _columns(columns: Any, key: str) -> Columns:
     if not isinstance(columns, dict):
-        raise BadRequest([f"{key!r} must be an object of column -> list of values, not {_kind(columns)}"])
+        raise BadRequest([f"{key!r} must be an object of column -> list of values, not {json_type(columns)}"])
     if not columns:
         raise BadRequest(["no columns: send at least one"])
-    problems = [f"column {name!r} must be a list of values, not {_kind(v)}" for name, v in columns.items()
+    problems = [f"column {name!r} must be a list of values, not {json_type(v)}" for name, v in columns.items()
                 if not isinstance(v, list)]
     if problems:
         raise BadRequest(problems)
@@ -102,19 +104,3 @@ def _split(split: Any) -> Columns:
     if bad:
         raise BadRequest([f"row {bad[0]} of \"data\" must be a list of {len(names)} values (one per column)"])
     return {n: [r[i] for r in rows] for i, n in enumerate(names)}
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "text"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
