@@ -8,7 +8,7 @@ answers each time, on the serving process's CPU. Only when a step was claimed is
 queried (then every round until the index has the claimed step). Claims are how every move of
 every face (notebook, CLI, sidebar) takes its step, so none goes unseen. When an alias then
 points elsewhere, the new version is loaded and warmed off the event loop,
-then swapped in at once (`Engine.go_live`): requests already fanned out finish on the version they
+then swapped in at once (`go_live` of the engine): requests already fanned out finish on the version they
 started with, new ones go to the new version. Each switch, or failure to switch (the old version
 keeps answering), is recorded once as a `serve_switch` event.
 """
@@ -17,19 +17,35 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from mlnb.model_registry.names import ModelURI
-from mlnb.serving.live import first_line, load_version
+from mlnb.serving.live import LiveVersion, first_line, load_version
 
 if TYPE_CHECKING:
-    from mlnb.serving.engine import Engine
+    from mlnb.serving.archive import Archive
+    from mlnb.serving.config import ServeConfig
+    from mlnb.store.store import Store
+
+
+class LiveSet(Protocol):
+    """What the watcher needs of the engine (a protocol, so the watcher does not import the engine
+    that owns it)."""
+
+    config: ServeConfig
+    store: Store
+    archive: Archive
+    live: dict[str, LiveVersion]
+
+    def go_live(self, live: LiveVersion) -> None: ...
+    def withdraw(self, uri: str) -> None: ...
+    def loaded(self, version: int) -> LiveVersion | None: ...
 
 STALE_CLAIM_S = 30.0  # a claim whose event never came (its process died) stops being waited for
 
 
 class AliasWatcher:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: LiveSet) -> None:
         self.engine = engine
         self.checks = 0  # rounds done (tests wait on it)
         self.last_error: str | None = None  # why the last round could not read the registry
